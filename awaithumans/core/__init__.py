@@ -1,0 +1,44 @@
+"""The SDK core: ``await_human``, the wire protocol, errors, forms and server discovery.
+
+Imports httpx and pydantic only.
+"""
+
+from awaithumans.core._await import await_human, await_human_sync
+from awaithumans.core._client import TaskClient
+from awaithumans.core._errors import (
+    AuthenticationError,
+    AwaitHumansError,
+    IdempotencyConflictError,
+    InvalidRequestError,
+    SchemaValidationError,
+    ServerUnreachableError,
+    TaskCancelledError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    TimeoutRangeError,
+    VerificationExhaustedError,
+)
+from awaithumans.core._forms import FormDefinition, FormField, extract_form, form_from_json_schema
+from awaithumans.core._wire import TaskStatus
+
+__all__ = [
+    "AuthenticationError",
+    "AwaitHumansError",
+    "FormDefinition",
+    "FormField",
+    "IdempotencyConflictError",
+    "InvalidRequestError",
+    "SchemaValidationError",
+    "ServerUnreachableError",
+    "TaskCancelledError",
+    "TaskClient",
+    "TaskNotFoundError",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "TimeoutRangeError",
+    "VerificationExhaustedError",
+    "await_human",
+    "await_human_sync",
+    "extract_form",
+    "form_from_json_schema",
+]

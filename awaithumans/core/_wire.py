@@ -1,0 +1,165 @@
+"""The wire protocol shared by the SDK and the server: statuses, bodies and limits.
+
+These models are the contract; the server validates requests with them and the SDK builds
+requests from them, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MIN_TIMEOUT_SECONDS = 60
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+MAX_POLL_SECONDS = 30
+TASK_ID_PREFIX = "tsk_"
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands. See ``awaithumans.server.services.lifecycle`` for the moves."""
+
+    CREATED = "created"
+    NOTIFIED = "notified"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    VERIFICATION_EXHAUSTED = "verification_exhausted"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        TaskStatus.COMPLETED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.CANCELLED,
+        TaskStatus.VERIFICATION_EXHAUSTED,
+    }
+)
+
+TaskText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class CreateTaskRequest(BaseModel):
+    """Body of ``POST /api/tasks``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskText
+    payload: dict[str, Any]
+    payload_schema: dict[str, Any]
+    response_schema: dict[str, Any]
+    timeout_seconds: int = Field(ge=MIN_TIMEOUT_SECONDS, le=MAX_TIMEOUT_SECONDS)
+    idempotency_key: IdempotencyKey
+    form_definition: dict[str, Any] | None = None
+    assign_to: dict[str, Any] | None = None
+    notify: list[Annotated[str, StringConstraints(max_length=300)]] | None = Field(
+        default=None, max_length=20
+    )
+    verifier_config: dict[str, Any] | None = None
+    redact_payload: bool = False
+    callback_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    task_metadata: dict[str, Any] | None = None
+    initial_response: dict[str, Any] | None = None
+
+    def content_fingerprint(self) -> str:
+        """Hash of everything that makes two creates "the same task" for idempotency.
+
+        Stripe's rule: a replay with the same key must carry the same content. The
+        fingerprint covers every field the caller chose, in canonical JSON.
+        """
+        return fingerprint(self.model_dump(mode="json"))
+
+
+class CompleteTaskRequest(BaseModel):
+    """Body of ``POST /api/tasks/{id}/complete``. Who answered comes from the credential."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    response: dict[str, Any]
+
+
+class PollResponse(BaseModel):
+    """Body of ``GET /api/tasks/{id}/poll``."""
+
+    status: TaskStatus
+    response: dict[str, Any] | None = None
+    completed_at: datetime | None = None
+    timed_out_at: datetime | None = None
+    verification_attempt: int = 0
+
+
+class TaskView(BaseModel):
+    """A task as the API returns it."""
+
+    id: str
+    idempotency_key: str
+    task: str
+    status: TaskStatus
+    payload: dict[str, Any] | None = None
+    payload_schema: dict[str, Any]
+    response_schema: dict[str, Any]
+    form_definition: dict[str, Any] | None = None
+    timeout_seconds: int
+    timeout_at: datetime
+    assign_to: dict[str, Any] | None = None
+    assigned_to_user_id: str | None = None
+    assigned_to_email: str | None = None
+    notify: list[str] | None = None
+    verifier_config: dict[str, Any] | None = None
+    redact_payload: bool = False
+    callback_url: str | None = None
+    task_metadata: dict[str, Any] | None = None
+    initial_response: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    verification_attempt: int = 0
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    timed_out_at: datetime | None = None
+    completed_by_user_id: str | None = None
+    completed_by_email: str | None = None
+    completed_by_display_name: str | None = None
+    completed_via_channel: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": CODE, "message": ...}`` plus optional details."""
+
+    error: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces: the form both sides hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def derive_idempotency_key(task: str, payload: dict[str, Any]) -> str:
+    """The key the published SDK derives when the caller gives none.
+
+    sha256 of the canonical JSON ``{"task": ..., "payload": ...}``, first 32 hex characters;
+    kept bit-for-bit so that a script moved from the old SDK resumes its old tasks.
+    """
+    return hashlib.sha256(
+        json.dumps(
+            {"task": task, "payload": payload}, sort_keys=True, separators=(",", ":")
+        ).encode()
+    ).hexdigest()[:32]

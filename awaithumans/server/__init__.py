@@ -1,0 +1,1 @@
+"""The awaithumans task server."""

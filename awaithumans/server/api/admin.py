@@ -1,0 +1,224 @@
+"""Operator endpoints: the user directory, agent keys, and webhook deliveries."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from awaithumans.server.api.deps import Ctx, Operator
+from awaithumans.server.db.models import AgentKeyRow, UserRow
+from awaithumans.server.errors import ApiError
+from awaithumans.server.security import hash_password_async, validate_new_password
+from awaithumans.server.services.directory import (
+    CreateAgentKey,
+    RevokeAgentKey,
+    SaveUser,
+)
+from awaithumans.server.services.outbox import Redeliver, list_jobs
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str | None
+    display_name: str
+    is_operator: bool
+    is_active: bool
+    slack_user_id: str | None
+    has_password: bool
+    created_at: datetime
+
+
+class UserIn(BaseModel):
+    email: Email | None = None
+    display_name: str = Field(min_length=1, max_length=200)
+    is_operator: bool = False
+    password: str | None = Field(default=None, max_length=1024)
+    slack_user_id: str | None = Field(default=None, max_length=32, pattern=r"^[UW][A-Z0-9]{2,}$")
+
+
+class UserPatch(BaseModel):
+    email: Email | None = None
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    is_operator: bool | None = None
+    is_active: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+    slack_user_id: str | None = Field(default=None, max_length=32, pattern=r"^[UW][A-Z0-9]{2,}$")
+
+
+def _user_out(row: UserRow) -> UserOut:
+    return UserOut(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        is_operator=row.is_operator,
+        is_active=row.is_active,
+        slack_user_id=row.slack_user_id,
+        has_password=row.password_hash is not None,
+        created_at=row.created_at,
+    )
+
+
+_REFUSALS = {
+    "EMAIL_TAKEN": (409, "Another user already has that email."),
+    "USER_NOT_FOUND": (404, "No such user."),
+    "LAST_OPERATOR": (409, "This is the last active operator; promote someone else first."),
+}
+
+
+def _raise_refusal(code: str | None) -> None:
+    if code is not None:
+        status, message = _REFUSALS[code]
+        raise ApiError(status, code, message)
+
+
+async def _password_hash(password: str | None) -> str | None:
+    if password is None:
+        return None
+    try:
+        validate_new_password(password)
+    except ValueError as exc:
+        raise ApiError(422, "WEAK_PASSWORD", str(exc)) from None
+    return await hash_password_async(password)
+
+
+async def _get_user(ctx: Ctx, user_id: str) -> UserRow:
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(select(UserRow).where(UserRow.id == user_id))).one_or_none()
+    if row is None:
+        raise ApiError(404, "USER_NOT_FOUND", "No such user.")
+    return UserRow(**row._mapping)
+
+
+@router.get("/users", response_model=list[UserOut])
+async def list_users(ctx: Ctx, _op: Operator) -> list[UserOut]:
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(select(UserRow).order_by(UserRow.created_at))).all()
+    return [_user_out(UserRow(**r._mapping)) for r in rows]
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+async def create_user(body: UserIn, ctx: Ctx, _op: Operator) -> UserOut:
+    if body.email is None and body.slack_user_id is None:
+        raise ApiError(
+            422, "USER_UNREACHABLE", "A user needs an email or a Slack member id to be reachable."
+        )
+    user_id = "usr_" + secrets.token_hex(12)
+    values: dict[str, Any] = {
+        "email": body.email.strip().lower() if body.email else None,
+        "display_name": body.display_name.strip(),
+        "is_operator": body.is_operator,
+        "is_active": True,
+        "slack_user_id": body.slack_user_id,
+        "password_hash": await _password_hash(body.password),
+    }
+    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, values, create=True)))
+    return _user_out(await _get_user(ctx, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+async def update_user(user_id: str, body: UserPatch, ctx: Ctx, _op: Operator) -> UserOut:
+    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"password"})
+    if values.get("email"):
+        values["email"] = values["email"].strip().lower()
+    if body.password is not None:
+        values["password_hash"] = await _password_hash(body.password)
+    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, values, create=False)))
+    return _user_out(await _get_user(ctx, user_id))
+
+
+@router.delete("/users/{user_id}", response_model=UserOut)
+async def deactivate_user(user_id: str, ctx: Ctx, _op: Operator) -> UserOut:
+    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, {"is_active": False}, create=False)))
+    return _user_out(await _get_user(ctx, user_id))
+
+
+class AgentKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class AgentKeyCreated(AgentKeyOut):
+    key: str = Field(description="The key itself. Shown once; store it now.")
+
+
+class AgentKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/agent-keys", response_model=list[AgentKeyOut])
+async def list_agent_keys(ctx: Ctx, _op: Operator) -> list[AgentKeyOut]:
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(select(AgentKeyRow).order_by(AgentKeyRow.created_at))).mappings()
+        return [AgentKeyOut.model_validate(dict(r)) for r in rows]
+
+
+@router.post("/agent-keys", response_model=AgentKeyCreated, status_code=201)
+async def create_agent_key(body: AgentKeyIn, ctx: Ctx, op: Operator) -> AgentKeyCreated:
+    made = await ctx.writer.submit(CreateAgentKey(body.name, op.owner_id))
+    async with ctx.engine.connect() as conn:
+        row = (
+            (await conn.execute(select(AgentKeyRow).where(AgentKeyRow.id == made.id)))
+            .mappings()
+            .one()
+        )
+    return AgentKeyCreated(key=made.key, **AgentKeyOut.model_validate(dict(row)).model_dump())
+
+
+@router.delete("/agent-keys/{key_id}", status_code=204)
+async def revoke_agent_key(key_id: str, ctx: Ctx, _op: Operator) -> None:
+    if not await ctx.writer.submit(RevokeAgentKey(key_id)):
+        raise ApiError(404, "AGENT_KEY_NOT_FOUND", "No active agent key with that id.")
+    assert ctx.auth is not None
+    ctx.auth.forget_keys()
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: str
+    task_id: str
+    kind: str
+    target: str
+    event: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    last_status_code: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut])
+async def list_deliveries(
+    ctx: Ctx,
+    _op: Operator,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|skipped|failed)$")] = None,
+    task_id: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeliveryOut]:
+    async with ctx.engine.connect() as conn:
+        rows = await list_jobs(conn, status=status, task_id=task_id, limit=limit)
+    return [
+        DeliveryOut.model_validate({**dict(r), "event": str(r["body"].get("event", ""))})
+        for r in rows
+    ]
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", status_code=202)
+async def redeliver(delivery_id: int, ctx: Ctx, _op: Operator) -> dict[str, str]:
+    if not await ctx.writer.submit(Redeliver(delivery_id)):
+        raise ApiError(404, "DELIVERY_NOT_FOUND", "No delivery with that id.")
+    ctx.kick_outbox()
+    return {"status": "queued"}

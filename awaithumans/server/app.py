@@ -1,0 +1,148 @@
+"""``create_app(settings)``: the FastAPI application and the services it runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from awaithumans.server.auth import Authenticator
+from awaithumans.server.bootstrap import issue_setup_token
+from awaithumans.server.channels.base import ChannelRegistry
+from awaithumans.server.channels.webhook import WebhookSender
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.engine import make_engine, migrate
+from awaithumans.server.errors import error_response, install_error_handlers
+from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
+from awaithumans.server.services.hub import TaskHub
+from awaithumans.server.services.outbox import OutboxDispatcher
+from awaithumans.server.services.scheduler import TimeoutScheduler
+from awaithumans.server.services.writer import Writer
+from awaithumans.server.settings import Settings
+from awaithumans.server.version import __version__
+from awaithumans.server.webhook_secret import webhook_secret
+
+log = logging.getLogger("awaithumans.server")
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._refuse(scope, receive, send)
+                    return
+        seen = 0
+
+        async def counting_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "PAYLOAD_TOO_LARGE", f"The request body is over the {self.limit}-byte limit."
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def build_context(settings: Settings) -> ServerContext:
+    if settings.payload_key is None:
+        raise ValueError(
+            "AWAITHUMANS_PAYLOAD_KEY is not set: the server needs a 32-byte key to encrypt "
+            "payloads (generate one with `awaithumans gen-key`)."
+        )
+    keyring = KeyRing.from_text(settings.payload_key.get_secret_value())
+    engine = make_engine(settings)
+    ctx = ServerContext(
+        settings=settings,
+        engine=engine,
+        writer=Writer(engine),
+        hub=TaskHub(),
+        keyring=keyring,
+        sealer=Sealer(keyring),
+    )
+    ctx.auth = Authenticator(ctx)
+    return ctx
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the server. Nothing connects or starts until the ASGI lifespan runs."""
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(ctx.engine)
+        channels = ChannelRegistry()
+        channels.register(
+            WebhookSender(
+                webhook_secret(settings, ctx.keyring), timeout=settings.webhook_timeout_seconds
+            )
+        )
+        ctx.channels = channels
+        ctx.writer.start()
+        ctx.scheduler = TimeoutScheduler(ctx)
+        ctx.outbox = OutboxDispatcher(ctx)
+        ctx.scheduler.start()
+        ctx.outbox.start()
+        app.state.setup_token = await issue_setup_token(ctx.engine)
+        try:
+            yield
+        finally:
+            await ctx.scheduler.stop()
+            await ctx.outbox.stop()
+            await ctx.writer.stop()
+            await channels.aclose()
+            await ctx.engine.dispose()
+
+    app = FastAPI(
+        title="awaithumans",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.ctx = ctx
+    app.state.login_throttle = LoginThrottle()
+    app.state.setup_token = None
+    install_error_handlers(app)
+
+    from awaithumans.server.api import admin, auth, health, tasks
+
+    app.include_router(tasks.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

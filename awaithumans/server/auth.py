@@ -1,0 +1,142 @@
+"""Turning a request's credential into a :class:`Principal`.
+
+Three credentials: the admin bearer token (operator rights; for dev and automation), agent
+API keys (``Authorization: Bearer ah_...``; create tasks and read their own), and the
+dashboard's signed session cookie (a directory user; revocable, expiring).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import Request
+from sqlalchemy import select
+
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.models import AgentKeyRow, SessionRow, UserRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.errors import ApiError
+from awaithumans.server.principals import ADMIN, Principal
+from awaithumans.server.security import TokenError, hash_token, sign, tokens_equal, verify
+
+SESSION_COOKIE = "ah_session"
+_KEY_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    principal: Principal | None
+    until: float
+
+
+def user_principal(user: UserRow) -> Principal:
+    return Principal(
+        kind="user",
+        id=user.id,
+        label=user.email or user.display_name,
+        is_operator=user.is_operator,
+        email=user.email,
+        display_name=user.display_name,
+    )
+
+
+class Authenticator:
+    """Resolves credentials; agent keys are cached briefly because every poll presents one."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        token = ctx.settings.admin_api_token
+        self._admin_token = token.get_secret_value() if token else None
+        self._session_key = ctx.keyring.derive("session")
+        self._keys: dict[str, _CachedKey] = {}
+
+    # -- bearer tokens -----------------------------------------------------------------
+
+    async def from_bearer(self, token: str) -> Principal | None:
+        if self._admin_token and tokens_equal(token, self._admin_token):
+            return ADMIN
+        digest = hash_token(token)
+        cached = self._keys.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached.until > now:
+            return cached.principal
+        async with self._ctx.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(AgentKeyRow.id, AgentKeyRow.name, AgentKeyRow.revoked_at).where(
+                        AgentKeyRow.token_hash == digest
+                    )
+                )
+            ).one_or_none()
+        principal = None
+        if row is not None and row.revoked_at is None:
+            principal = Principal(kind="agent", id=row.id, label=row.name)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = _CachedKey(principal, now + _KEY_CACHE_SECONDS)
+        return principal
+
+    def forget_keys(self) -> None:
+        """Drop cached key lookups (after a key is revoked in this process)."""
+        self._keys.clear()
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def session_cookie_value(self, session_id: str, user_id: str, expires_at: int) -> str:
+        return sign(self._session_key, {"sid": session_id, "uid": user_id}, expires_at=expires_at)
+
+    async def from_session(self, cookie: str) -> tuple[Principal, str] | None:
+        try:
+            claims = verify(self._session_key, cookie)
+        except TokenError:
+            return None
+        sid = claims.get("sid")
+        if not isinstance(sid, str):
+            return None
+        async with self._ctx.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(UserRow, SessionRow.expires_at, SessionRow.revoked_at)
+                    .join(SessionRow, SessionRow.user_id == UserRow.id)
+                    .where(SessionRow.id == sid)
+                )
+            ).one_or_none()
+        if found is None:
+            return None
+        user, expires_at, revoked_at = found
+        if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
+            return None
+        return user_principal(user), sid
+
+    def new_session_values(self, user_id: str) -> dict[str, object]:
+        now = utcnow()
+        return {
+            "id": secrets.token_urlsafe(24),
+            "user_id": user_id,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=self._ctx.settings.session_ttl_seconds),
+            "revoked_at": None,
+        }
+
+    # -- per request -------------------------------------------------------------------
+
+    async def principal(self, request: Request) -> Principal | None:
+        header = request.headers.get("authorization")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, "UNAUTHORIZED", "Use 'Authorization: Bearer <token>'.")
+            principal = await self.from_bearer(token.strip())
+            if principal is None:
+                raise ApiError(401, "UNAUTHORIZED", "The bearer token is not valid.")
+            return principal
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found = await self.from_session(cookie)
+            if found is not None:
+                request.state.session_id = found[1]
+                return found[0]
+        return None

@@ -1,0 +1,1 @@
+"""Delivery channels: webhooks back into workflow engines, and notifications to humans."""

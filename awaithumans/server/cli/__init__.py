@@ -1,0 +1,1 @@
+"""Command-line entry points: dev, serve, create-agent-key, doctor and helpers."""

@@ -1,0 +1,128 @@
+"""``awaithumans doctor``: check the configuration and say what to fix."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from awaithumans.core._discovery import dev_file_path, read_dev_file
+from awaithumans.server.settings import Settings
+
+
+class Report:
+    def __init__(self) -> None:
+        self.problems = 0
+
+    def ok(self, text: str) -> None:
+        print(f"✓ {text}")
+
+    def bad(self, text: str, fix: str) -> None:
+        self.problems += 1
+        print(f"✗ {text}\n    fix: {fix}")
+
+    def note(self, text: str) -> None:
+        print(f"· {text}")
+
+
+def _check_key(report: Report, dev_dir: Path) -> str | None:
+    from awaithumans.server.security import parse_payload_key
+
+    key = os.environ.get("AWAITHUMANS_PAYLOAD_KEY")
+    source = "AWAITHUMANS_PAYLOAD_KEY"
+    if not key and (dev_dir / "payload.key").exists():
+        key, source = (dev_dir / "payload.key").read_text().strip(), str(dev_dir / "payload.key")
+    if not key:
+        report.bad(
+            "No payload key: AWAITHUMANS_PAYLOAD_KEY is unset and there is no dev key.",
+            "export AWAITHUMANS_PAYLOAD_KEY=$(awaithumans gen-key), or run `awaithumans dev`.",
+        )
+        return None
+    try:
+        parse_payload_key(key)
+    except ValueError as exc:
+        report.bad(f"The payload key from {source} is malformed: {exc}", "awaithumans gen-key")
+        return None
+    report.ok(f"Payload key found ({source}).")
+    if (dev_dir / "payload.key").exists() and (dev_dir / "payload.key").stat().st_mode & 0o077:
+        report.bad(
+            f"{dev_dir / 'payload.key'} is readable by others.", f"chmod 600 {dev_dir}/payload.key"
+        )
+    return key
+
+
+async def _check_db(report: Report, settings: Settings) -> None:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from awaithumans.server.db.engine import MIGRATIONS_DIR, current_revision, make_engine
+
+    engine = make_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        report.ok(f"Database reachable ({engine.dialect.name}).")
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        current = await current_revision(engine)
+        if current == head:
+            report.ok(f"Schema is current (revision {head}).")
+        else:
+            report.note(
+                f"Schema at {current or 'nothing'}; the server migrates to {head} at start."
+            )
+    except Exception as exc:
+        report.bad(
+            f"Cannot reach the database at {settings.database_url.split('@')[-1]}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            "check AWAITHUMANS_DATABASE_URL, and that the database server is running.",
+        )
+    finally:
+        await engine.dispose()
+
+
+def run_doctor(dev_dir: Path) -> int:
+    report = Report()
+    key = _check_key(report, dev_dir)
+    db_url = os.environ.get("AWAITHUMANS_DATABASE_URL") or f"sqlite:///./{dev_dir / 'dev.db'}"
+    try:
+        settings = Settings(database_url=db_url, payload_key=key)
+    except ValidationError as exc:
+        report.bad(f"Invalid settings: {exc.errors()[0]['msg']}", "see awaithumans serve --help")
+        return 1
+    asyncio.run(_check_db(report, settings))
+    if settings.public_url and not settings.public_url.startswith("https://"):
+        report.note("AWAITHUMANS_PUBLIC_URL is not https: session cookies will not be Secure.")
+    dev = read_dev_file()
+    if dev is not None:
+        report.ok(f"A dev server is running at {dev.get('url')} (pid {dev.get('pid')}).")
+    elif dev_file_path().exists():
+        report.note(f"{dev_file_path()} is stale (its server is gone); the SDK ignores it.")
+    else:
+        report.note("No dev server running; the SDK will use AWAITHUMANS_URL or localhost:3001.")
+    for extra, module in (
+        ("verifier-claude", "anthropic"),
+        ("verifier-openai", "openai"),
+        ("verifier-gemini", "google.genai"),
+    ):
+        try:
+            present = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            present = False
+        report.note(f"{extra}: {'installed' if present else 'not installed'}")
+    if os.environ.get("AWAITHUMANS_SLACK_BOT_TOKEN") and not os.environ.get(
+        "AWAITHUMANS_SLACK_SIGNING_SECRET"
+    ):
+        report.bad(
+            "AWAITHUMANS_SLACK_BOT_TOKEN is set but AWAITHUMANS_SLACK_SIGNING_SECRET is not.",
+            "copy the Signing Secret from your Slack app's Basic Information page.",
+        )
+    print()
+    print("All good." if report.problems == 0 else f"{report.problems} problem(s) to fix.")
+    return 0 if report.problems == 0 else 1

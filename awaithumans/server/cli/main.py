@@ -1,0 +1,224 @@
+"""``awaithumans`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+from fastapi import FastAPI
+
+from awaithumans.server.cli.files import (
+    DEV_DIR,
+    dev_secrets,
+    remove_discovery,
+    write_discovery,
+)
+from awaithumans.server.cli.runner import first_free_port, port_free, serve
+from awaithumans.server.settings import DEFAULT_PORT, Settings
+from awaithumans.server.version import __version__
+
+
+def _env_or(name: str, fallback: str | None) -> str | None:
+    return os.environ.get(f"AWAITHUMANS_{name}") or fallback
+
+
+def _print_banner(app: FastAPI, settings: Settings, db_label: str) -> None:
+    url = settings.base_url()
+    print(f"✓ Server running at {url}")
+    print(f"✓ Database: {db_label}")
+    token = app.state.setup_token
+    if token:
+        print("✓ Open the dashboard at:")
+        print()
+        print(f"    {url}/setup?token={token}")
+        print()
+        print("  (one-shot setup link — paste it into your browser)")
+    else:
+        print(f"✓ Open the dashboard at: {url}")
+    sys.stdout.flush()
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    payload_key, admin_token = dev_secrets(DEV_DIR)
+    host = args.host
+    if args.port is not None:
+        if not port_free(host, args.port):
+            print(
+                f"Port {args.port} on {host} is taken; pick another with --port.", file=sys.stderr
+            )
+            return 1
+        port = args.port
+    else:
+        port = first_free_port(host, int(_env_or("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT))
+    db_path = DEV_DIR / "dev.db"
+    settings = Settings(
+        database_url=_env_or("DATABASE_URL", f"sqlite+aiosqlite:///./{db_path}"),
+        payload_key=_env_or("PAYLOAD_KEY", payload_key),
+        admin_api_token=_env_or("ADMIN_API_TOKEN", admin_token),
+        host=host,
+        port=port,
+        dev_mode=True,
+    )
+    db_label = f"./{db_path}" if settings.is_sqlite else "PostgreSQL (AWAITHUMANS_DATABASE_URL)"
+    pid = os.getpid()
+
+    def ready(app: FastAPI) -> None:
+        write_discovery(
+            {
+                "url": settings.base_url(),
+                "host": host,
+                "port": port,
+                "pid": pid,
+                "started_at": time.time(),
+                "admin_token": settings.admin_api_token.get_secret_value()
+                if settings.admin_api_token
+                else None,
+            }
+        )
+        _print_banner(app, settings, db_label)
+
+    return serve(
+        settings,
+        on_ready=ready,
+        on_exit=lambda: remove_discovery(pid),
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    missing = [
+        name
+        for name in ("DATABASE_URL", "PAYLOAD_KEY")
+        if not os.environ.get(f"AWAITHUMANS_{name}")
+    ]
+    if missing:
+        print(
+            "awaithumans serve needs an explicit configuration; missing: "
+            + ", ".join(f"AWAITHUMANS_{m}" for m in missing)
+            + ".\n  AWAITHUMANS_DATABASE_URL=postgresql://user:pass@host/db (or sqlite:///path)\n"
+            "  AWAITHUMANS_PAYLOAD_KEY=$(awaithumans gen-key)   # keep it safe: it encrypts "
+            "payloads\nFor local development use `awaithumans dev` instead.",
+            file=sys.stderr,
+        )
+        return 2
+    settings = Settings(host=args.host, port=args.port)
+    db_label = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    return serve(
+        settings,
+        on_ready=lambda app: _print_banner(app, settings, db_label),
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+
+
+def _settings_for_admin_commands() -> Settings:
+    """Settings for one-off commands: the environment, else the dev server's files."""
+    if os.environ.get("AWAITHUMANS_DATABASE_URL"):
+        return Settings()
+    payload_key, admin_token = dev_secrets(DEV_DIR)
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///./{DEV_DIR / 'dev.db'}",
+        payload_key=_env_or("PAYLOAD_KEY", payload_key),
+        admin_api_token=_env_or("ADMIN_API_TOKEN", admin_token),
+    )
+
+
+def cmd_create_agent_key(args: argparse.Namespace) -> int:
+    from awaithumans.server.db.engine import make_engine, migrate
+    from awaithumans.server.services.directory import create_agent_key
+
+    settings = _settings_for_admin_commands()
+
+    async def run() -> None:
+        engine = make_engine(settings)
+        try:
+            await migrate(engine)
+            async with engine.begin() as conn:
+                made = await create_agent_key(conn, args.name, "cli")
+        finally:
+            await engine.dispose()
+        print(f"✓ Agent key {made.id} ({made.name}) created. It is shown only this once:")
+        print()
+        print(f"    {made.key}")
+        print()
+        print("  Give it to the agent as AWAITHUMANS_API_KEY.")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_gen_key(_args: argparse.Namespace) -> int:
+    from awaithumans.server.security import generate_payload_key
+
+    print(generate_payload_key())
+    return 0
+
+
+def cmd_webhook_secret(_args: argparse.Namespace) -> int:
+    from awaithumans.server.security import KeyRing
+    from awaithumans.server.webhook_secret import webhook_secret
+
+    settings = _settings_for_admin_commands()
+    assert settings.payload_key is not None
+    print(webhook_secret(settings, KeyRing.from_text(settings.payload_key.get_secret_value())))
+    return 0
+
+
+def cmd_doctor(_args: argparse.Namespace) -> int:
+    from awaithumans.server.cli.doctor import run_doctor
+
+    return run_doctor(DEV_DIR)
+
+
+def cmd_version(_args: argparse.Namespace) -> int:
+    print(f"awaithumans {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="awaithumans", description="Human-in-the-loop task server for AI agents."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def server_flags(p: argparse.ArgumentParser, port_default: int | None) -> None:
+        p.add_argument("--host", default=os.environ.get("AWAITHUMANS_HOST", "127.0.0.1"))
+        p.add_argument("--port", type=int, default=port_default)
+        p.add_argument(
+            "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        )
+        p.add_argument("--access-log", action="store_true", help="log every request")
+
+    dev = sub.add_parser("dev", help="run a local server with zero configuration")
+    server_flags(dev, None)
+    dev.set_defaults(func=cmd_dev)
+
+    prod = sub.add_parser("serve", help="run the server from AWAITHUMANS_* configuration")
+    server_flags(prod, int(os.environ.get("AWAITHUMANS_PORT", DEFAULT_PORT)))
+    prod.set_defaults(func=cmd_serve)
+
+    key = sub.add_parser("create-agent-key", help="create a scoped API key for an agent")
+    key.add_argument("--name", required=True, help="who will use it, e.g. refund-bot")
+    key.set_defaults(func=cmd_create_agent_key)
+
+    sub.add_parser("doctor", help="check the configuration and say what to fix").set_defaults(
+        func=cmd_doctor
+    )
+    sub.add_parser("gen-key", help="print a new AWAITHUMANS_PAYLOAD_KEY").set_defaults(
+        func=cmd_gen_key
+    )
+    sub.add_parser(
+        "webhook-secret", help="print the secret webhook receivers verify signatures with"
+    ).set_defaults(func=cmd_webhook_secret)
+    sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

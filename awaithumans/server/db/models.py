@@ -1,0 +1,171 @@
+"""The database schema. Alembic migrations in ``migrations/`` create exactly this."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from awaithumans.server.db.types import JSONType, UTCDateTime
+
+# One literal, shared by the partial indexes on both dialects.
+OPEN_TASK_CONDITION = (
+    "status NOT IN ('completed', 'timed_out', 'cancelled', 'verification_exhausted')"
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    task: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    # Payload and response are sealed with AES-GCM (key derived from AWAITHUMANS_PAYLOAD_KEY).
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    response_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    payload_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    response_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    form_definition: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    timeout_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assign_to: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    assigned_to_user_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id"), nullable=True, index=True
+    )
+    notify: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    verifier_config: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    redact_payload: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    task_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    initial_response: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    verification_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    timed_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_by_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    completed_by_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    completed_by_display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    completed_via_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (
+        # The timeout scheduler asks "which open task is due next?" many times a day; only
+        # open tasks belong in that index.
+        Index(
+            "ix_tasks_open_timeout_at",
+            "timeout_at",
+            sqlite_where=text(OPEN_TASK_CONDITION),
+            postgresql_where=text(OPEN_TASK_CONDITION),
+        ),
+    )
+
+
+class AuditRow(Base):
+    __tablename__ = "task_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor_label: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+class OutboxRow(Base):
+    """Work that must happen at least once after a commit: webhooks and notifications."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "webhook" | "notify"
+    target: Mapped[str] = mapped_column(String(2048))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16))  # pending|delivered|skipped|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AgentKeyRow(Base):
+    __tablename__ = "agent_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ServerStateRow(Base):
+    """Small key/value facts about this installation (e.g. the setup token's hash)."""
+
+    __tablename__ = "server_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

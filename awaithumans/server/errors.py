@@ -1,0 +1,110 @@
+"""API errors: every failure a client can cause is an ``ApiError`` with a stable code.
+
+The body is always ``{"error": CODE, "message": ..., "details"?: [...]}``; nothing about
+the server's insides (tracebacks, SQL) ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("awaithumans.server")
+
+
+class ApiError(Exception):
+    """A refusal with an HTTP status, a stable code and a message meant for the caller."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def _clean_loc(loc: Any) -> list[Any]:
+    return [p for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception type onto the one error shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> Response:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "INVALID_JSON", "The request body is not valid JSON.")
+        details = [
+            {"loc": _clean_loc(e.get("loc")), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in errors
+        ][:50]
+        if any(e["loc"] == ["timeout_seconds"] for e in details):
+            return error_response(
+                422,
+                "TIMEOUT_OUT_OF_RANGE",
+                "timeout_seconds must be an integer between 60 and 2592000.",
+                details,
+            )
+        first = details[0] if details else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        return error_response(
+            422, "VALIDATION_ERROR", f"Invalid request: {where}: {first['msg']}", details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
+        return error_response(
+            exc.status_code, code, message, headers=dict(exc.headers) if exc.headers else None
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "INTERNAL_ERROR", "The server hit an unexpected error.")

@@ -1,0 +1,147 @@
+"""The root secret (``AWAITHUMANS_PAYLOAD_KEY``) and the purpose keys derived from it.
+
+Operators configure exactly one secret. Every cryptographic use in the server gets its own
+key derived from it with HKDF, so a value produced for one purpose (say, a CSRF token) can
+never be accepted for another (say, a session cookie), and no two features share key
+material even though only one secret has to be stored and rotated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from typing import Final, Literal, get_args
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PAYLOAD_KEY_ENV: Final = "AWAITHUMANS_PAYLOAD_KEY"
+KEY_BYTES: Final = 32
+
+KeyPurpose = Literal[
+    "payload-encryption",
+    "session",
+    "webhook",
+    "handoff",
+    "email-action",
+    "csrf",
+]
+PURPOSES: Final[frozenset[str]] = frozenset(get_args(KeyPurpose))
+
+_INFO_PREFIX: Final = b"awaithumans:"
+_HEX_RE: Final = re.compile(r"[0-9a-fA-F]{64}")
+# Both base64 alphabets are accepted: `openssl rand -base64 32` prints the standard one
+# (with + and /), and rejecting what the most common recipe prints would only cause friction.
+_B64_RE: Final = re.compile(r"[A-Za-z0-9_\-+/]{43}=?")
+
+_FORMAT_HELP: Final = (
+    f"{PAYLOAD_KEY_ENV} must be 32 random bytes written as URL-safe base64 "
+    "(43 characters, or 44 with a trailing '=') or as 64 hex characters; "
+    'generate one with `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+)
+
+
+def parse_payload_key(text: str) -> bytes:
+    """Decode the configured root secret.
+
+    Args:
+        text: The value of ``AWAITHUMANS_PAYLOAD_KEY``; surrounding whitespace is ignored.
+
+    Returns:
+        The 32 raw key bytes.
+
+    Raises:
+        ValueError: If the text is not 32 bytes in base64url or hex. The message describes
+            the expected format and never echoes the (secret) input.
+    """
+    value = text.strip()
+    if _HEX_RE.fullmatch(value):
+        return bytes.fromhex(value)
+    if _B64_RE.fullmatch(value):
+        normalized = value.rstrip("=").replace("+", "-").replace("/", "_")
+        try:
+            raw = base64.urlsafe_b64decode(normalized + "=")
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) == KEY_BYTES:
+            return raw
+    raise ValueError(f"invalid payload key: {_FORMAT_HELP}")
+
+
+def generate_payload_key() -> str:
+    """Create a fresh root secret in the format :func:`parse_payload_key` accepts.
+
+    Returns:
+        32 bytes from the OS CSPRNG as unpadded base64url (43 characters).
+    """
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).rstrip(b"=").decode("ascii")
+
+
+class KeyRing:
+    """Holds the root secret and hands out one derived key per purpose.
+
+    Derivation is HKDF-SHA256 with no salt (the root is already uniformly random, which is
+    what HKDF's extract step would otherwise have to provide) and
+    ``info = b"awaithumans:" + purpose``. Results are cached because derived keys are used
+    on hot paths such as checking a session cookie on every request.
+    """
+
+    __slots__ = ("_cache", "_root")
+
+    def __init__(self, root: bytes) -> None:
+        """Create a key ring.
+
+        Args:
+            root: The 32-byte root secret, e.g. from :func:`parse_payload_key`.
+
+        Raises:
+            ValueError: If ``root`` is not exactly 32 bytes.
+        """
+        if len(root) != KEY_BYTES:
+            raise ValueError(f"the root key must be {KEY_BYTES} bytes, got {len(root)}")
+        self._root = bytes(root)
+        self._cache: dict[str, bytes] = {}
+
+    @classmethod
+    def from_text(cls, text: str) -> KeyRing:
+        """Build a key ring straight from the configured ``AWAITHUMANS_PAYLOAD_KEY`` text.
+
+        Raises:
+            ValueError: If the text is not a valid key (see :func:`parse_payload_key`).
+        """
+        return cls(parse_payload_key(text))
+
+    def derive(self, purpose: KeyPurpose) -> bytes:
+        """Return the 32-byte key for one purpose.
+
+        Args:
+            purpose: One of :data:`PURPOSES`. Unknown names are rejected rather than derived,
+                because a typo would otherwise yield a different, silently wrong key.
+
+        Returns:
+            The derived key; the same bytes every time for the same root and purpose.
+
+        Raises:
+            ValueError: If ``purpose`` is not a known purpose.
+        """
+        cached = self._cache.get(purpose)
+        if cached is not None:
+            return cached
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown key purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=None,
+            info=_INFO_PREFIX + purpose.encode("ascii"),
+        )
+        key = hkdf.derive(self._root)
+        # A race between two threads only derives the same bytes twice; no lock needed.
+        self._cache[purpose] = key
+        return key
+
+    def __repr__(self) -> str:
+        # Never let the secret reach logs or tracebacks through a repr.
+        return "KeyRing(<redacted>)"

@@ -1,0 +1,120 @@
+"""The user directory and agent keys: writes shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.server.db.models import AgentKeyRow, UserRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.security import generate_agent_key
+from awaithumans.server.services.writer import Write
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgentKey:
+    id: str
+    name: str
+    prefix: str
+    key: str  # shown once; only its hash is stored
+
+
+async def create_agent_key(conn: AsyncConnection, name: str, created_by: str | None) -> NewAgentKey:
+    full, prefix, digest = generate_agent_key()
+    key_id = "key_" + secrets.token_hex(8)
+    await conn.execute(
+        insert(AgentKeyRow).values(
+            id=key_id,
+            name=name,
+            prefix=prefix,
+            token_hash=digest,
+            created_at=utcnow(),
+            created_by=created_by,
+            revoked_at=None,
+        )
+    )
+    return NewAgentKey(id=key_id, name=name, prefix=prefix, key=full)
+
+
+class CreateAgentKey(Write[NewAgentKey]):
+    def __init__(self, name: str, created_by: str | None) -> None:
+        self.name = name
+        self.created_by = created_by
+
+    async def apply(self, conn: AsyncConnection) -> NewAgentKey:
+        return await create_agent_key(conn, self.name, self.created_by)
+
+
+class RevokeAgentKey(Write[bool]):
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+
+    async def apply(self, conn: AsyncConnection) -> bool:
+        result = await conn.execute(
+            update(AgentKeyRow)
+            .where(AgentKeyRow.id == self.key_id, AgentKeyRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        return result.rowcount == 1
+
+
+async def active_operators(conn: AsyncConnection) -> int:
+    return int(
+        await conn.scalar(
+            select(func.count())
+            .select_from(UserRow)
+            .where(UserRow.is_operator.is_(True), UserRow.is_active.is_(True))
+        )
+        or 0
+    )
+
+
+class SaveUser(Write[str | None]):
+    """Insert or update a directory user; refuses to leave the server without an operator.
+
+    Returns None on success or a refusal code.
+    """
+
+    def __init__(self, user_id: str, values: dict[str, Any], *, create: bool) -> None:
+        self.user_id = user_id
+        self.values = values
+        self.create = create
+
+    async def apply(self, conn: AsyncConnection) -> str | None:
+        email = self.values.get("email")
+        if email is not None:
+            clash = await conn.scalar(
+                select(UserRow.id).where(UserRow.email == email, UserRow.id != self.user_id)
+            )
+            if clash is not None:
+                return "EMAIL_TAKEN"
+        if self.create:
+            now = utcnow()
+            await conn.execute(
+                insert(UserRow).values(
+                    id=self.user_id, created_at=now, updated_at=now, **self.values
+                )
+            )
+            return None
+        current = (
+            await conn.execute(select(UserRow).where(UserRow.id == self.user_id))
+        ).scalar_one_or_none()
+        if current is None:
+            return "USER_NOT_FOUND"
+        loses_operator = (
+            current.is_operator
+            and current.is_active
+            and (self.values.get("is_operator") is False or self.values.get("is_active") is False)
+        )
+        if loses_operator and await active_operators(conn) <= 1:
+            return "LAST_OPERATOR"
+        await conn.execute(
+            update(UserRow)
+            .where(UserRow.id == self.user_id)
+            .values(updated_at=utcnow(), **self.values)
+        )
+        return None

@@ -1,0 +1,113 @@
+"""In-process wake-ups and a cache of task states for long-polls.
+
+A long-poll registers interest in a task and sleeps on a future; the writer publishes each
+committed change here, which updates the cached snapshot and resolves every future for that
+task at once. No waiter ever re-reads the database on a timer, and an idle re-poll is
+answered from memory.
+
+The cache is authoritative only for changes this process made or heard about. With several
+server processes on one PostgreSQL, the notifier (LISTEN/NOTIFY) feeds other processes'
+changes in through :meth:`TaskHub.publish` as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from awaithumans.core._wire import TERMINAL_STATUSES, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a poll needs to answer and to authorise, without touching the database."""
+
+    task_id: str
+    version: int
+    status: TaskStatus
+    owner_id: str
+    assigned_to_user_id: str | None
+    response: dict[str, Any] | None
+    completed_at: datetime | None
+    timed_out_at: datetime | None
+    verification_attempt: int
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class TaskHub:
+    """Snapshots by task id (LRU-bounded) and the futures of the polls waiting on them."""
+
+    def __init__(self, max_cached: int = 20_000) -> None:
+        self._cache: OrderedDict[str, Snapshot] = OrderedDict()
+        self._max = max_cached
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+
+    def get(self, task_id: str) -> Snapshot | None:
+        snap = self._cache.get(task_id)
+        if snap is not None:
+            self._cache.move_to_end(task_id)
+        return snap
+
+    def remember(self, snap: Snapshot) -> None:
+        """Cache a snapshot read from the database unless a newer one is already known."""
+        known = self._cache.get(snap.task_id)
+        if known is None or known.version < snap.version:
+            self._store(snap)
+
+    def publish(self, snap: Snapshot) -> None:
+        """Record a committed change and wake everything waiting on that task."""
+        self.remember(snap)
+        self.wake(snap.task_id)
+
+    def forget(self, task_id: str) -> None:
+        """Drop a cached snapshot (another process changed the task; re-read on demand)."""
+        self._cache.pop(task_id, None)
+        self.wake(task_id)
+
+    def wake(self, task_id: str) -> None:
+        for fut in self._waiters.pop(task_id, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self, task_id: str, seen_version: int, timeout: float) -> None:
+        """Return when the task moves past ``seen_version`` or after ``timeout`` seconds."""
+        known = self._cache.get(task_id)
+        if known is not None and known.version > seen_version:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(task_id, set())
+        waiters.add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters.discard(fut)
+            if not waiters and self._waiters.get(task_id) is waiters:
+                del self._waiters[task_id]
+
+    def release_all(self) -> None:
+        """Answer every waiting poll now (shutdown): clients re-poll, and find the next process."""
+        for task_id in list(self._waiters):
+            self.wake(task_id)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
+
+    def _store(self, snap: Snapshot) -> None:
+        self._cache[snap.task_id] = snap
+        self._cache.move_to_end(snap.task_id)
+        while len(self._cache) > self._max:
+            oldest, _ = self._cache.popitem(last=False)
+            if oldest in self._waiters:
+                # Never evict what someone is waiting on; put it back and stop trimming.
+                self._cache[oldest] = _
+                self._cache.move_to_end(oldest, last=False)
+                break

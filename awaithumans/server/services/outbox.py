@@ -1,0 +1,231 @@
+"""The outbox dispatcher: delivers webhooks and notifications at least once.
+
+Rows are written in the same transaction as the change they announce, so nothing is lost
+between "committed" and "sent": a crash before delivery leaves a pending row that the next
+process picks up. The dispatcher is woken right after commits that add rows, with a slow
+safety-net scan for retries that come due and for rows left by a previous process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.models import OutboxRow, TaskRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services.events import NOTIFY
+from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.task_actions import MarkNotified
+from awaithumans.server.services.views import open_for
+from awaithumans.server.services.writer import Write
+
+log = logging.getLogger("awaithumans.server.outbox")
+
+_BATCH = 50
+_CONCURRENCY = 16
+# A claimed job whose process died becomes due again after this long.
+_CLAIM_SECONDS = 120
+_MAX_BACKOFF_SECONDS = 3600.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: ~2 s, 4 s, 8 s ... capped at an hour."""
+    base = min(_MAX_BACKOFF_SECONDS, 2.0**attempts)
+    return base * random.uniform(0.5, 1.0)
+
+
+class ClaimDue(Write[list[dict[str, Any]]]):
+    """Take up to ``limit`` due rows for this process (others skip them while claimed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    async def apply(self, conn: AsyncConnection) -> list[dict[str, Any]]:
+        now = utcnow()
+        due = and_(
+            OutboxRow.status == "pending",
+            OutboxRow.next_attempt_at <= now,
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+        )
+        ids = list(
+            (
+                await conn.execute(
+                    select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(self.limit)
+                )
+            ).scalars()
+        )
+        if not ids:
+            return []
+        claimed = await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), due)
+            .values(claimed_until=now + timedelta(seconds=_CLAIM_SECONDS))
+            .returning(*OutboxRow.__table__.columns)
+        )
+        return [dict(r) for r in claimed.mappings()]
+
+
+class RecordOutcome(Write[None]):
+    def __init__(self, row: dict[str, Any], outcome: Outcome, max_attempts: int) -> None:
+        self.row = row
+        self.outcome = outcome
+        self.max_attempts = max_attempts
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        attempts = self.row["attempts"] + 1
+        out = self.outcome
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "claimed_until": None,
+            "last_error": out.error,
+            "last_status_code": out.status_code,
+        }
+        if out.delivered:
+            values.update(status="delivered", delivered_at=utcnow(), last_error=None)
+        elif out.skipped:
+            values.update(status="skipped")
+        elif not out.retry or attempts >= self.max_attempts:
+            values.update(status="failed")
+        else:
+            values.update(next_attempt_at=utcnow() + timedelta(seconds=retry_delay(attempts)))
+        await conn.execute(update(OutboxRow).where(OutboxRow.id == self.row["id"]).values(values))
+
+
+class Redeliver(Write[bool]):
+    """An operator asks for a job to be sent again, whatever its state."""
+
+    def __init__(self, outbox_id: int) -> None:
+        self.outbox_id = outbox_id
+
+    async def apply(self, conn: AsyncConnection) -> bool:
+        result = await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == self.outbox_id)
+            .values(status="pending", next_attempt_at=utcnow(), claimed_until=None)
+        )
+        return result.rowcount == 1
+
+
+class OutboxDispatcher:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sem = asyncio.Semaphore(_CONCURRENCY)
+        self.delivered = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="awaithumans-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        interval = self._ctx.settings.outbox_poll_seconds
+        while True:
+            self._wake.clear()
+            try:
+                more = await self._drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox pass failed")
+                more = False
+            if more:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def _drain_once(self) -> bool:
+        rows = await self._ctx.writer.submit(ClaimDue(_BATCH))
+        if not rows:
+            return False
+        tasks = await self._load_tasks({r["task_id"] for r in rows})
+        await asyncio.gather(*(self._deliver(r, tasks.get(r["task_id"])) for r in rows))
+        return len(rows) == _BATCH
+
+    async def _load_tasks(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        async with self._ctx.engine.connect() as conn:
+            found = (await conn.execute(select(TaskRow).where(TaskRow.id.in_(ids)))).mappings()
+            return {r["id"]: dict(r) for r in found}
+
+    async def _deliver(self, row: dict[str, Any], task: dict[str, Any] | None) -> None:
+        async with self._sem:
+            outcome = await self._attempt(row, task)
+        await self._ctx.writer.submit(
+            RecordOutcome(row, outcome, self._ctx.settings.webhook_max_attempts)
+        )
+        if outcome.delivered:
+            self.delivered += 1
+        if outcome.error and not outcome.delivered:
+            log.warning(
+                "%s job %s for %s -> %s: %s",
+                row["kind"],
+                row["event_id"],
+                row["task_id"],
+                row["target"],
+                outcome.error,
+            )
+        if row["kind"] == NOTIFY and outcome.reached_human:
+            await self._ctx.writer.submit(
+                MarkNotified(self._ctx, row["task_id"], SYSTEM, Channel.SYSTEM, row["target"])
+            )
+
+    async def _attempt(self, row: dict[str, Any], task: dict[str, Any] | None) -> Outcome:
+        if task is None:
+            return Outcome.skip("the task no longer exists")
+        name = row["kind"] if row["kind"] != NOTIFY else row["target"].split(":", 1)[0]
+        name = name.split("+", 1)[0]
+        registry = self._ctx.channels
+        handler = registry.get(name) if registry is not None else None
+        if handler is None:
+            return Outcome.skip(f"channel {name!r} is not configured on this server")
+        sealer = self._ctx.sealer
+        job = Job(
+            id=row["id"],
+            event_id=row["event_id"],
+            task_id=row["task_id"],
+            kind=row["kind"],
+            target=row["target"],
+            event=str(row["body"].get("event", "")),
+            attempt=row["attempts"] + 1,
+            task=task,
+            response=open_for(sealer, task["id"], task["response_enc"]),
+            payload=None
+            if task["redact_payload"]
+            else open_for(sealer, task["id"], task["payload_enc"]),
+        )
+        try:
+            return await handler.deliver(job)
+        except Exception as exc:
+            log.exception("channel %s raised", name)
+            return Outcome.fail(f"{type(exc).__name__}: {exc}")
+
+
+async def list_jobs(
+    conn: AsyncConnection, *, status: str | None, task_id: str | None, limit: int
+) -> Sequence[Any]:
+    query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxRow.status == status)
+    if task_id:
+        query = query.where(OutboxRow.task_id == task_id)
+    return (await conn.execute(query)).mappings().all()

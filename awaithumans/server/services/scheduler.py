@@ -1,0 +1,102 @@
+"""The timeout scheduler: closes tasks whose deadline passed, within a second of it.
+
+The database is the schedule: on every pass the scheduler asks for the earliest open
+deadline, times out what is due, then sleeps until the next deadline (or until a new task
+with an earlier one wakes it). Nothing lives only in memory, so a restart loses nothing:
+the first pass after start catches up on whatever fell due while the server was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text
+
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.models import OPEN_TASK_CONDITION, TaskRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.principals import SCHEDULER
+from awaithumans.server.services.lifecycle import Channel, Moved
+from awaithumans.server.services.task_actions import TimeOut
+
+log = logging.getLogger("awaithumans.server.scheduler")
+
+_BATCH = 200
+
+
+class TimeoutScheduler:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._wake = asyncio.Event()
+        self._next: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.fired = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="awaithumans-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def kick(self, deadline: datetime) -> None:
+        """A task with ``deadline`` was created; wake up if it is due before the next one."""
+        if self._next is None or deadline < self._next:
+            self._next = deadline
+            self._wake.set()
+
+    async def _run(self) -> None:
+        max_sleep = self._ctx.settings.scheduler_max_sleep_seconds
+        while True:
+            try:
+                next_due = await self._pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timeout scheduler pass failed; retrying shortly")
+                next_due = None
+                await asyncio.sleep(1.0)
+            self._next = next_due
+            delay = max_sleep
+            if next_due is not None:
+                delay = min(max_sleep, max(0.0, (next_due - utcnow()).total_seconds()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _pass(self) -> datetime | None:
+        """Time out every due task; return the next open deadline, if any."""
+        while True:
+            now = utcnow()
+            async with self._ctx.engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        select(TaskRow.id, TaskRow.timeout_at)
+                        .where(text(OPEN_TASK_CONDITION))
+                        .order_by(TaskRow.timeout_at)
+                        .limit(_BATCH)
+                    )
+                ).all()
+            due = [r.id for r in rows if r.timeout_at <= now]
+            if not due:
+                return rows[0].timeout_at if rows else None
+            results = await asyncio.gather(
+                *(
+                    self._ctx.writer.submit(
+                        TimeOut(self._ctx, task_id, SCHEDULER, Channel.SCHEDULER)
+                    )
+                    for task_id in due
+                )
+            )
+            moved = sum(1 for r in results if isinstance(r, Moved))
+            self.fired += moved
+            if moved == 0:
+                # Everything due was closed by someone else meanwhile; look again later
+                # rather than spin.
+                return now + timedelta(seconds=1)

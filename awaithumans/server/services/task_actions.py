@@ -1,0 +1,199 @@
+"""What humans, agents and the scheduler do to existing tasks, as writer jobs.
+
+Each action is a thin wrapper around :func:`lifecycle.transition`: the lifecycle decides
+whether the move is legal and records it; the action supplies the values and the
+precondition, and after the commit publishes the new state to waiting polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.core._wire import TaskStatus
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.principals import Principal
+from awaithumans.server.services.lifecycle import (
+    ANSWERABLE,
+    Channel,
+    Check,
+    Moved,
+    Refused,
+    transition,
+)
+from awaithumans.server.services.views import open_for, seal_for, snapshot_of
+from awaithumans.server.services.writer import Write
+
+S = TaskStatus
+
+
+def may_answer(principal: Principal, row: Mapping[str, Any]) -> bool:
+    """Operators answer anything; a reviewer only what is assigned to them."""
+    if principal.is_operator:
+        return True
+    return principal.kind == "user" and row["assigned_to_user_id"] == principal.id
+
+
+class TaskAction(Write[Moved | Refused]):
+    """Base for single-task transitions; publishes the outcome to the hub after commit."""
+
+    to: TaskStatus
+    action: str
+    allowed_from: frozenset[TaskStatus] | None = None
+
+    def __init__(
+        self, ctx: ServerContext, task_id: str, actor: Principal, channel: Channel
+    ) -> None:
+        self.ctx = ctx
+        self.task_id = task_id
+        self.actor = actor
+        self.channel = channel
+
+    def values(self) -> dict[str, Any]:
+        return {}
+
+    def check(self, row: Mapping[str, Any]) -> str | None:
+        return None
+
+    def detail(self) -> dict[str, Any] | None:
+        return None
+
+    def response(self) -> dict[str, Any] | None:
+        return None
+
+    async def apply(self, conn: AsyncConnection) -> Moved | Refused:
+        check: Check = self.check
+        return await transition(
+            conn,
+            self.task_id,
+            to=self.to,
+            action=self.action,
+            actor=self.actor,
+            channel=self.channel,
+            allowed_from=self.allowed_from,
+            values=self.values(),
+            detail=self.detail(),
+            check=check,
+        )
+
+    def after(self, result: Moved | Refused) -> None:
+        if not isinstance(result, Moved):
+            return
+        response = self.response()
+        if response is None and result.row.get("response_enc") is not None:
+            response = open_for(self.ctx.sealer, self.task_id, result.row["response_enc"])
+        self.ctx.hub.publish(snapshot_of(result.row, response))
+        if result.outbox_rows:
+            self.ctx.kick_outbox()
+
+
+class Complete(TaskAction):
+    """A human's validated answer lands (no verifier configured)."""
+
+    to = S.COMPLETED
+    action = "completed"
+    allowed_from = ANSWERABLE
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        task_id: str,
+        actor: Principal,
+        channel: Channel,
+        answer: dict[str, Any],
+    ) -> None:
+        super().__init__(ctx, task_id, actor, channel)
+        self.answer = answer
+
+    def check(self, row: Mapping[str, Any]) -> str | None:
+        return None if may_answer(self.actor, row) else "NOT_ASSIGNED_TO_YOU"
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "response_enc": seal_for(self.ctx.sealer, self.task_id, self.answer),
+            "completed_at": utcnow(),
+            "completed_by_user_id": self.actor.id,
+            "completed_by_email": self.actor.email,
+            "completed_by_display_name": self.actor.display_name or self.actor.label,
+            "completed_via_channel": self.channel.value,
+        }
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"fields": sorted(self.answer)}
+
+    def response(self) -> dict[str, Any] | None:
+        return self.answer
+
+
+class Claim(TaskAction):
+    """A human takes a task; the first claim wins."""
+
+    to = S.IN_PROGRESS
+    action = "claimed"
+    allowed_from = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
+
+    def check(self, row: Mapping[str, Any]) -> str | None:
+        assignee = row["assigned_to_user_id"]
+        if assignee is not None and assignee != self.actor.id and not self.actor.is_operator:
+            return "NOT_ASSIGNED_TO_YOU"
+        return None
+
+    def values(self) -> dict[str, Any]:
+        return {"assigned_to_user_id": self.actor.id} if self.actor.kind == "user" else {}
+
+
+class Cancel(TaskAction):
+    to = S.CANCELLED
+    action = "cancelled"
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        task_id: str,
+        actor: Principal,
+        channel: Channel,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(ctx, task_id, actor, channel)
+        self.reason = reason
+
+    def check(self, row: Mapping[str, Any]) -> str | None:
+        if self.actor.is_operator or row["owner_id"] == self.actor.owner_id:
+            return None
+        return "FORBIDDEN"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"reason": self.reason} if self.reason else None
+
+
+class TimeOut(TaskAction):
+    """The scheduler closes a task whose deadline passed."""
+
+    to = S.TIMED_OUT
+    action = "timed_out"
+
+    def check(self, row: Mapping[str, Any]) -> str | None:
+        return None if row["timeout_at"] <= utcnow() else "NOT_DUE"
+
+    def values(self) -> dict[str, Any]:
+        return {"timed_out_at": utcnow()}
+
+
+class MarkNotified(TaskAction):
+    """A notification reached a human channel."""
+
+    to = S.NOTIFIED
+    action = "notified"
+    allowed_from = frozenset({S.CREATED})
+
+    def __init__(
+        self, ctx: ServerContext, task_id: str, actor: Principal, channel: Channel, route: str
+    ) -> None:
+        super().__init__(ctx, task_id, actor, channel)
+        self.route = route
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"route": self.route}

@@ -1,0 +1,278 @@
+"""Creating tasks: validation up front, then a bulk, idempotent insert through the writer."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.core._forms import form_from_json_schema
+from awaithumans.core._routes import InvalidNotifyRouteError, parse_routes
+from awaithumans.core._wire import TASK_ID_PREFIX, CreateTaskRequest, TaskStatus, TaskView
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.errors import ApiError
+from awaithumans.server.principals import Principal
+from awaithumans.server.services.events import created_rows
+from awaithumans.server.services.lifecycle import Channel, audit_values
+from awaithumans.server.services.views import seal_for, snapshot_of, view_of
+from awaithumans.server.services.writer import Write
+from awaithumans.verifiers import VerifierConfig
+
+
+def new_task_id() -> str:
+    return TASK_ID_PREFIX + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class Created:
+    """Outcome of a create: the task's view, and whether it already existed."""
+
+    view: TaskView | None
+    replayed: bool = False
+    conflict: bool = False
+
+
+def _check_callback_url(url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ApiError(
+            400, "INVALID_CALLBACK_URL", f"callback_url must be an http(s) URL, got {url!r}."
+        )
+
+
+def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
+    if assign_to is None:
+        return []
+    if isinstance(assign_to.get("email"), str):
+        return [assign_to["email"].strip().lower()]
+    emails = assign_to.get("emails")
+    if isinstance(emails, list) and emails and all(isinstance(e, str) for e in emails):
+        return [e.strip().lower() for e in emails]
+    if isinstance(assign_to.get("user_id"), str):
+        return []
+    raise ApiError(
+        400,
+        "INVALID_ASSIGNEE",
+        'assign_to must be {"email": ...}, {"emails": [...]} or {"user_id": ...}.',
+    )
+
+
+def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Principal) -> CreateTask:
+    """Check everything that needs no database, and build the write. Raises ``ApiError``."""
+    schemas = ctx.schemas
+    schemas.validator(req.response_schema, which="response_schema")
+    problems = schemas.errors(req.payload_schema, req.payload, which="payload")
+    if problems:
+        raise ApiError(
+            422,
+            "SCHEMA_VALIDATION_FAILED",
+            "payload does not match payload_schema.",
+            details=problems,
+        )
+    try:
+        routes = [str(r) for r in parse_routes(req.notify or [])]
+    except InvalidNotifyRouteError as exc:
+        raise ApiError(400, "INVALID_NOTIFY_ROUTE", str(exc)) from None
+    _check_callback_url(req.callback_url)
+    emails = _assignee_emails(req.assign_to)
+    verifier = None
+    if req.verifier_config is not None:
+        try:
+            verifier = VerifierConfig.model_validate(req.verifier_config).model_dump(mode="json")
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            raise ApiError(
+                400,
+                "INVALID_VERIFIER_CONFIG",
+                f"verifier_config.{'.'.join(map(str, first['loc']))}: {first['msg']}",
+            ) from None
+    form = req.form_definition
+    if form is None:
+        form = form_from_json_schema(req.response_schema).model_dump(mode="json", exclude_none=True)
+    task_id = new_task_id()
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": task_id,
+        "idempotency_key": req.idempotency_key,
+        "fingerprint": req.content_fingerprint(),
+        "owner_id": principal.owner_id,
+        "task": req.task,
+        "status": TaskStatus.CREATED.value,
+        "version": 0,
+        "payload_enc": seal_for(ctx.sealer, task_id, req.payload),
+        "response_enc": None,
+        "payload_schema": req.payload_schema,
+        "response_schema": req.response_schema,
+        "form_definition": form,
+        "timeout_seconds": req.timeout_seconds,
+        "timeout_at": now + timedelta(seconds=req.timeout_seconds),
+        "assign_to": req.assign_to,
+        "assigned_to_user_id": req.assign_to.get("user_id") if req.assign_to else None,
+        "notify": routes or None,
+        "verifier_config": verifier,
+        "redact_payload": req.redact_payload,
+        "callback_url": req.callback_url,
+        "task_metadata": req.task_metadata,
+        "initial_response": req.initial_response,
+        "verification_attempt": 0,
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+        "timed_out_at": None,
+        "completed_by_user_id": None,
+        "completed_by_email": None,
+        "completed_by_display_name": None,
+        "completed_via_channel": None,
+    }
+    return CreateTask(ctx, principal, values, req.payload, emails)
+
+
+class CreateTask(Write[Created]):
+    """Insert one task, or find the one its idempotency key already names."""
+
+    group: ClassVar[str | None] = "create"
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        principal: Principal,
+        values: dict[str, Any],
+        payload: dict[str, Any],
+        assignee_emails: list[str],
+    ) -> None:
+        self.ctx = ctx
+        self.principal = principal
+        self.values = values
+        self.payload = payload
+        self.assignee_emails = assignee_emails
+
+    @property
+    def key(self) -> str:
+        return str(self.values["idempotency_key"])
+
+    def outcome_for_existing(self, row: dict[str, Any]) -> Created:
+        same_content = row["fingerprint"] == self.values["fingerprint"]
+        same_owner = row["owner_id"] == self.principal.owner_id or self.principal.is_operator
+        if not (same_content and same_owner):
+            return Created(None, conflict=True)
+        return Created(view_of(row, self.ctx.sealer), replayed=True)
+
+    @classmethod
+    async def apply_many(cls, conn: AsyncConnection, writes: Sequence[Write[Any]]) -> list[Any]:
+        creates = [w for w in writes if isinstance(w, CreateTask)]
+        keys = {w.key for w in creates}
+        existing = {
+            r["idempotency_key"]: dict(r)
+            for r in (
+                await conn.execute(select(TaskRow).where(TaskRow.idempotency_key.in_(keys)))
+            ).mappings()
+        }
+        await _resolve_assignees(conn, creates)
+        outcomes: list[Created | None] = []
+        fresh: dict[str, CreateTask] = {}
+        for w in creates:
+            if w.key in existing:
+                outcomes.append(w.outcome_for_existing(existing[w.key]))
+            elif w.key in fresh:
+                outcomes.append(w.outcome_for_existing(fresh[w.key].values))
+            else:
+                fresh[w.key] = w
+                outcomes.append(None)
+        inserted: set[str] = set()
+        if fresh:
+            insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = (
+                insert_fn(TaskRow)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(TaskRow.id)
+            )
+            result = await conn.execute(stmt, [w.values for w in fresh.values()])
+            inserted = {r[0] for r in result}
+        audits: list[dict[str, Any]] = []
+        jobs: list[dict[str, Any]] = []
+        raced = [w for w in fresh.values() if w.values["id"] not in inserted]
+        raced_rows = {}
+        if raced:
+            # Another process inserted the same key between our read and our insert.
+            raced_rows = {
+                r["idempotency_key"]: dict(r)
+                for r in (
+                    await conn.execute(
+                        select(TaskRow).where(TaskRow.idempotency_key.in_([w.key for w in raced]))
+                    )
+                ).mappings()
+            }
+        for i, w in enumerate(creates):
+            if outcomes[i] is not None:
+                continue
+            if w.values["id"] not in inserted:
+                outcomes[i] = w.outcome_for_existing(raced_rows[w.key])
+                continue
+            audits.append(
+                audit_values(
+                    w.values["id"],
+                    action="created",
+                    from_status=None,
+                    to_status=TaskStatus(w.values["status"]),
+                    actor=w.principal,
+                    channel=Channel.API,
+                )
+            )
+            jobs.extend(created_rows(w.values["id"], w.values["notify"]))
+            outcomes[i] = Created(view_of(w.values, w.ctx.sealer, payload=w.payload))
+        if audits:
+            await conn.execute(insert(AuditRow), audits)
+        if jobs:
+            await conn.execute(insert(OutboxRow), jobs)
+        return outcomes
+
+    def after(self, result: Created) -> None:
+        if result.view is None or result.replayed:
+            return
+        self.ctx.hub.remember(snapshot_of(self.values, None))
+        if self.ctx.scheduler is not None:
+            self.ctx.scheduler.kick(self.values["timeout_at"])
+        if self.values["notify"]:
+            self.ctx.kick_outbox()
+
+
+async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -> None:
+    """Pin each task to an active directory user it names (by id, or the first email found).
+
+    A name that is not (yet) in the directory stays in ``assign_to`` for the record; the
+    task is then open to operators, as if unassigned.
+    """
+    emails = {e for w in creates for e in w.assignee_emails}
+    ids = {w.values["assigned_to_user_id"] for w in creates} - {None}
+    if not emails and not ids:
+        return
+    rows = (
+        await conn.execute(
+            select(UserRow.id, UserRow.email).where(
+                (UserRow.email.in_(emails) | UserRow.id.in_(ids)), UserRow.is_active.is_(True)
+            )
+        )
+    ).all()
+    by_email = {r.email: r.id for r in rows if r.email}
+    known_ids = {r.id for r in rows}
+    for w in creates:
+        if w.values["assigned_to_user_id"] not in known_ids:
+            w.values["assigned_to_user_id"] = None
+        for email in w.assignee_emails:
+            if email in by_email:
+                w.values["assigned_to_user_id"] = by_email[email]
+                break
+        if w.values["assigned_to_user_id"] is not None:
+            w.values["status"] = TaskStatus.ASSIGNED.value

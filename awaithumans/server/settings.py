@@ -1,0 +1,91 @@
+"""Server settings: explicit argument, then ``AWAITHUMANS_*`` environment, then default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 3001
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment.
+
+    Build one explicitly in code (``Settings(database_url=...)``) or let the environment fill
+    it (``AWAITHUMANS_DATABASE_URL`` and friends). ``create_app`` never reads the environment
+    by itself.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AWAITHUMANS_", extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./.awaithumans/dev.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    payload_key: SecretStr | None = Field(
+        default=None, description="32-byte root secret (base64url or hex). Required."
+    )
+    admin_api_token: SecretStr | None = Field(
+        default=None, description="Bearer token with operator rights (dev and automation)."
+    )
+    public_url: str | None = Field(
+        default=None, description="Base URL humans use to reach the server (links, Review at)."
+    )
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Standard Webhooks secret (whsec_...); derived from payload_key if unset.",
+    )
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    outbox_poll_seconds: float = Field(
+        default=5.0, gt=0, description="Safety-net scan for due outbox rows (normally woken)."
+    )
+    scheduler_max_sleep_seconds: float = Field(default=30.0, gt=0)
+    dev_mode: bool = False
+    log_level: str = "info"
+    secure_cookies: bool | None = Field(
+        default=None, description="Force Secure cookies; default: when public_url is https."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Users paste the URLs their other tools use; pick the async driver for them.
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value[len("postgres://") :]
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value[len("postgresql://") :]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL or an in-memory database."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1].split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.base_url().startswith("https://")

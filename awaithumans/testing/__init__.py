@@ -1,0 +1,23 @@
+"""Helpers for testing code that uses awaithumans.
+
+:class:`PostgresServer` gives a test suite a real, private PostgreSQL to run against, started
+and deleted by the tests themselves; see :mod:`awaithumans.testing.postgres`.
+:class:`ServerProcess` runs a real awaithumans server in a subprocess.
+"""
+
+from awaithumans.testing.postgres import (
+    PostgresNotInstalledError,
+    PostgresServer,
+    PostgresServerError,
+    find_postgres_bindir,
+)
+from awaithumans.testing.server import ServerProcess, free_port
+
+__all__ = [
+    "PostgresNotInstalledError",
+    "PostgresServer",
+    "PostgresServerError",
+    "ServerProcess",
+    "find_postgres_bindir",
+    "free_port",
+]

@@ -1,0 +1,144 @@
+"""A real awaithumans server process for tests: started on a free port, stopped after.
+
+Used by our own end-to-end tests and available to users who test their agents against a
+real server::
+
+    with ServerProcess(database_url=...) as server:
+        await_human_sync(..., server_url=server.url, api_key=server.admin_token)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``awaithumans serve`` in a subprocess, with its own key, token and database."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        port: int | None = None,
+        payload_key: str | None = None,
+        admin_token: str | None = None,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 30.0,
+        workdir: Path | None = None,
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="awaithumans-server-")
+        self.workdir = workdir or Path(self._tmp.name)
+        self.database_url = database_url or f"sqlite:///{self.workdir / 'server.db'}"
+        self.port = port or free_port()
+        self.payload_key = payload_key or secrets.token_hex(32)
+        self.admin_token = admin_token or "test-admin-" + secrets.token_hex(16)
+        self.extra_env = env or {}
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.workdir / f"server-{self.port}.log"
+        self.setup_token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            AWAITHUMANS_DATABASE_URL=self.database_url,
+            AWAITHUMANS_PAYLOAD_KEY=self.payload_key,
+            AWAITHUMANS_ADMIN_API_TOKEN=self.admin_token,
+            AWAITHUMANS_PUBLIC_URL=self.url,
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> ServerProcess:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+            [sys.executable, "-m", "awaithumans._cli_entry", "serve", "--port", str(self.port)],
+            env=self.env(),
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200:
+                    self._read_setup_token()
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"server not ready after {self.startup_timeout}s:\n{self.logs()}")
+
+    def _read_setup_token(self) -> None:
+        for line in self.logs().splitlines():
+            if "/setup?token=" in line:
+                self.setup_token = line.split("/setup?token=", 1)[1].strip()
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server: SIGTERM (graceful) or SIGKILL (a crash)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def restart(self, *, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
