@@ -11,13 +11,16 @@ from awaithumans.testing.postgres import (
     PostgresServerError,
     find_postgres_bindir,
 )
+from awaithumans.testing.receiver import Delivery, WebhookReceiver
 from awaithumans.testing.server import ServerProcess, free_port
 
 __all__ = [
+    "Delivery",
     "PostgresNotInstalledError",
     "PostgresServer",
     "PostgresServerError",
     "ServerProcess",
+    "WebhookReceiver",
     "find_postgres_bindir",
     "free_port",
 ]

@@ -194,6 +194,15 @@ async def poll_task(
     if not snap.terminal:
         await ctx.hub.wait(task_id, snap.version, float(timeout))
         snap = await _snapshot(ctx, task_id) or snap
+        if ctx.hub.closing and not snap.terminal:
+            # Shutting down: send the client elsewhere (it retries with backoff) and drop
+            # the keep-alive connection so it cannot park here again.
+            raise ApiError(
+                503,
+                "SERVER_RESTARTING",
+                "The server is shutting down; poll again.",
+                headers={"Connection": "close", "Retry-After": "1"},
+            )
     body = PollResponse(
         status=snap.status,
         response=snap.response if snap.status is TaskStatus.COMPLETED else None,

@@ -47,6 +47,7 @@ class TaskHub:
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
         self._max = max_cached
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self.closing = False
 
     def get(self, task_id: str) -> Snapshot | None:
         snap = self._cache.get(task_id)
@@ -78,7 +79,7 @@ class TaskHub:
     async def wait(self, task_id: str, seen_version: int, timeout: float) -> None:
         """Return when the task moves past ``seen_version`` or after ``timeout`` seconds."""
         known = self._cache.get(task_id)
-        if known is not None and known.version > seen_version:
+        if self.closing or (known is not None and known.version > seen_version):
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(task_id, set())
@@ -93,7 +94,12 @@ class TaskHub:
                 del self._waiters[task_id]
 
     def release_all(self) -> None:
-        """Answer every waiting poll now (shutdown): clients re-poll, and find the next process."""
+        """Answer every waiting poll now and refuse new waits (shutdown).
+
+        Clients re-poll and find the next process; without this a graceful shutdown would
+        wait out every long-poll.
+        """
+        self.closing = True
         for task_id in list(self._waiters):
             self.wake(task_id)
 
