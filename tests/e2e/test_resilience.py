@@ -102,7 +102,8 @@ async def test_deadline_fires_within_a_second(fast_scheduler_server: ServerProce
     assert info.value.code == "TIMEOUT_EXCEEDED"
     status, due, fired = _timeout_row(db, task_id)
     assert status == "timed_out"
-    assert due is not None and fired is not None
+    assert due is not None
+    assert fired is not None
     late = datetime.fromisoformat(fired) - datetime.fromisoformat(due)
     assert timedelta(0) <= late < timedelta(seconds=1)
 

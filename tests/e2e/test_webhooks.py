@@ -66,7 +66,7 @@ def test_completion_sends_one_signed_webhook(server: ServerProcess) -> None:
         assert event["data"]["idempotency_key"] == "wh-1"
         assert event["data"]["response"] == {"approved": True}
         assert event["data"]["completed_via_channel"] == "api"
-        with pytest.raises(Exception, match="[Ss]ignature"):
+        with pytest.raises(Exception, match=r"[Ss]ignature"):
             Webhook("whsec_" + "A" * 43).verify(delivery.body, delivery.headers)
 
 
