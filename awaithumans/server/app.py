@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.channels.base import ChannelRegistry
@@ -57,7 +59,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -72,8 +74,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a body without Content-Length outgrows the limit.
+
+    An ``HTTPException`` on purpose: FastAPI turns any other exception raised while it reads
+    the body into a generic 400, whereas this one reaches the 413 handler.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is over the {limit}-byte limit.")
 
 
 def build_context(settings: Settings) -> ServerContext:
@@ -132,6 +141,9 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Before any route's own dependencies: text and numbers no backend can store are
+        # refused as a 4xx here rather than failing in the database as a 500.
+        dependencies=[Depends(reject_unstorable)],
     )
     app.state.ctx = ctx
     app.state.login_throttle = LoginThrottle()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from fastapi import Request
@@ -32,14 +34,15 @@ class _CachedKey:
     until: float
 
 
-def user_principal(user: UserRow) -> Principal:
+def user_principal(user: Mapping[str, Any]) -> Principal:
+    """The principal of a directory user row."""
     return Principal(
         kind="user",
-        id=user.id,
-        label=user.email or user.display_name,
-        is_operator=user.is_operator,
-        email=user.email,
-        display_name=user.display_name,
+        id=user["id"],
+        label=user["email"] or user["display_name"],
+        is_operator=bool(user["is_operator"]),
+        email=user["email"],
+        display_name=user["display_name"],
     )
 
 
@@ -98,18 +101,23 @@ class Authenticator:
             return None
         async with self._ctx.engine.connect() as conn:
             found = (
-                await conn.execute(
-                    select(UserRow, SessionRow.expires_at, SessionRow.revoked_at)
-                    .join(SessionRow, SessionRow.user_id == UserRow.id)
-                    .where(SessionRow.id == sid)
+                (
+                    await conn.execute(
+                        select(UserRow.__table__, SessionRow.expires_at, SessionRow.revoked_at)
+                        .join(SessionRow, SessionRow.user_id == UserRow.id)
+                        .where(SessionRow.id == sid)
+                    )
                 )
-            ).one_or_none()
+                .mappings()
+                .one_or_none()
+            )
         if found is None:
             return None
-        user, expires_at, revoked_at = found
-        if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
+        if found["revoked_at"] is not None or found["expires_at"] <= utcnow():
             return None
-        return user_principal(user), sid
+        if not found["is_active"]:
+            return None
+        return user_principal(found), sid
 
     def new_session_values(self, user_id: str) -> dict[str, object]:
         now = utcnow()

@@ -158,29 +158,31 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx) -> Response:
         )
     async with ctx.engine.connect() as conn:
         user = (
-            await conn.execute(select(UserRow).where(UserRow.email == email))
-        ).scalar_one_or_none()
+            (await conn.execute(select(UserRow.__table__).where(UserRow.email == email)))
+            .mappings()
+            .one_or_none()
+        )
     # verify_password_async runs a dummy hash for unknown users: equal timing either way.
-    ok = await verify_password_async(user.password_hash if user else None, body.password)
-    if not ok or user is None or not user.is_active:
+    ok = await verify_password_async(user["password_hash"] if user else None, body.password)
+    if not ok or user is None or not user["is_active"]:
         throttle.record_failure(ip, email)
         raise ApiError(401, "INVALID_CREDENTIALS", "Wrong email or password.")
     throttle.record_success(ip, email)
     assert ctx.auth is not None
-    session = ctx.auth.new_session_values(user.id)
+    session = ctx.auth.new_session_values(user["id"])
     await ctx.writer.submit(InsertRow(SessionRow, session))
     expires = session["expires_at"]
     cookie = ctx.auth.session_cookie_value(
         str(session["id"]),
-        user.id,
+        user["id"],
         int(expires.timestamp()),  # type: ignore[attr-defined]
     )
     me = Me(
         kind="user",
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        is_operator=user.is_operator,
+        id=user["id"],
+        email=user["email"],
+        display_name=user["display_name"],
+        is_operator=user["is_operator"],
     )
     response = JSONResponse(me.model_dump())
     response.set_cookie(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+import re
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
@@ -61,3 +63,104 @@ def json_response(
 ) -> Response:
     """A pre-serialised JSON body (pydantic's Rust serializer; skips a second validation)."""
     return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+
+
+# JSON nested deeper than this is refused up front: pydantic stops serialising at about 255
+# levels (a 500 on the way out), and no real payload or schema comes near it.
+MAX_JSON_DEPTH = 100
+
+# Text no backend can store: PostgreSQL refuses U+0000 in text and jsonb, and an unpaired
+# surrogate has no UTF-8 encoding at all. SQLite would take the former, so refusing it
+# everywhere keeps the two backends answering alike.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+_JSON_TYPES = ("application/json", "+json")
+
+
+def _bad_text(loc: list[Any]) -> ApiError:
+    msg = "contains U+0000 or an unpaired surrogate, which cannot be stored"
+    where = ".".join(str(p) for p in loc) or "body"
+    return ApiError(
+        422,
+        "VALIDATION_ERROR",
+        f"Invalid request: {where}: {msg}",
+        details=[{"loc": loc, "msg": msg, "type": "string_unstorable"}],
+    )
+
+
+# A node of a parsed body while walking it: (value, depth, key in parent, parent entry).
+_Entry: TypeAlias = tuple[Any, int, Any, "_Entry | None"]
+
+
+def _loc(entry: _Entry) -> list[Any]:
+    loc: list[Any] = []
+    at: _Entry | None = entry
+    while at is not None and at[3] is not None:
+        loc.append(at[2])
+        at = at[3]
+    return loc[::-1]
+
+
+def _json_problem(value: Any) -> ApiError | None:
+    """The first thing in a parsed body that cannot be stored or sent back, if any.
+
+    Iterative, so a deep document cannot exhaust the stack; the location of a problem is
+    rebuilt from parent links only when there is one to report.
+    """
+    stack: list[_Entry] = [(value, 0, None, None)]
+    while stack:
+        entry = stack.pop()
+        node, depth = entry[0], entry[1]
+        if depth > MAX_JSON_DEPTH:
+            loc = _loc(entry)
+            msg = f"nested deeper than {MAX_JSON_DEPTH} levels"
+            return ApiError(
+                422,
+                "VALIDATION_ERROR",
+                f"Invalid request: {'.'.join(map(str, loc))}: {msg}",
+                details=[{"loc": loc, "msg": msg, "type": "json_too_deep"}],
+            )
+        if isinstance(node, str):
+            if _UNSTORABLE.search(node):
+                return _bad_text(_loc(entry))
+        elif isinstance(node, float):
+            # Python's parser accepts NaN and Infinity; JSON (and every column) does not.
+            if not math.isfinite(node):
+                return ApiError(
+                    400, "INVALID_JSON", "The request body is not valid JSON (NaN or Infinity)."
+                )
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if _UNSTORABLE.search(key):
+                    return _bad_text([*_loc(entry), key])
+                stack.append((child, depth + 1, key, entry))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1, i, entry) for i, child in enumerate(node))
+    return None
+
+
+async def reject_unstorable(request: Request) -> None:
+    """App-wide guard: refuse input that would otherwise fail deep inside, as a 500.
+
+    Runs after FastAPI has parsed the body (so ``request.json()`` is its cached result) and
+    before any handler or model sees it; covers path and query parameters too.
+    """
+    for where, items in (
+        ("path", request.path_params.items()),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in items:
+            if isinstance(value, str) and _UNSTORABLE.search(value):
+                raise _bad_text([where, name])
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not content_type.endswith(_JSON_TYPES) or not await request.body():
+        return
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):
+        # Only reachable for a route that takes no body: one that does has already
+        # refused it as invalid JSON.
+        return
+    problem = _json_problem(body)
+    if problem is not None:
+        raise problem

@@ -101,13 +101,15 @@ class SaveUser(Write[str | None]):
             )
             return None
         current = (
-            await conn.execute(select(UserRow).where(UserRow.id == self.user_id))
-        ).scalar_one_or_none()
+            (await conn.execute(select(UserRow.__table__).where(UserRow.id == self.user_id)))
+            .mappings()
+            .one_or_none()
+        )
         if current is None:
             return "USER_NOT_FOUND"
         loses_operator = (
-            current.is_operator
-            and current.is_active
+            current["is_operator"]
+            and current["is_active"]
             and (self.values.get("is_operator") is False or self.values.get("is_active") is False)
         )
         if loses_operator and await active_operators(conn) <= 1:
