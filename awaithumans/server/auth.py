@@ -11,8 +11,8 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select
@@ -117,7 +117,7 @@ class Authenticator:
             return None
         if not found["is_active"]:
             return None
-        return user_principal(found), sid
+        return user_principal(dict(found)), sid
 
     def new_session_values(self, user_id: str) -> dict[str, object]:
         now = utcnow()
