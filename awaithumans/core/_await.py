@@ -39,8 +39,9 @@ from awaithumans.core._wire import (
 
 R = TypeVar("R", bound=BaseModel)
 
-# How long to keep trying to reach the server for the first create. A missing server is
-# usually a mistake the user wants to hear about now, not after the task's whole timeout.
+# How long to keep trying to reach the server for the first create (AWAITHUMANS_CONNECT_TIMEOUT
+# overrides). A missing server is usually a mistake the user wants to hear about now, not
+# after the task's whole timeout.
 _CREATE_WINDOW_SECONDS = 15.0
 # After the task's deadline the server's scheduler marks it timed out within a second; give it
 # a little longer before the SDK decides on its own.
@@ -172,6 +173,14 @@ def _deadline_from(view: TaskView, fallback_seconds: int) -> float:
     return time.monotonic() + max(0.0, min(remaining, float(fallback_seconds)))
 
 
+def _create_window() -> float:
+    raw = os.environ.get("AWAITHUMANS_CONNECT_TIMEOUT")
+    try:
+        return max(0.0, float(raw)) if raw else _CREATE_WINDOW_SECONDS
+    except ValueError:
+        return _CREATE_WINDOW_SECONDS
+
+
 def _say(line: str) -> None:
     if not os.environ.get("AWAITHUMANS_QUIET"):
         print(line, file=sys.stderr, flush=True)
@@ -241,7 +250,7 @@ async def await_human(
     )
     target = resolve_server(server_url, api_key)
     async with TaskClient(target.url, target.api_key) as client:
-        create_by = time.monotonic() + min(_CREATE_WINDOW_SECONDS, float(timeout_seconds))
+        create_by = time.monotonic() + min(_create_window(), float(timeout_seconds))
         view, replayed = await client.create_task(body, deadline=create_by)
         review_url = f"{target.url}/task?id={view.id}"
         _say(f"✓ Task {'resumed' if replayed else 'created'}: {view.id}")

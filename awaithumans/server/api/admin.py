@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -124,9 +124,24 @@ async def create_user(body: UserIn, ctx: Ctx, _op: Operator) -> UserOut:
     return _user_out(await _get_user(ctx, user_id))
 
 
+# Columns with no "no value": an explicit null for them would reach the database as a
+# NOT NULL violation (a 500). email and slack_user_id may be cleared with null.
+_NOT_NULLABLE = ("display_name", "is_operator", "is_active")
+
+
 @router.patch("/users/{user_id}", response_model=UserOut)
 async def update_user(user_id: str, body: UserPatch, ctx: Ctx, _op: Operator) -> UserOut:
     values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"password"})
+    nulled = [name for name in _NOT_NULLABLE if name in values and values[name] is None]
+    if nulled:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"Invalid request: {nulled[0]}: may not be null",
+            details=[
+                {"loc": [n], "msg": "may not be null", "type": "null_forbidden"} for n in nulled
+            ],
+        )
     if values.get("email"):
         values["email"] = values["email"].strip().lower()
     if body.password is not None:
@@ -216,8 +231,13 @@ async def list_deliveries(
     ]
 
 
+# The outbox id column is a 32-bit INTEGER on PostgreSQL (and 64-bit on SQLite): a larger
+# id cannot exist, and binding one fails in the driver as a 500.
+DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.post("/deliveries/{delivery_id}/redeliver", status_code=202)
-async def redeliver(delivery_id: int, ctx: Ctx, _op: Operator) -> dict[str, str]:
+async def redeliver(delivery_id: DeliveryId, ctx: Ctx, _op: Operator) -> dict[str, str]:
     if not await ctx.writer.submit(Redeliver(delivery_id)):
         raise ApiError(404, "DELIVERY_NOT_FOUND", "No delivery with that id.")
     ctx.kick_outbox()

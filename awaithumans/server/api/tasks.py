@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -115,11 +115,17 @@ def _encode_cursor(created_at: datetime, task_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = ApiError(400, "INVALID_CURSOR", "The cursor is not one this server issued.")
     try:
         stamp, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), task_id
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "INVALID_CURSOR", "The cursor is not one this server issued.") from None
+        at = datetime.fromisoformat(stamp)
+        # Issued cursors hold an aware UTC time and a task id; anything else would reach the
+        # database as a naive or out-of-range time (or NUL text) and fail there as a 500.
+        if at.tzinfo is None or not _TASK_ID.match(task_id):
+            raise invalid
+        return at.astimezone(UTC), task_id
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise invalid from None
 
 
 @router.get("", response_model=TaskPage, responses=_ERRORS, summary="List tasks, newest first")
