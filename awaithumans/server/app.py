@@ -22,6 +22,7 @@ from awaithumans.server.errors import error_response, install_error_handlers
 from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
 from awaithumans.server.services.hub import TaskHub
 from awaithumans.server.services.outbox import OutboxDispatcher
+from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
 from awaithumans.server.services.writer import Writer
 from awaithumans.server.settings import Settings
@@ -124,10 +125,16 @@ def create_app(settings: Settings) -> FastAPI:
         ctx.outbox = OutboxDispatcher(ctx)
         ctx.scheduler.start()
         ctx.outbox.start()
+        listener = None
+        if not settings.is_sqlite:
+            listener = ReplicaListener(settings.database_url, ctx.hub)
+            listener.start()
         app.state.setup_token = await issue_setup_token(ctx.engine)
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             await ctx.scheduler.stop()
             await ctx.outbox.stop()
             await ctx.writer.stop()

@@ -71,6 +71,12 @@ class TaskHub:
         self._cache.pop(task_id, None)
         self.wake(task_id)
 
+    def clear(self) -> None:
+        """Forget every snapshot (the feed of other processes' changes was interrupted)."""
+        self._cache.clear()
+        for task_id in list(self._waiters):
+            self.wake(task_id)
+
     def wake(self, task_id: str) -> None:
         for fut in self._waiters.pop(task_id, ()):
             if not fut.done():

@@ -21,6 +21,7 @@ from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.events import terminal_rows
+from awaithumans.server.services.replicas import announce
 
 S = TaskStatus
 
@@ -156,6 +157,7 @@ async def transition(
     events = terminal_rows(merged) if is_terminal(to) else []
     if events:
         await conn.execute(insert(OutboxRow), events)
+    await announce(conn, task_id, new_values["version"])
     return Moved(task_id, current, to, new_values["version"], merged, len(events))
 
 

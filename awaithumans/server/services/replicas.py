@@ -1,0 +1,95 @@
+"""Wake-ups across server processes that share one PostgreSQL (LISTEN/NOTIFY).
+
+Every task transition sends ``NOTIFY awaithumans_tasks, '<id>:<version>'`` inside its own
+transaction, so the message goes out exactly when the change commits. Each process listens
+on a dedicated connection; a change made elsewhere drops that task from the local poll
+cache and wakes its long-polls, which then re-read the row. SQLite has one process by
+construction and needs none of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.server.services.hub import TaskHub
+
+log = logging.getLogger("awaithumans.server.replicas")
+
+CHANNEL = "awaithumans_tasks"
+
+
+async def announce(conn: AsyncConnection, task_id: str, version: int) -> None:
+    """Queue the change notice on ``conn``'s transaction (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :message)"),
+            {"channel": CHANNEL, "message": f"{task_id}:{version}"},
+        )
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+class ReplicaListener:
+    """Keeps a LISTEN connection open (reconnecting as needed) and feeds the hub."""
+
+    def __init__(self, database_url: str, hub: TaskHub) -> None:
+        self._dsn = _asyncpg_dsn(database_url)
+        self._hub = hub
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="awaithumans-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        task_id, _, version = payload.partition(":")
+        known = self._hub.get(task_id)
+        try:
+            newer = known is None or known.version < int(version)
+        except ValueError:
+            return
+        if newer:
+            self._hub.forget(task_id)
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        delay = 0.5
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(CHANNEL, self._on_notify)
+                # Whatever changed while we were not listening is unknown: start afresh.
+                self._hub.clear()
+                self.ready.set()
+                delay = 0.5
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _c: closed.set())
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection failed (%s); retrying in %.1fs", exc, delay)
+            finally:
+                self.ready.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
