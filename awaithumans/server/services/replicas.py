@@ -80,7 +80,7 @@ class ReplicaListener:
                 self.ready.set()
                 delay = 0.5
                 closed = asyncio.Event()
-                conn.add_termination_listener(lambda _c: closed.set())
+                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
                 await closed.wait()
             except asyncio.CancelledError:
                 raise
