@@ -252,7 +252,7 @@ async def await_human(
     async with TaskClient(target.url, target.api_key) as client:
         create_by = time.monotonic() + min(_create_window(), float(timeout_seconds))
         view, replayed = await client.create_task(body, deadline=create_by)
-        review_url = f"{target.url}/task?id={view.id}"
+        review_url = view.review_url or f"{target.url}/task?id={view.id}"
         _say(f"✓ Task {'resumed' if replayed else 'created'}: {view.id}")
         _say(f"  Review at: {review_url}")
         if not view.status.is_terminal:

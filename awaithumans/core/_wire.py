@@ -105,6 +105,7 @@ class TaskView(BaseModel):
     """A task as the API returns it."""
 
     id: str
+    review_url: str | None = None
     idempotency_key: str
     task: str
     status: TaskStatus

@@ -83,7 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": _clean_loc(e.get("loc")), "msg": str(e.get("msg", "")), "type": e.get("type")}
             for e in errors
         ][:50]
-        if any(e["loc"] == ["timeout_seconds"] for e in details):
+        # A timeout given but out of range (or not a number) has its own code; a request
+        # that simply lacks one is an ordinary validation error.
+        if any(e["loc"] == ["timeout_seconds"] and e["type"] != "missing" for e in details):
             return error_response(
                 422,
                 "TIMEOUT_OUT_OF_RANGE",

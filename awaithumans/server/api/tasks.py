@@ -168,7 +168,10 @@ async def list_tasks(
     more = len(rows) > limit
     rows = rows[:limit]
     page = TaskPage(
-        items=[view_of(dict(r), ctx.sealer, include_payload=False) for r in rows],
+        items=[
+            view_of(dict(r), ctx.sealer, ctx.settings.base_url(), include_payload=False)
+            for r in rows
+        ],
         next_cursor=_encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None,
     )
     return json_response(page.model_dump_json())
@@ -179,7 +182,11 @@ async def get_task(task_id: str, ctx: Ctx, who: AnyPrincipal) -> Response:
     row = await _visible_row(ctx, task_id, who)
     # Reviewers see a redacted payload only through channels that honour redaction.
     hide = bool(row["redact_payload"]) and who.kind == "user" and not who.is_operator
-    return json_response(view_of(row, ctx.sealer, include_payload=not hide).model_dump_json())
+    return json_response(
+        view_of(
+            row, ctx.sealer, ctx.settings.base_url(), include_payload=not hide
+        ).model_dump_json()
+    )
 
 
 @router.get(
@@ -271,7 +278,9 @@ async def _act(ctx: ServerContext, action: TaskAction, verb: str) -> Response:
         raise _refusal(result, action.task_id, verb)
     assert isinstance(result, Moved)
     return json_response(
-        view_of(result.row, ctx.sealer, response=action.response()).model_dump_json()
+        view_of(
+            result.row, ctx.sealer, ctx.settings.base_url(), response=action.response()
+        ).model_dump_json()
     )
 
 

@@ -167,7 +167,7 @@ class CreateTask(Write[Created]):
         same_owner = row["owner_id"] == self.principal.owner_id or self.principal.is_operator
         if not (same_content and same_owner):
             return Created(None, conflict=True)
-        return Created(view_of(row, self.ctx.sealer), replayed=True)
+        return Created(view_of(row, self.ctx.sealer, self.ctx.settings.base_url()), replayed=True)
 
     @classmethod
     async def apply_many(cls, conn: AsyncConnection, writes: Sequence[Write[Any]]) -> list[Any]:
@@ -231,7 +231,9 @@ class CreateTask(Write[Created]):
                 )
             )
             jobs.extend(created_rows(w.values["id"], w.values["notify"]))
-            outcomes[i] = Created(view_of(w.values, w.ctx.sealer, payload=w.payload))
+            outcomes[i] = Created(
+                view_of(w.values, w.ctx.sealer, w.ctx.settings.base_url(), payload=w.payload)
+            )
         if audits:
             await conn.execute(insert(AuditRow), audits)
         if jobs:

@@ -44,6 +44,7 @@ def snapshot_of(row: Mapping[str, Any], response: dict[str, Any] | None) -> Snap
 def view_of(
     row: Mapping[str, Any],
     sealer: Sealer,
+    base_url: str,
     *,
     include_payload: bool = True,
     assigned_to_email: str | None = None,
@@ -58,6 +59,7 @@ def view_of(
         response = open_for(sealer, task_id, row["response_enc"])
     return TaskView(
         id=task_id,
+        review_url=f"{base_url}/task?id={task_id}",
         idempotency_key=row["idempotency_key"],
         task=row["task"],
         status=TaskStatus(row["status"]),
