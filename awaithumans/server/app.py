@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.bootstrap import issue_setup_token
-from awaithumans.server.channels.base import ChannelRegistry
+from awaithumans.server.channels.base import ChannelRegistry, Handler
 from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.engine import make_engine, migrate
@@ -106,20 +106,28 @@ def build_context(settings: Settings) -> ServerContext:
     return ctx
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the server. Nothing connects or starts until the ASGI lifespan runs."""
+def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastAPI:
+    """Build the server. Nothing connects or starts until the ASGI lifespan runs.
+
+    Args:
+        settings: The configuration (see :class:`Settings`).
+        channels: Extra delivery handlers, e.g. a notification channel; each handles the
+            outbox jobs whose kind or notify-route prefix equals its ``name``.
+    """
     ctx = build_context(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(ctx.engine)
-        channels = ChannelRegistry()
-        channels.register(
+        registry = ChannelRegistry()
+        registry.register(
             WebhookSender(
                 webhook_secret(settings, ctx.keyring), timeout=settings.webhook_timeout_seconds
             )
         )
-        ctx.channels = channels
+        for handler in channels:
+            registry.register(handler)
+        ctx.channels = registry
         ctx.writer.start()
         ctx.scheduler = TimeoutScheduler(ctx)
         ctx.outbox = OutboxDispatcher(ctx)
@@ -138,7 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
             await ctx.scheduler.stop()
             await ctx.outbox.stop()
             await ctx.writer.stop()
-            await channels.aclose()
+            await registry.aclose()
             await ctx.engine.dispose()
 
     app = FastAPI(
