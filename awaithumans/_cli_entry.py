@@ -10,15 +10,19 @@ def main(argv: list[str] | None = None) -> int:
         import fastapi  # noqa: F401
         import sqlalchemy  # noqa: F401
         import uvicorn  # noqa: F401
+
+        # Inside the try: the server needs more of the extra than the three above
+        # (pydantic_settings, argon2, ...); a partial install must get the hint, not a traceback.
+        from awaithumans.server.cli.main import run
     except ImportError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == "awaithumans":
+            raise  # one of our own modules failed to import: a bug, show it as one
         print(
             f"The awaithumans CLI needs the server extra (missing: {exc.name}).\n"
             '  pip install "awaithumans[server]"',
             file=sys.stderr,
         )
         return 2
-    from awaithumans.server.cli.main import run
-
     return run(argv)
 
 

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from awaithumans.core._wire import ErrorBody
+
 log = logging.getLogger("awaithumans.server")
 
 
@@ -48,6 +50,28 @@ def error_response(
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for error statuses: all share the one body shape.
+
+    Declaring 422 also replaces FastAPI's default ``HTTPValidationError`` schema, which is
+    not what this API sends.
+    """
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (invalid JSON, schema, route, cursor, ...)",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for this credential",
+    404: "No such resource (or not visible to this credential)",
+    409: "Conflicts with the current state",
+    413: "Request body over the size limit",
+    422: "Validation failed",
+    429: "Too many attempts",
+    503: "A dependency (the database) is unavailable",
+}
 
 
 _HTTP_CODES = {
@@ -100,6 +124,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI's generic "error parsing the body": bytes that are not UTF-8 (a
+            # UnicodeDecodeError) or JSON nested past the parser's recursion limit.
+            return error_response(400, "INVALID_JSON", "The request body is not valid JSON.")
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
         return error_response(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from awaithumans.server.api.deps import Ctx, Operator
 from awaithumans.server.db.models import AgentKeyRow, UserRow
-from awaithumans.server.errors import ApiError
+from awaithumans.server.errors import ApiError, error_responses
 from awaithumans.server.security import hash_password_async, validate_new_password
 from awaithumans.server.services.directory import (
     CreateAgentKey,
@@ -21,7 +21,11 @@ from awaithumans.server.services.directory import (
 )
 from awaithumans.server.services.outbox import Redeliver, list_jobs
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422),
+)
 
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 

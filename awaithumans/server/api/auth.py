@@ -16,7 +16,7 @@ from awaithumans.server.auth import SESSION_COOKIE
 from awaithumans.server.bootstrap import SETUP_TOKEN_KEY, operator_exists, stored_setup_hash
 from awaithumans.server.db.models import ServerStateRow, SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
-from awaithumans.server.errors import ApiError
+from awaithumans.server.errors import ApiError, error_responses
 from awaithumans.server.principals import Principal
 from awaithumans.server.security import (
     LoginThrottle,
@@ -28,7 +28,11 @@ from awaithumans.server.security import (
 )
 from awaithumans.server.services.writer import Write
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(
+    prefix="/api",
+    tags=["auth"],
+    responses=error_responses(400, 401, 403, 409, 413, 422, 429),
+)
 
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 

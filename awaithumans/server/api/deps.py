@@ -117,7 +117,7 @@ def _json_problem(value: Any) -> ApiError | None:
             return ApiError(
                 422,
                 "VALIDATION_ERROR",
-                f"Invalid request: {'.'.join(map(str, loc))}: {msg}",
+                f"Invalid request: {'.'.join(map(str, loc[:3]))}...: {msg}",
                 details=[{"loc": loc, "msg": msg, "type": "json_too_deep"}],
             )
         if isinstance(node, str):

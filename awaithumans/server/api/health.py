@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from awaithumans.server.api.deps import Ctx
-from awaithumans.server.errors import ApiError
+from awaithumans.server.errors import ApiError, error_responses
 from awaithumans.server.version import __version__
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -24,7 +24,7 @@ class Version(BaseModel):
     api: str = "1"
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=error_responses(503))
 async def health(ctx: Ctx) -> Health:
     try:
         async with ctx.engine.connect() as conn:

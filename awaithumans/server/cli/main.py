@@ -41,6 +41,31 @@ def _print_banner(app: FastAPI, settings: Settings, db_label: str) -> None:
     sys.stdout.flush()
 
 
+def _payload_key_problem(settings: Settings) -> str | None:
+    """Why the configured payload key is unusable, or None if it is fine (or unset)."""
+    from awaithumans.server.security import parse_payload_key
+
+    if settings.payload_key is None:
+        return None
+    try:
+        parse_payload_key(settings.payload_key.get_secret_value())
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _refuse_bad_key(command: str, settings: Settings) -> bool:
+    # create_app would raise the same ValueError, as a traceback; say it as an error instead.
+    problem = _payload_key_problem(settings)
+    if problem is None:
+        return False
+    print(
+        f"awaithumans {command}: {problem}\n  A new key: awaithumans gen-key",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     payload_key, admin_token = dev_secrets(DEV_DIR)
     host = args.host
@@ -62,6 +87,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         port=port,
         dev_mode=True,
     )
+    if _refuse_bad_key("dev", settings):
+        return 2
     db_label = f"./{db_path}" if settings.is_sqlite else "PostgreSQL (AWAITHUMANS_DATABASE_URL)"
     pid = os.getpid()
 
@@ -106,6 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     settings = Settings(host=args.host, port=args.port)
+    if _refuse_bad_key("serve", settings):
+        return 2
     db_label = "SQLite" if settings.is_sqlite else "PostgreSQL"
     return serve(
         settings,
@@ -163,7 +192,24 @@ def cmd_webhook_secret(_args: argparse.Namespace) -> int:
     from awaithumans.server.webhook_secret import webhook_secret
 
     settings = _settings_for_admin_commands()
-    assert settings.payload_key is not None
+    if settings.webhook_secret is not None:
+        print(settings.webhook_secret.get_secret_value())
+        return 0
+    # With AWAITHUMANS_DATABASE_URL set, the key comes only from the environment; it may be
+    # missing or malformed, which used to end in an AssertionError or ValueError traceback.
+    problem = (
+        "AWAITHUMANS_PAYLOAD_KEY is not set"
+        if settings.payload_key is None
+        else _payload_key_problem(settings)
+    )
+    if problem is not None or settings.payload_key is None:
+        print(
+            f"awaithumans webhook-secret: {problem}\n"
+            "  The secret is derived from the server's AWAITHUMANS_PAYLOAD_KEY: set the same"
+            " key the server uses (or AWAITHUMANS_WEBHOOK_SECRET).",
+            file=sys.stderr,
+        )
+        return 2
     print(webhook_secret(settings, KeyRing.from_text(settings.payload_key.get_secret_value())))
     return 0
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 from collections.abc import Callable
 from types import FrameType
@@ -15,7 +17,16 @@ from awaithumans.server.settings import Settings
 
 
 def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """Whether uvicorn could bind ``host:port`` now: probed the way uvicorn binds.
+
+    Same address family rule as uvicorn (``--host ::`` is IPv6), and SO_REUSEADDR as asyncio's
+    ``create_server`` sets it: without it, the connections a just-stopped server left in
+    TIME_WAIT made a restart move to the next port (or refuse an explicit ``--port``).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # on Windows the option would let us share a port in use
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -28,6 +39,14 @@ def first_free_port(host: str, start: int, tries: int = 50) -> int:
         if port_free(host, port):
             return port
     raise SystemExit(f"No free port in {start}..{start + tries - 1} on {host}.")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so the ``finally`` clean-up below still runs."""
+
+
+def _raise_terminated(_sig: int, _frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def serve(
@@ -75,11 +94,18 @@ def serve(
             on_ready(app)
         await task
 
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal under the
+    # handler that was there before it. For SIGTERM that is the default action, which kills the
+    # process on the spot: ``on_exit`` (removing ~/.awaithumans-dev.json) never ran. A Python
+    # handler makes the re-raised SIGTERM an exception, like SIGINT's KeyboardInterrupt.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if on_exit is not None:
             on_exit()
     return 0 if server.started else 1

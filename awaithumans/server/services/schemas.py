@@ -17,8 +17,10 @@ from awaithumans.server.errors import ApiError
 _MAX_CACHED = 512
 
 
-class FieldError(dict[str, Any]):
-    """``{"loc": [...], "msg": str}``: one problem with one field."""
+def _no_remote_refs(uri: str) -> Any:
+    # Schemas come from clients. Following a "$ref" to a URL would let any caller make the
+    # server fetch an address of its choosing (and block while it does).
+    raise ValueError(f"remote $ref {uri!r} is not allowed; inline the definition")
 
 
 class SchemaCache:
@@ -34,7 +36,7 @@ class SchemaCache:
             self._validators.move_to_end(key)
             return found
         try:
-            compiled = jsonschema_rs.validator_for(schema)
+            compiled = jsonschema_rs.validator_for(schema, retriever=_no_remote_refs)
         except (jsonschema_rs.ValidationError, ValueError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else "invalid schema"
             raise ApiError(
@@ -54,9 +56,3 @@ class SchemaCache:
             {"loc": [which, *e.instance_path], "msg": e.message}
             for e in validator.iter_errors(instance)
         ][:50]
-
-
-def missing_required_detail(errors: list[dict[str, Any]]) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5]]
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "; ".join(parts) + more

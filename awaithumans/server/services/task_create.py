@@ -45,7 +45,10 @@ class Created:
 def _check_callback_url(url: str | None) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ApiError(
             400, "INVALID_CALLBACK_URL", f"callback_url must be an http(s) URL, got {url!r}."
@@ -55,6 +58,8 @@ def _check_callback_url(url: str | None) -> None:
 def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
     if assign_to is None:
         return []
+    if "user_id" in assign_to and not isinstance(assign_to["user_id"], str):
+        raise ApiError(400, "INVALID_ASSIGNEE", "assign_to.user_id must be a string.")
     if isinstance(assign_to.get("email"), str):
         return [assign_to["email"].strip().lower()]
     emails = assign_to.get("emails")

@@ -125,7 +125,11 @@ class Writer:
     async def _commit_alone(self, item: _Item) -> None:
         try:
             async with self._engine.begin() as conn:
-                result = await item.write.apply(conn)
+                write = item.write
+                if write.group is not None:
+                    (result,) = await type(write).apply_many(conn, [write])
+                else:
+                    result = await write.apply(conn)
         except Exception as exc:
             if not item.future.done():
                 item.future.set_exception(exc)
