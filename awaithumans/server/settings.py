@@ -82,6 +82,8 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal in a URL needs brackets
         return f"http://{host}:{self.port}"
 
     @property

@@ -37,6 +37,8 @@ def read_or_create_secret(path: Path, make: Any) -> str:
 def dev_secrets(base: Path = DEV_DIR) -> tuple[str, str]:
     """(payload key, admin token) for the dev server in ``base``."""
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if base.stat().st_mode & 0o077:
+        base.chmod(0o700)  # made by hand or by an older version: the secrets live here
     payload_key = read_or_create_secret(base / "payload.key", generate_payload_key)
     admin_token = read_or_create_secret(base / "admin.token", generate_admin_token)
     return payload_key, admin_token

@@ -77,7 +77,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return 1
         port = args.port
     else:
-        port = first_free_port(host, int(_env_or("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT))
+        port = first_free_port(host, _env_port())
     db_path = DEV_DIR / "dev.db"
     settings = Settings(
         database_url=_env_or("DATABASE_URL", f"sqlite+aiosqlite:///./{db_path}"),
@@ -144,10 +144,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def _env_port() -> int:
+    raw = os.environ.get("AWAITHUMANS_PORT")
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise SystemExit(f"AWAITHUMANS_PORT={raw!r} is not a port number (1..65535).")
+    return port
+
+
 def _settings_for_admin_commands() -> Settings:
     """Settings for one-off commands: the environment, else the dev server's files."""
     if os.environ.get("AWAITHUMANS_DATABASE_URL"):
         return Settings()
+    if not (DEV_DIR / "dev.db").exists():
+        # Making a fresh database here would hand out a key that no running server knows.
+        raise SystemExit(
+            "No server configuration here: set AWAITHUMANS_DATABASE_URL (and "
+            "AWAITHUMANS_PAYLOAD_KEY) for your server, or run this in the directory where "
+            "`awaithumans dev` runs."
+        )
     payload_key, admin_token = dev_secrets(DEV_DIR)
     return Settings(
         database_url=f"sqlite+aiosqlite:///./{DEV_DIR / 'dev.db'}",
@@ -244,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     prod = sub.add_parser("serve", help="run the server from AWAITHUMANS_* configuration")
-    server_flags(prod, int(os.environ.get("AWAITHUMANS_PORT", DEFAULT_PORT)))
+    server_flags(prod, _env_port())
     prod.set_defaults(func=cmd_serve)
 
     key = sub.add_parser("create-agent-key", help="create a scoped API key for an agent")

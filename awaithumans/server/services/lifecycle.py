@@ -137,8 +137,10 @@ async def transition(
         .values(**new_values)
     )
     if result.rowcount != 1:
-        # Another replica won the race between our read and our write.
-        return Refused(task_id, current)
+        # Another process won the race between our read and our write; report what it
+        # left, so the loser hears "already completed" rather than a stale status.
+        now_status = await conn.scalar(select(TaskRow.status).where(TaskRow.id == task_id))
+        return Refused(task_id, TaskStatus(now_status) if now_status else None, row=row)
     await conn.execute(
         insert(AuditRow).values(
             task_id=task_id,
