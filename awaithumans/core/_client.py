@@ -9,7 +9,10 @@ server restarting under a waiting agent is normal, not exceptional.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -42,6 +45,22 @@ class _Transient(Exception):
     """A failure worth retrying; carries the last detail for the final error message."""
 
 
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client in the process.
+
+    Building one loads the CA bundle, about 20 ms of CPU; httpx would do it for every client,
+    and every ``await_human`` call has its own client.
+    """
+    cafile = os.environ.get("SSL_CERT_FILE")
+    capath = os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
     return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * (2**attempt)))
@@ -72,6 +91,7 @@ class TaskClient:
             # Reads may legitimately take the whole long-poll window.
             timeout=httpx.Timeout(10.0, read=MAX_POLL_SECONDS + 15.0),
             transport=transport,
+            verify=_shared_ssl_context(),
         )
 
     async def __aenter__(self) -> TaskClient:
