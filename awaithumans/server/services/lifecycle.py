@@ -112,35 +112,39 @@ async def transition(
     The read and the compare-and-set run on the caller's connection; the update only lands
     if nobody changed the task in between (``status`` and ``version`` both still match).
     """
-    found = (
-        (await conn.execute(select(TaskRow).where(TaskRow.id == task_id))).mappings().one_or_none()
-    )
-    if found is None:
-        return Refused(task_id, None)
-    row: dict[str, Any] = dict(found)
-    current = TaskStatus(row["status"])
-    if not can_move(current, to) or (allowed_from is not None and current not in allowed_from):
-        return Refused(task_id, current, row=row)
-    if check is not None and (reason := check(row)) is not None:
-        return Refused(task_id, current, reason, row=row)
-    now = utcnow()
-    new_values = {"status": to.value, "version": row["version"] + 1, "updated_at": now}
-    if values:
-        new_values.update(values)
-    result = await conn.execute(
-        update(TaskRow)
-        .where(
-            TaskRow.id == task_id,
-            TaskRow.status == current.value,
-            TaskRow.version == row["version"],
+    while True:
+        found = (
+            (await conn.execute(select(TaskRow).where(TaskRow.id == task_id)))
+            .mappings()
+            .one_or_none()
         )
-        .values(**new_values)
-    )
-    if result.rowcount != 1:
-        # Another process won the race between our read and our write; report what it
-        # left, so the loser hears "already completed" rather than a stale status.
-        now_status = await conn.scalar(select(TaskRow.status).where(TaskRow.id == task_id))
-        return Refused(task_id, TaskStatus(now_status) if now_status else None, row=row)
+        if found is None:
+            return Refused(task_id, None)
+        row: dict[str, Any] = dict(found)
+        current = TaskStatus(row["status"])
+        if not can_move(current, to) or (allowed_from is not None and current not in allowed_from):
+            return Refused(task_id, current, row=row)
+        if check is not None and (reason := check(row)) is not None:
+            return Refused(task_id, current, reason, row=row)
+        now = utcnow()
+        new_values = {"status": to.value, "version": row["version"] + 1, "updated_at": now}
+        if values:
+            new_values.update(values)
+        result = await conn.execute(
+            update(TaskRow)
+            .where(
+                TaskRow.id == task_id,
+                TaskRow.status == current.value,
+                TaskRow.version == row["version"],
+            )
+            .values(**new_values)
+        )
+        if result.rowcount == 1:
+            break
+        # Another process changed the task between our read and our write. Decide again
+        # on the row as it is now, as if our call had come second: the move may still be
+        # allowed (claimed -> answered), or be refused with the status that won. Each
+        # retry means another writer made progress, so this ends.
     await conn.execute(
         insert(AuditRow).values(
             task_id=task_id,
