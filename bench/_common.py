@@ -209,37 +209,6 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu": cpu, "python": sys.version.split()[0]}
 
 
-def share_ssl_context() -> float:
-    """Make every httpx client in THIS process reuse one default SSL context.
-
-    Building one (loading certifi's CA bundle) costs ~20 ms of CPU per ``httpx.AsyncClient``,
-    and each ``await_human`` call makes a client, even for http:// URLs. Thousands of
-    simultaneous calls from one load generator would spend a minute on that alone, none of
-    it on the server. Returns what one context cost here, in seconds. Private httpx API: if
-    it moved, nothing is patched.
-    """
-    import functools
-
-    import httpx
-    from httpx._transports import default
-
-    t0 = time.perf_counter()
-    httpx.create_ssl_context()
-    cost = time.perf_counter() - t0
-    original = getattr(default, "create_ssl_context", None)
-    if original is None:
-        return cost
-    cached = functools.lru_cache(maxsize=4)(original)
-
-    def create(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
-        if isinstance(verify, bool) and cert is None:
-            return cached(verify=verify, cert=None, trust_env=trust_env)
-        return original(verify=verify, cert=cert, trust_env=trust_env)
-
-    default.create_ssl_context = create  # type: ignore[attr-defined]
-    return cost
-
-
 class GcProbe:
     """Garbage-collection pauses of the server, recorded by ``bench/probe/sitecustomize.py``.
 

@@ -29,7 +29,6 @@ from _common import (
     quiet_check,
     report,
     rss_mib,
-    share_ssl_context,
     threads,
 )
 from _refund import RefundDecision, RefundRequest, answer, payload, task_ids, wait_for_parked
@@ -144,7 +143,6 @@ def main() -> None:
     os.environ["AWAITHUMANS_QUIET"] = "1"
     n = args.waiters
     raise_fd_limit(2 * n + 1024)
-    ssl_cost = share_ssl_context()
     log(f"machine: {machine()}")
     busy_before = quiet_check(args.wait_quiet)
     with ServerProcess() as server:
@@ -171,8 +169,6 @@ def main() -> None:
         f"{n:,} waiters parked in {res['launch_s']:.1f} s (waves of {LAUNCH_WAVE});"
         f" idle window {res['window_s']:.0f} s (SDK re-polls every 30 s);"
         f" server threads {res['server_threads']}, open fds {res['server_fds']:,}.",
-        f"The load generator shares one SSL context among its {n:,} SDK clients; building one"
-        f" costs {ssl_cost * 1000:.0f} ms of CPU, which each await_human call otherwise pays.",
     ]
     report(rows, args.json, notes)
 
