@@ -13,6 +13,7 @@ changes in through :meth:`TaskHub.publish` as well.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,12 +49,33 @@ class TaskHub:
         self._max = max_cached
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.closing = False
+        # Bumped on every change to any task: the dashboard's queue waits on it.
+        self.sequence = 0
+        self._any_change: asyncio.Event | None = None
 
     def get(self, task_id: str) -> Snapshot | None:
         snap = self._cache.get(task_id)
         if snap is not None:
             self._cache.move_to_end(task_id)
         return snap
+
+    def changed(self) -> None:
+        """Note that some task changed (created, moved): wakes ``wait_any``."""
+        self.sequence += 1
+        if self._any_change is not None:
+            self._any_change.set()
+            self._any_change = None
+
+    async def wait_any(self, since: int, timeout: float) -> int:
+        """Return the change sequence once it passes ``since``, or after ``timeout``."""
+        if self.sequence > since or self.closing:
+            return self.sequence
+        if self._any_change is None:
+            self._any_change = asyncio.Event()
+        event = self._any_change
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return self.sequence
 
     def remember(self, snap: Snapshot) -> None:
         """Cache a snapshot read from the database unless a newer one is already known."""
@@ -65,11 +87,13 @@ class TaskHub:
         """Record a committed change and wake everything waiting on that task."""
         self.remember(snap)
         self.wake(snap.task_id)
+        self.changed()
 
     def forget(self, task_id: str) -> None:
         """Drop a cached snapshot (another process changed the task; re-read on demand)."""
         self._cache.pop(task_id, None)
         self.wake(task_id)
+        self.changed()
 
     def clear(self) -> None:
         """Forget every snapshot (the feed of other processes' changes was interrupted)."""
@@ -106,6 +130,8 @@ class TaskHub:
         wait out every long-poll.
         """
         self.closing = True
+        if self._any_change is not None:
+            self._any_change.set()
         for task_id in list(self._waiters):
             self.wake(task_id)
 

@@ -57,14 +57,17 @@ class ReplicaListener:
             self._task = None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        task_id, _, version = payload.partition(":")
-        known = self._hub.get(task_id)
+        ids, _, version = payload.partition(":")
         try:
-            newer = known is None or known.version < int(version)
+            seen = int(version)
         except ValueError:
             return
-        if newer:
-            self._hub.forget(task_id)
+        for task_id in ids.split(","):
+            known = self._hub.get(task_id)
+            if known is None or known.version < seen:
+                self._hub.forget(task_id)
+            elif seen == 0:
+                self._hub.changed()
 
     async def _run(self) -> None:
         import asyncpg

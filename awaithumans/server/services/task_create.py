@@ -24,6 +24,7 @@ from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
+from awaithumans.server.services.replicas import announce
 from awaithumans.server.services.views import seal_for, snapshot_of, view_of
 from awaithumans.server.services.writer import Write
 from awaithumans.verifiers import VerifierConfig
@@ -241,6 +242,11 @@ class CreateTask(Write[Created]):
             )
         if audits:
             await conn.execute(insert(AuditRow), audits)
+            # Other processes' dashboards learn of new tasks the way they learn of changes
+            # (in chunks: a NOTIFY payload is limited to 8,000 bytes).
+            new_ids = [a["task_id"] for a in audits]
+            for start in range(0, len(new_ids), 200):
+                await announce(conn, ",".join(new_ids[start : start + 200]), 0)
         if jobs:
             await conn.execute(insert(OutboxRow), jobs)
         return outcomes
@@ -249,6 +255,7 @@ class CreateTask(Write[Created]):
         if result.view is None or result.replayed:
             return
         self.ctx.hub.remember(snapshot_of(self.values, None))
+        self.ctx.hub.changed()
         if self.ctx.scheduler is not None:
             self.ctx.scheduler.kick(self.values["timeout_at"])
         if self.values["notify"]:
