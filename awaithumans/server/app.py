@@ -17,6 +17,7 @@ from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.channels.base import ChannelRegistry, Handler
 from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
+from awaithumans.server.dashboard import mount_dashboard
 from awaithumans.server.db.engine import make_engine, migrate
 from awaithumans.server.errors import error_response, install_error_handlers
 from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
@@ -171,5 +172,6 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    mount_dashboard(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
