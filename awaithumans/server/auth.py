@@ -25,6 +25,22 @@ from awaithumans.server.principals import ADMIN, Principal
 from awaithumans.server.security import TokenError, hash_token, sign, tokens_equal, verify
 
 SESSION_COOKIE = "ah_session"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _same_origin(request: Request) -> bool:
+    """False when a browser says the request comes from another site.
+
+    Browsers send ``Origin`` on every cross-site POST; its absence means a non-browser
+    client (which has no ambient cookies to abuse) or a same-site navigation.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1].rstrip("/") == host
+
+
 _KEY_CACHE_SECONDS = 30.0
 
 
@@ -143,6 +159,11 @@ class Authenticator:
             return principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
+            if request.method not in _SAFE_METHODS and not _same_origin(request):
+                # A cookie rides along on cross-site requests; a bearer token never does.
+                raise ApiError(
+                    403, "CSRF_FAILED", "Cross-site request refused; call the API with a token."
+                )
             found = await self.from_session(cookie)
             if found is not None:
                 request.state.session_id = found[1]

@@ -209,3 +209,23 @@ async def test_last_operator_cannot_be_demoted(
     assert resp.status_code == 409
     assert resp.json()["error"] == "LAST_OPERATOR"
     assert (await admin.delete(f"/api/admin/users/{me['id']}")).status_code == 409
+
+
+async def test_cookie_session_refuses_cross_site_writes(
+    app_and_admin: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, admin = app_and_admin
+    await setup_operator(app)
+    task = (await admin.post("/api/tasks", json={**TASK, "idempotency_key": "csrf-1"})).json()
+    async with anon(app) as browser:
+        assert (await login(browser, "ops@acme.com", "correct horse battery")).status_code == 200
+        evil = await browser.post(
+            f"/api/tasks/{task['id']}/cancel", headers={"Origin": "https://evil.example"}
+        )
+        assert evil.status_code == 403
+        assert evil.json()["error"] == "CSRF_FAILED"
+        assert (await admin.get(f"/api/tasks/{task['id']}")).json()["status"] == "created"
+        same = await browser.post(
+            f"/api/tasks/{task['id']}/cancel", headers={"Origin": "http://testserver"}
+        )
+        assert same.status_code == 200
