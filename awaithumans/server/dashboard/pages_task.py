@@ -1,7 +1,379 @@
-"""(being written)"""
+"""The task page: read a task, answer it, claim or cancel it. Works without JavaScript.
+
+``GET /task?id=…`` shows the task; the three actions are plain form posts that answer with a
+303 back to the task, or re-render the page with what went wrong (and, for an answer, with
+what the person typed). A page view costs one query for the task and its assignee, one for
+its audit trail.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from awaithumans.core._wire import TaskStatus
+from awaithumans.server.api.tasks import _TASK_ID, _refusal, can_see
+from awaithumans.server.context import ServerContext
+from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
+from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
+from awaithumans.server.dashboard.forms import (
+    answer_items,
+    display,
+    field_errors,
+    initial_values,
+    load_form,
+    parse_submission,
+    widgets_for,
+)
+from awaithumans.server.dashboard.render import render
+from awaithumans.server.db.models import AuditRow, TaskRow, UserRow
+from awaithumans.server.principals import Principal
+from awaithumans.server.services.lifecycle import ANSWERABLE, Channel, Refused
+from awaithumans.server.services.task_actions import Cancel, Claim, Complete, TaskAction, may_answer
+from awaithumans.server.services.views import open_for
 
 router = APIRouter(include_in_schema=False)
+
+S = TaskStatus
+CLAIMABLE = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
+# A task collects a handful of audit rows; this only bounds a pathological one.
+MAX_AUDIT_ROWS = 500
+
+PILLS = {
+    S.CREATED: "",
+    S.NOTIFIED: "",
+    S.ASSIGNED: "",
+    S.IN_PROGRESS: "",
+    S.SUBMITTED: "pill-warn",
+    S.REJECTED: "pill-danger",
+    S.COMPLETED: "pill-ok",
+    S.TIMED_OUT: "pill-warn",
+    S.CANCELLED: "pill-muted",
+    S.VERIFICATION_EXHAUSTED: "pill-danger",
+}
+
+CLOSED = {
+    S.COMPLETED: "This task is already completed",
+    S.TIMED_OUT: "This task timed out",
+    S.CANCELLED: "This task was cancelled",
+    S.VERIFICATION_EXHAUSTED: "This task is closed: its answers failed verification",
+    S.SUBMITTED: "An answer to this task is already waiting for verification",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: Literal["ok", "warn", "error"]
+    text: str
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A task row (with its assignee's name and email) and its audit rows."""
+
+    row: dict[str, Any]
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus(self.row["status"])
+
+
+def _not_found() -> PageError:
+    # Someone else's task and a missing one look the same.
+    return PageError(
+        404,
+        "Task not found",
+        "There is no task at this address, or it is not assigned to you. "
+        "Check the link, or go back to the queue.",
+    )
+
+
+async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
+    if not _TASK_ID.match(task_id):
+        raise _not_found()
+    query = (
+        select(
+            TaskRow.__table__,
+            UserRow.display_name.label("assignee_name"),
+            UserRow.email.label("assignee_email"),
+        )
+        .outerjoin(UserRow, UserRow.id == TaskRow.assigned_to_user_id)
+        .where(TaskRow.id == task_id)
+    )
+    async with ctx.engine.connect() as conn:
+        found = (await conn.execute(query)).mappings().one_or_none()
+        if found is None or not can_see(who, found["owner_id"], found["assigned_to_user_id"]):
+            raise _not_found()
+        audit = (
+            await conn.execute(
+                select(AuditRow.__table__)
+                .where(AuditRow.task_id == task_id)
+                .order_by(AuditRow.id)
+                .limit(MAX_AUDIT_ROWS)
+            )
+        ).mappings()
+        return Loaded(dict(found), [dict(a) for a in audit])
+
+
+def _assignee(row: Mapping[str, Any]) -> tuple[str | None, str | None, list[str]]:
+    """(name, email) of the directory assignee, and emails named but not in the directory."""
+    if row["assigned_to_user_id"] is not None:
+        return row["assignee_name"], row["assignee_email"], []
+    assign_to = row["assign_to"] or {}
+    named = assign_to.get("emails") or [assign_to.get("email") or assign_to.get("user_id")]
+    return None, None, [str(n) for n in named if isinstance(n, str)]
+
+
+def _audit_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    detail = entry["detail"] or {}
+    note = None
+    if isinstance(detail, Mapping):
+        if detail.get("reason"):
+            note = f"Reason: {detail['reason']}"
+        elif detail.get("route"):
+            note = f"Via {detail['route']}"
+    return {
+        "at": entry["at"],
+        "who": entry["actor_label"] or entry["actor_id"] or entry["actor_type"],
+        "action": str(entry["action"]).replace("_", " "),
+        "from_status": entry["from_status"],
+        "to_status": entry["to_status"],
+        "channel": entry["channel"],
+        "note": note,
+    }
+
+
+def _state_message(t: Loaded) -> str | None:
+    """What the answer area says when there is no form to fill in."""
+    status = t.status
+    if status is S.TIMED_OUT:
+        return "This task timed out before anyone answered it."
+    if status is S.CANCELLED:
+        last = next((a for a in reversed(t.audit) if a["action"] == "cancelled"), None)
+        who = (last["actor_label"] or last["actor_id"]) if last else None
+        return f"This task was cancelled{f' by {who}' if who else ''}; it takes no answer."
+    if status is S.VERIFICATION_EXHAUSTED:
+        return "The answers to this task failed verification too many times; it is closed."
+    if status is S.SUBMITTED:
+        return "An answer was submitted and is waiting for verification."
+    return None
+
+
+def _page(
+    request: Request,
+    who: Principal,
+    t: Loaded,
+    *,
+    values: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, str] | None = None,
+    top_errors: Sequence[str] = (),
+    notice: Notice | None = None,
+    status_code: int = 200,
+) -> Response:
+    ctx = ctx_of(request)
+    row = t.row
+    task_id = row["id"]
+    status = t.status
+    form = load_form(row["form_definition"], row["response_schema"])
+    response = open_for(ctx.sealer, task_id, row["response_enc"])
+    answerable = status in ANSWERABLE and may_answer(who, row)
+    if values is None and answerable:
+        # After a rejection the person corrects their answer rather than starting over.
+        values = initial_values(
+            form, row["initial_response"], response if status is S.REJECTED else None
+        )
+    name, email, unresolved = _assignee(row)
+    assignee_label = name or email or (", ".join(unresolved) if unresolved else None)
+    someone_else = (row["assigned_to_user_id"] not in (None, who.id)) or (
+        row["assigned_to_user_id"] is None and unresolved and who.email not in unresolved
+    )
+    claim_confirm = None
+    if someone_else and assignee_label:
+        claim_confirm = f"Take this task over from {assignee_label}?"
+    payload = None
+    if not row["redact_payload"]:
+        payload = display(open_for(ctx.sealer, task_id, row["payload_enc"]) or {})
+    context: dict[str, Any] = {
+        "task": row,
+        "status": status,
+        "pill": PILLS.get(status, ""),
+        "terminal": status.is_terminal,
+        "answerable": answerable,
+        "form": form,
+        "widgets": widgets_for(form, values, errors) if values is not None else [],
+        "top_errors": list(top_errors),
+        "error_count": len(errors or {}) + len(top_errors),
+        "notice": notice,
+        "state_message": _state_message(t),
+        "payload": payload,
+        "metadata": display(row["task_metadata"]) if row["task_metadata"] else None,
+        "answer": answer_items(form, response)
+        if status is S.COMPLETED and response is not None
+        else None,
+        "assignee_name": name,
+        "assignee_email": email,
+        "assignee_unresolved": unresolved,
+        "assignee_label": assignee_label,
+        "operator_banner": bool(who.is_operator and answerable and someone_else),
+        "can_claim": status in CLAIMABLE
+        and (who.is_operator or row["assigned_to_user_id"] == who.id),
+        "claim_confirm": claim_confirm,
+        "can_cancel": who.is_operator and not status.is_terminal,
+        "needs_verifier": row["verifier_config"] is not None,
+        "audit": [_audit_view(a) for a in t.audit],
+    }
+    return render(request, "task.html", context, status_code=status_code)
+
+
+@router.get("/task")
+async def task_page(request: Request, task_id: Annotated[str, Query(alias="id")] = "") -> Response:
+    who = await require_user(request)
+    loaded = await _load(ctx_of(request), task_id, who)
+    return _page(request, who, loaded)
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+def _task_url(task_id: str) -> str:
+    return f"/task?id={task_id}"
+
+
+def _posted(form: FormData) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def _expired_form(request: Request) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Please try again",
+            "message": "This form expired or did not come from this site. Go back, reload the "
+            "page and submit it again.",
+        },
+        status_code=403,
+    )
+
+
+async def _begin(request: Request) -> tuple[Principal, FormData, str] | Response:
+    """Who posts, the form and the task id; or the response that ends the request early."""
+    ctx = ctx_of(request)
+    form = await request.form()
+    task_id = str(form.get("id", ""))
+    who = await page_user(request)
+    if who is None:
+        back = _task_url(task_id) if _TASK_ID.match(task_id) else "/"
+        return RedirectResponse(f"/login?next={quote(back, safe='')}", status_code=303)
+    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+        return _expired_form(request)
+    return who, form, task_id
+
+
+OUTCOME = {
+    "answer": "your answer was not recorded",
+    "claim": "it cannot be claimed",
+    "cancel": "it cannot be cancelled",
+}
+
+
+def _closed(status: TaskStatus, verb: str) -> str:
+    return f"{CLOSED.get(status, 'This task is closed')}, so {OUTCOME[verb]}."
+
+
+def _refused(result: Refused, verb: str) -> tuple[str, int]:
+    """The message and status code for an action the lifecycle refused."""
+    if result.current is not None and result.current in CLOSED and result.reason is None:
+        return _closed(result.current, verb), 409
+    problem = _refusal(result, result.task_id, verb)
+    return problem.message, problem.status_code
+
+
+async def _act(request: Request, action: TaskAction, verb: str) -> Response:
+    ctx = ctx_of(request)
+    result = await ctx.writer.submit(action)
+    if isinstance(result, Refused):
+        message, code = _refused(result, verb)
+        loaded = await _load(ctx, action.task_id, action.actor)
+        return _page(
+            request, action.actor, loaded, notice=Notice("error", message), status_code=code
+        )
+    return RedirectResponse(_task_url(action.task_id), status_code=303)
+
+
+@router.post("/task/submit")
+async def submit_answer(request: Request) -> Response:
+    begun = await _begin(request)
+    if isinstance(begun, Response):
+        return begun
+    who, form_data, task_id = begun
+    ctx = ctx_of(request)
+    t = await _load(ctx, task_id, who)
+    row = t.row
+    posted = _posted(form_data)
+
+    def again(message: str, code: int) -> Response:
+        return _page(
+            request, who, t, values=posted, notice=Notice("error", message), status_code=code
+        )
+
+    if t.status not in ANSWERABLE:
+        return again(_closed(t.status, "answer"), 409)
+    if not may_answer(who, row):
+        return again("This task isn't assigned to you, so your answer was not recorded.", 403)
+    form = load_form(row["form_definition"], row["response_schema"])
+    response, errors = parse_submission(form, posted, schema=row["response_schema"])
+    problems = ctx.schemas.errors(row["response_schema"], response, which="response")
+    by_field, general = field_errors(form, problems)
+    errors = {**by_field, **errors}  # a field's own parse error says more than the schema's
+    if errors or general:
+        return _page(
+            request, who, t, values=posted, errors=errors, top_errors=general, status_code=422
+        )
+    if row["verifier_config"] is not None:
+        return again(
+            "This task needs a verifier, and this server has no verifier backend configured, "
+            "so the answer cannot be accepted.",
+            424,
+        )
+    result = await ctx.writer.submit(Complete(ctx, task_id, who, Channel.DASHBOARD, response))
+    if isinstance(result, Refused):
+        message, code = _refused(result, "answer")
+        t = await _load(ctx, task_id, who)
+        return again(message, code)
+    return RedirectResponse(_task_url(task_id), status_code=303)
+
+
+@router.post("/task/claim")
+async def claim_task(request: Request) -> Response:
+    begun = await _begin(request)
+    if isinstance(begun, Response):
+        return begun
+    who, _form, task_id = begun
+    ctx = ctx_of(request)
+    await _load(ctx, task_id, who)  # 404 for tasks this user may not see
+    return await _act(request, Claim(ctx, task_id, who, Channel.DASHBOARD), "claim")
+
+
+@router.post("/task/cancel")
+async def cancel_task(request: Request) -> Response:
+    begun = await _begin(request)
+    if isinstance(begun, Response):
+        return begun
+    who, form_data, task_id = begun
+    ctx = ctx_of(request)
+    await _load(ctx, task_id, who)
+    reason = str(form_data.get("reason", "")).strip()[:500] or None
+    return await _act(request, Cancel(ctx, task_id, who, Channel.DASHBOARD, reason), "cancel")
