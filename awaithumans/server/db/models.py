@@ -23,6 +23,13 @@ from awaithumans.server.db.types import JSONType, UTCDateTime
 OPEN_TASK_CONDITION = (
     "status NOT IN ('completed', 'timed_out', 'cancelled', 'verification_exhausted')"
 )
+# Its complement, for the dashboard's list of finished tasks. Spelled as NOT IN the open
+# statuses on purpose: an IN list can be served by ix_tasks_status, which SQLite (it has no
+# statistics unless someone runs ANALYZE) then prefers, sorting every finished task to find
+# the newest 50; NOT IN leaves it only ix_tasks_finished_updated, read in order.
+FINISHED_TASK_CONDITION = (
+    "status NOT IN ('created', 'notified', 'assigned', 'in_progress', 'submitted', 'rejected')"
+)
 
 
 class Base(DeclarativeBase):
@@ -62,7 +69,8 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     timed_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    completed_by_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Indexed for a reviewer's audit list, "what I answered" (migration 0002).
+    completed_by_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     completed_by_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     completed_by_display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     completed_via_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -75,6 +83,32 @@ class TaskRow(Base):
             "timeout_at",
             sqlite_where=text(OPEN_TASK_CONDITION),
             postgresql_where=text(OPEN_TASK_CONDITION),
+        ),
+        # The dashboard's queue (open tasks, newest first) and audit list (finished tasks,
+        # most recently finished first) page through these in order, 50 rows at a time,
+        # however many tasks the table holds (migration 0002).
+        Index(
+            "ix_tasks_open_created",
+            "created_at",
+            "id",
+            sqlite_where=text(OPEN_TASK_CONDITION),
+            postgresql_where=text(OPEN_TASK_CONDITION),
+        ),
+        # A reviewer's queue, "assigned to me" and "unassigned": the same, per assignee.
+        Index(
+            "ix_tasks_open_assignee_created",
+            "assigned_to_user_id",
+            "created_at",
+            "id",
+            sqlite_where=text(OPEN_TASK_CONDITION),
+            postgresql_where=text(OPEN_TASK_CONDITION),
+        ),
+        Index(
+            "ix_tasks_finished_updated",
+            "updated_at",
+            "id",
+            sqlite_where=text(FINISHED_TASK_CONDITION),
+            postgresql_where=text(FINISHED_TASK_CONDITION),
         ),
     )
 

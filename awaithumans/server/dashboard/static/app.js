@@ -8,27 +8,55 @@
   const targets = document.querySelectorAll("[data-live]");
   if (!targets.length) return;
   let since = Number(document.body.dataset.sequence || "0");
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // What had focus inside a live element, so a keyboard user keeps their place when the
+  // element re-renders (links are found again by href, anything else by id).
+  function focusKey(el) {
+    const active = document.activeElement;
+    if (!active || active === el || !el.contains(active)) return null;
+    if (active.id) return "#" + CSS.escape(active.id);
+    const href = active.getAttribute("href");
+    return href ? "[href=\"" + CSS.escape(href) + "\"]" : null;
+  }
 
   async function refresh(el) {
-    const resp = await fetch(el.dataset.live, { headers: { "Accept": "text/html" }, credentials: "same-origin" });
-    if (resp.ok) {
-      const html = await resp.text();
-      if (html !== el.innerHTML) el.innerHTML = html;
+    const resp = await fetch(el.dataset.live, {
+      headers: { "Accept": "text/html" }, credentials: "same-origin", redirect: "error",
+    });
+    if (resp.status === 401) throw new Error("signed out");
+    if (!resp.ok) return;
+    const html = await resp.text();
+    // Compare with what the server sent last time, not with innerHTML (the browser
+    // re-serialises it, so it would almost never match).
+    if (html === el.liveHtml) return;
+    el.liveHtml = html;
+    const key = focusKey(el);
+    el.innerHTML = html;
+    if (key) {
+      const again = el.querySelector(key);
+      if (again) again.focus({ preventScroll: true });
     }
   }
 
   async function loop() {
     for (;;) {
       try {
-        const resp = await fetch("/ui/changes?since=" + since, { credentials: "same-origin" });
+        const resp = await fetch("/ui/changes?timeout=25&since=" + since, { credentials: "same-origin" });
+        if (resp.status === 401) return;  // signed out: the next navigation asks to sign in
         if (!resp.ok) throw new Error("status " + resp.status);
         const data = await resp.json();
         if (data.sequence !== since) {
-          since = data.sequence;
+          // Adopt the new sequence only once every element re-rendered: a failed fetch is
+          // retried on the next turn instead of waiting for the next change.
           await Promise.all(Array.from(targets, refresh));
+          since = data.sequence;
+          // Coalesce bursts (a batch of creates): at most one re-render per second.
+          await pause(1000);
         }
       } catch (err) {
-        await new Promise((r) => setTimeout(r, 3000));
+        if (err && err.message === "signed out") return;
+        await pause(3000);
       }
     }
   }
