@@ -91,6 +91,13 @@ def _clean_loc(loc: Any) -> list[Any]:
     return [p for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
 
 
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/ui/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception type onto the one error shape."""
 
@@ -123,7 +130,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and _wants_page(req):
+            # A person who mistyped a dashboard address gets a page, not a JSON body.
+            from awaithumans.server.dashboard.render import render
+
+            return render(
+                req,
+                "message.html",
+                {"title": "Page not found", "message": "There is no page at this address."},
+                status_code=404,
+            )
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
             # FastAPI's generic "error parsing the body": bytes that are not UTF-8 (a
             # UnicodeDecodeError) or JSON nested past the parser's recursion limit.

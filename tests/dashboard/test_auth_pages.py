@@ -115,3 +115,16 @@ async def test_login_logout_and_next_redirect(app: FastAPI) -> None:
         out = await client.post("/logout", data={"csrf_token": csrf_of(page.text)})
         assert out.status_code == 303
         assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_unknown_address_gets_a_page_for_browsers_and_json_for_clients(
+    app: FastAPI,
+) -> None:
+    async with browser(app) as client:
+        page = await client.get("/no-such-page", headers={"Accept": "text/html"})
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Page not found" in page.text
+        api = await client.get("/api/no-such-thing", headers={"Accept": "text/html"})
+        assert api.status_code == 404
+        assert api.json()["error"] == "NOT_FOUND"
