@@ -17,10 +17,16 @@ STATIC_DIR = Path(__file__).with_name("static")
 
 def mount_dashboard(app: FastAPI) -> None:
     """Add the dashboard's pages and static files to ``app``."""
-    from awaithumans.server.dashboard import pages_admin, pages_auth, pages_queue, pages_task
+    from awaithumans.server.dashboard import (
+        pages_auth,
+        pages_queue,
+        pages_settings,
+        pages_task,
+        pages_users,
+    )
     from awaithumans.server.dashboard.access import install_page_handlers
 
     install_page_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (pages_auth, pages_queue, pages_task, pages_admin):
+    for module in (pages_auth, pages_queue, pages_task, pages_users, pages_settings):
         app.include_router(module.router)

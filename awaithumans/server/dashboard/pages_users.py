@@ -1,121 +1,51 @@
-"""Operator pages: the user directory (/users) and server settings with agent keys (/settings).
+"""Operator pages: the user directory (/users, /users/{id}).
 
-Every page here is operator-only. Writes go through the same services as the JSON admin API
-(``SaveUser``, ``CreateAgentKey``, ``RevokeAgentKey``), so the same rules hold everywhere:
-no duplicate emails, and the server never loses its last active operator. Forms post back
-and answer 303 on success or re-render with the problems next to their fields.
+Writes go through the same services as the JSON admin API (``SaveUser``), so the same rules
+hold everywhere: no duplicate emails, and the server never loses its last active operator.
+Forms post back and answer 303 on success or re-render with the problems at their fields.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from sqlalchemy import RowMapping, select, text, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_operator
+from awaithumans.server.dashboard.access import PageError, ctx_of, require_operator
+from awaithumans.server.dashboard.admin_common import (
+    EMAIL_PATTERN,
+    EMAIL_TAKEN_MESSAGE,
+    LAST_OPERATOR_MESSAGE,
+    MAX_EMAIL,
+    MAX_NAME,
+    MAX_SLACK_ID,
+    SLACK_ID_PATTERN,
+    checked,
+    expired_form,
+    first_error,
+    notice,
+    operator_posting,
+    raw_field,
+    text_field,
+)
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
-from awaithumans.server.db.engine import current_revision
-from awaithumans.server.db.models import AgentKeyRow, SessionRow, UserRow
+from awaithumans.server.db.models import SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
-from awaithumans.server.principals import Principal
 from awaithumans.server.security import hash_password_async, validate_new_password
-from awaithumans.server.security.api_tokens import AGENT_KEY_PREFIX
 from awaithumans.server.services.directory import (
-    CreateAgentKey,
-    NewAgentKey,
-    RevokeAgentKey,
     SaveUser,
 )
 from awaithumans.server.services.sessions import new_user_id
 from awaithumans.server.services.writer import Write
-from awaithumans.server.version import __version__
 
 router = APIRouter(include_in_schema=False)
-
-# The same rules the JSON admin API enforces (awaithumans.server.api.admin).
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_MAX_NAME = 200
-_MAX_EMAIL = 254
-_MAX_SLACK_ID = 32
-
-LAST_OPERATOR_MESSAGE = "This is the last active operator; promote someone else first."
-EMAIL_TAKEN_MESSAGE = "Another user already has this email."
-
-# Success notices after a redirect: the query string carries a code, never text.
-_NOTICES = {
-    "added": "User added.",
-    "saved": "Changes saved.",
-    "deactivated": "User deactivated. Their sessions were signed out.",
-    "reactivated": "User reactivated.",
-    "revoked": "Agent key revoked. Requests using it are refused from now on.",
-    "already-revoked": "That agent key was already revoked (or no longer exists).",
-}
-
-
-# -- shared helpers -----------------------------------------------------------------------
-
-
-def _notice(request: Request) -> str | None:
-    return _NOTICES.get(request.query_params.get("done", ""))
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _raw(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def _checked(form: FormData, name: str) -> bool:
-    return _raw(form, name) not in ("", "0", "false", "off")
-
-
-def _expired_form(request: Request) -> Response:
-    return render(
-        request,
-        "message.html",
-        {
-            "title": "Please try again",
-            "message": "This form expired or did not come from this site. Reload the page and "
-            "submit it again.",
-        },
-        status_code=403,
-    )
-
-
-async def _operator_posting(request: Request, back: str) -> Principal | Response:
-    """The operator behind a form post, or where to send an anonymous visitor.
-
-    Unlike ``require_operator``, an anonymous post goes to /login with ``next`` set to the
-    page the form lives on: after signing in, a GET of the form's action would be a 405.
-    """
-    who = await page_user(request)
-    if who is None:
-        return RedirectResponse(f"/login?next={quote(back, safe='')}", status_code=303)
-    if not who.is_operator:
-        raise PageError(403, "Operators only", "Only operators can open this page.")
-    return who
-
-
-def _first_error(errors: Mapping[str, str], order: tuple[str, ...]) -> str | None:
-    return next((name for name in order if name in errors), None)
-
-
-# -- users --------------------------------------------------------------------------------
-
 
 _USER_FIELDS = ("display_name", "email", "is_operator", "password", "slack_user_id")
 
@@ -183,13 +113,13 @@ class _UserForm:
 def _read_user_form(form: FormData, *, had_password: bool, editing: bool) -> _UserForm:
     got = _UserForm(
         values={
-            "display_name": _text(form, "display_name"),
-            "email": _text(form, "email").lower(),
-            "slack_user_id": _text(form, "slack_user_id").upper(),
-            "is_operator": _checked(form, "is_operator"),
+            "display_name": text_field(form, "display_name"),
+            "email": text_field(form, "email").lower(),
+            "slack_user_id": text_field(form, "slack_user_id").upper(),
+            "is_operator": checked(form, "is_operator"),
         },
-        password=_raw(form, "password"),
-        remove_password=editing and _checked(form, "remove_password"),
+        password=raw_field(form, "password"),
+        remove_password=editing and checked(form, "remove_password"),
     )
     values, errors = got.values, got.errors
     for name in ("display_name", "email", "slack_user_id", "password"):
@@ -199,13 +129,13 @@ def _read_user_form(form: FormData, *, had_password: bool, editing: bool) -> _Us
     name, email, slack = values["display_name"], values["email"], values["slack_user_id"]
     if not name:
         errors.setdefault("display_name", "Enter the name people will see.")
-    elif len(name) > _MAX_NAME:
-        errors.setdefault("display_name", f"Keep it to {_MAX_NAME} characters or fewer.")
-    if email and (len(email) > _MAX_EMAIL or not _EMAIL.match(email)):
+    elif len(name) > MAX_NAME:
+        errors.setdefault("display_name", f"Keep it to {MAX_NAME} characters or fewer.")
+    if email and (len(email) > MAX_EMAIL or not EMAIL_PATTERN.match(email)):
         errors.setdefault(
             "email", "Enter an email address like name@example.com, or leave it empty."
         )
-    if slack and (len(slack) > _MAX_SLACK_ID or not _SLACK_ID.match(slack)):
+    if slack and (len(slack) > MAX_SLACK_ID or not SLACK_ID_PATTERN.match(slack)):
         errors.setdefault(
             "slack_user_id",
             "A Slack member id looks like U012AB3CD (in Slack: the person's profile, "
@@ -253,8 +183,8 @@ def _users_page(
             "active_operators": _active_operators(users),
             "values": values or {},
             "errors": errors,
-            "first_error": _first_error(errors, _USER_FIELDS),
-            "notice": None if errors else _notice(request),
+            "first_error": first_error(errors, _USER_FIELDS),
+            "notice": None if errors else notice(request),
         },
         status_code=status_code,
     )
@@ -279,10 +209,10 @@ def _edit_page(
             "target": target,
             "values": values if values is not None else target,
             "errors": errors,
-            "first_error": _first_error(errors, _USER_FIELDS),
+            "first_error": first_error(errors, _USER_FIELDS),
             "alert": alert,
             "last_operator": last_operator,
-            "notice": None if errors or alert else _notice(request),
+            "notice": None if errors or alert else notice(request),
         },
         status_code=status_code,
     )
@@ -296,13 +226,13 @@ async def users_page(request: Request) -> Response:
 
 @router.post("/users")
 async def add_user(request: Request) -> Response:
-    who = await _operator_posting(request, "/users")
+    who = await operator_posting(request, "/users")
     if isinstance(who, Response):
         return who
     ctx = ctx_of(request)
     form = await request.form()
     if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        return _expired_form(request)
+        return expired_form(request)
     got = _read_user_form(form, had_password=False, editing=False)
     if not got.errors:
         v = got.values
@@ -343,13 +273,13 @@ async def edit_user_page(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}")
 async def edit_user(request: Request, user_id: str) -> Response:
     back = f"/users/{quote(user_id, safe='')}"
-    who = await _operator_posting(request, back)
+    who = await operator_posting(request, back)
     if isinstance(who, Response):
         return who
     ctx = ctx_of(request)
     form = await request.form()
     if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        return _expired_form(request)
+        return expired_form(request)
     target = await _one_user(request, user_id)
     got = _read_user_form(form, had_password=target["has_password"], editing=True)
     alert = None
@@ -413,13 +343,13 @@ class _SetActive(Write[str | None]):
 
 async def _set_active(request: Request, user_id: str, active: bool) -> Response:
     back = f"/users/{quote(user_id, safe='')}"
-    who = await _operator_posting(request, back)
+    who = await operator_posting(request, back)
     if isinstance(who, Response):
         return who
     ctx = ctx_of(request)
     form = await request.form()
     if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        return _expired_form(request)
+        return expired_form(request)
     refusal = await ctx.writer.submit(_SetActive(user_id, active))
     if refusal == "USER_NOT_FOUND":
         raise PageError(404, "No such user", "That user does not exist (check the link).")
@@ -449,162 +379,3 @@ async def reactivate_user(request: Request, user_id: str) -> Response:
 
 
 # -- settings -----------------------------------------------------------------------------
-
-
-async def _server_status(request: Request) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    settings = ctx.settings
-    reachable = True
-    try:
-        async with ctx.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        reachable = False
-    revision: str | None = None
-    if reachable:
-        try:
-            revision = await current_revision(ctx.engine)
-        except Exception:
-            revision = None
-    return {
-        "version": __version__,
-        "backend": ctx.engine.dialect.name,
-        "reachable": reachable,
-        "revision": revision,
-        "public_url": settings.public_url,
-        "base_url": settings.base_url(),
-        "waiting": ctx.hub.waiting,
-        "webhook_secret_set": settings.webhook_secret is not None,
-        "admin_token_set": settings.admin_api_token is not None,
-        "dev_mode": settings.dev_mode,
-    }
-
-
-def _channels(request: Request) -> list[dict[str, Any]]:
-    registry = ctx_of(request).channels
-    names = registry.names if registry is not None else []
-    found = [
-        {
-            "name": "Webhooks",
-            "configured": "webhook" in names,
-            "detail": "Signed callbacks to each task's callback_url.",
-            "env": [],
-        },
-        {
-            "name": "Slack",
-            "configured": "slack" in names,
-            "detail": "Notify reviewers and let them answer in Slack.",
-            "env": ["AWAITHUMANS_SLACK_BOT_TOKEN", "AWAITHUMANS_SLACK_SIGNING_SECRET"],
-        },
-        {
-            "name": "Email",
-            "configured": "email" in names,
-            "detail": "Notify reviewers by email (SMTP, AWAITHUMANS_SMTP_*, or Resend).",
-            "env": [],
-        },
-    ]
-    known = {"webhook", "slack", "email"}
-    found.extend(
-        {"name": name, "configured": True, "detail": "Registered by the application.", "env": []}
-        for name in names
-        if name not in known
-    )
-    return found
-
-
-async def _agent_keys(request: Request) -> list[dict[str, Any]]:
-    async with ctx_of(request).engine.connect() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    select(AgentKeyRow.__table__).order_by(
-                        AgentKeyRow.created_at.desc(), AgentKeyRow.id
-                    )
-                )
-            )
-            .mappings()
-            .all()
-        )
-    return [
-        {
-            "id": r["id"],
-            "name": r["name"],
-            "prefix": r["prefix"],
-            "created_at": r["created_at"],
-            "revoked_at": r["revoked_at"],
-        }
-        for r in rows
-    ]
-
-
-async def _settings_page(
-    request: Request,
-    *,
-    new_key: NewAgentKey | None = None,
-    key_name: str = "",
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    errors = errors or {}
-    return render(
-        request,
-        "settings.html",
-        {
-            "status": await _server_status(request),
-            "channels": _channels(request),
-            "keys": await _agent_keys(request),
-            "new_key": new_key,
-            "key_prefix": AGENT_KEY_PREFIX,
-            "key_name": key_name,
-            "errors": errors,
-            "notice": None if errors or new_key else _notice(request),
-        },
-        status_code=status_code,
-    )
-
-
-@router.get("/settings")
-async def settings_page(request: Request) -> Response:
-    await require_operator(request)
-    return await _settings_page(request)
-
-
-@router.post("/settings/agent-keys")
-async def create_agent_key(request: Request) -> Response:
-    who = await _operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
-    ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        return _expired_form(request)
-    name = _text(form, "name")
-    error = None
-    if not name:
-        error = "Name the key after the agent or service that will use it."
-    elif len(name) > _MAX_NAME:
-        error = f"Keep it to {_MAX_NAME} characters or fewer."
-    elif "\x00" in name:
-        error = "Contains a character that cannot be stored."
-    if error is not None:
-        return await _settings_page(request, key_name=name, errors={"name": error}, status_code=400)
-    made = await ctx.writer.submit(CreateAgentKey(name, who.owner_id))
-    # The key exists only in this response (the database keeps its hash): no redirect, so
-    # it never lands in a URL, a cookie or the browser history. The page is no-store.
-    return await _settings_page(request, new_key=made, status_code=201)
-
-
-@router.post("/settings/agent-keys/{key_id}/revoke")
-async def revoke_agent_key(request: Request, key_id: str) -> Response:
-    who = await _operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
-    ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        return _expired_form(request)
-    revoked = await ctx.writer.submit(RevokeAgentKey(key_id))
-    assert ctx.auth is not None
-    ctx.auth.forget_keys()
-    done = "revoked" if revoked else "already-revoked"
-    return RedirectResponse(f"/settings?done={done}", status_code=303)

@@ -1,0 +1,190 @@
+"""Operator page: server settings and agent keys (/settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select, text
+from starlette.responses import RedirectResponse, Response
+
+from awaithumans.server.dashboard.access import ctx_of, require_operator
+from awaithumans.server.dashboard.admin_common import (
+    MAX_NAME,
+    expired_form,
+    notice,
+    operator_posting,
+    text_field,
+)
+from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
+from awaithumans.server.dashboard.render import render
+from awaithumans.server.db.engine import current_revision
+from awaithumans.server.db.models import AgentKeyRow
+from awaithumans.server.security.api_tokens import AGENT_KEY_PREFIX
+from awaithumans.server.services.directory import (
+    CreateAgentKey,
+    NewAgentKey,
+    RevokeAgentKey,
+)
+from awaithumans.server.version import __version__
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _server_status(request: Request) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    settings = ctx.settings
+    reachable = True
+    try:
+        async with ctx.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        reachable = False
+    revision: str | None = None
+    if reachable:
+        try:
+            revision = await current_revision(ctx.engine)
+        except Exception:
+            revision = None
+    return {
+        "version": __version__,
+        "backend": ctx.engine.dialect.name,
+        "reachable": reachable,
+        "revision": revision,
+        "public_url": settings.public_url,
+        "base_url": settings.base_url(),
+        "waiting": ctx.hub.waiting,
+        "webhook_secret_set": settings.webhook_secret is not None,
+        "admin_token_set": settings.admin_api_token is not None,
+        "dev_mode": settings.dev_mode,
+    }
+
+
+def _channels(request: Request) -> list[dict[str, Any]]:
+    registry = ctx_of(request).channels
+    names = registry.names if registry is not None else []
+    found = [
+        {
+            "name": "Webhooks",
+            "configured": "webhook" in names,
+            "detail": "Signed callbacks to each task's callback_url.",
+            "env": [],
+        },
+        {
+            "name": "Slack",
+            "configured": "slack" in names,
+            "detail": "Notify reviewers and let them answer in Slack.",
+            "env": ["AWAITHUMANS_SLACK_BOT_TOKEN", "AWAITHUMANS_SLACK_SIGNING_SECRET"],
+        },
+        {
+            "name": "Email",
+            "configured": "email" in names,
+            "detail": "Notify reviewers by email (SMTP, AWAITHUMANS_SMTP_*, or Resend).",
+            "env": [],
+        },
+    ]
+    known = {"webhook", "slack", "email"}
+    found.extend(
+        {"name": name, "configured": True, "detail": "Registered by the application.", "env": []}
+        for name in names
+        if name not in known
+    )
+    return found
+
+
+async def _agent_keys(request: Request) -> list[dict[str, Any]]:
+    async with ctx_of(request).engine.connect() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    select(AgentKeyRow.__table__).order_by(
+                        AgentKeyRow.created_at.desc(), AgentKeyRow.id
+                    )
+                )
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "prefix": r["prefix"],
+            "created_at": r["created_at"],
+            "revoked_at": r["revoked_at"],
+        }
+        for r in rows
+    ]
+
+
+async def _settings_page(
+    request: Request,
+    *,
+    new_key: NewAgentKey | None = None,
+    key_name: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    errors = errors or {}
+    return render(
+        request,
+        "settings.html",
+        {
+            "status": await _server_status(request),
+            "channels": _channels(request),
+            "keys": await _agent_keys(request),
+            "new_key": new_key,
+            "key_prefix": AGENT_KEY_PREFIX,
+            "key_name": key_name,
+            "errors": errors,
+            "notice": None if errors or new_key else notice(request),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/settings")
+async def settings_page(request: Request) -> Response:
+    await require_operator(request)
+    return await _settings_page(request)
+
+
+@router.post("/settings/agent-keys")
+async def create_agent_key(request: Request) -> Response:
+    who = await operator_posting(request, "/settings")
+    if isinstance(who, Response):
+        return who
+    ctx = ctx_of(request)
+    form = await request.form()
+    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+        return expired_form(request)
+    name = text_field(form, "name")
+    error = None
+    if not name:
+        error = "Name the key after the agent or service that will use it."
+    elif len(name) > MAX_NAME:
+        error = f"Keep it to {MAX_NAME} characters or fewer."
+    elif "\x00" in name:
+        error = "Contains a character that cannot be stored."
+    if error is not None:
+        return await _settings_page(request, key_name=name, errors={"name": error}, status_code=400)
+    made = await ctx.writer.submit(CreateAgentKey(name, who.owner_id))
+    # The key exists only in this response (the database keeps its hash): no redirect, so
+    # it never lands in a URL, a cookie or the browser history. The page is no-store.
+    return await _settings_page(request, new_key=made, status_code=201)
+
+
+@router.post("/settings/agent-keys/{key_id}/revoke")
+async def revoke_agent_key(request: Request, key_id: str) -> Response:
+    who = await operator_posting(request, "/settings")
+    if isinstance(who, Response):
+        return who
+    ctx = ctx_of(request)
+    form = await request.form()
+    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+        return expired_form(request)
+    revoked = await ctx.writer.submit(RevokeAgentKey(key_id))
+    assert ctx.auth is not None
+    ctx.auth.forget_keys()
+    done = "revoked" if revoked else "already-revoked"
+    return RedirectResponse(f"/settings?done={done}", status_code=303)
