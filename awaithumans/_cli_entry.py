@@ -6,6 +6,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["version"], ["--version"]):
+        # Answer at once: importing the server stack for this costs a second or two.
+        from importlib.metadata import version
+
+        print(f"awaithumans {version('awaithumans')}")
+        return 0
     try:
         import fastapi  # noqa: F401
         import sqlalchemy  # noqa: F401
