@@ -1,3 +1,8 @@
-"""Shared fixtures: a real PostgreSQL, and real server processes for end-to-end tests."""
+"""Shared fixtures: a real PostgreSQL, real server processes, the in-process app, Temporal."""
 
-pytest_plugins = ["tests._pg_fixtures", "tests._server_fixtures", "tests._app_fixtures"]
+pytest_plugins = [
+    "tests._pg_fixtures",
+    "tests._server_fixtures",
+    "tests._app_fixtures",
+    "tests._temporal_fixtures",
+]

@@ -240,6 +240,49 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     return run_doctor(DEV_DIR)
 
 
+def cmd_relay_temporal(args: argparse.Namespace) -> int:
+    """Run the webhook-to-signal relay for Temporal workflows until SIGINT/SIGTERM."""
+    try:
+        from temporalio.client import Client
+
+        from awaithumans.adapters.temporal.relay import relay_app
+    except ImportError:
+        print(
+            "awaithumans relay temporal: temporalio is not installed;"
+            " pip install 'awaithumans[temporal,server]'",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    secret = os.environ.get(args.webhook_secret_env)
+    if not secret:
+        print(
+            f"awaithumans relay temporal: ${args.webhook_secret_env} is empty;"
+            " set it to the output of `awaithumans webhook-secret`.",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def connect() -> Client:
+        # Connected lazily on uvicorn's loop: the client's futures belong to that loop.
+        return await Client.connect(args.temporal_address, namespace=args.namespace)
+
+    print(
+        f"✓ Relaying webhooks on http://{args.host}:{args.port} to Temporal"
+        f" {args.temporal_address} (namespace {args.namespace})",
+        flush=True,
+    )
+    uvicorn.run(
+        relay_app(connect, secret),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
 def cmd_version(_args: argparse.Namespace) -> int:
     print(f"awaithumans {__version__}")
     return 0
@@ -281,6 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
         "webhook-secret", help="print the secret webhook receivers verify signatures with"
     ).set_defaults(func=cmd_webhook_secret)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+
+    relay = sub.add_parser("relay", help="turn task webhooks into workflow-engine events")
+    engines = relay.add_subparsers(dest="engine", required=True, metavar="ENGINE")
+    temporal = engines.add_parser(
+        "temporal", help="signal Temporal workflows (awaithumans.task_event)"
+    )
+    temporal.add_argument("--temporal-address", default="localhost:7233", metavar="HOST:PORT")
+    temporal.add_argument("--namespace", default="default")
+    temporal.add_argument(
+        "--webhook-secret-env",
+        default="AWAITHUMANS_WEBHOOK_SECRET",
+        metavar="NAME",
+        help="environment variable holding the webhook secret",
+    )
+    server_flags(temporal, 3002)
+    temporal.set_defaults(func=cmd_relay_temporal)
     return parser
 
 

@@ -1,0 +1,44 @@
+"""Names and activity arguments shared by the workflow side, the activities and the relay.
+
+Kept free of ``temporalio`` worker imports so the relay and the workflow sandbox can both
+import it cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: The signal the relay sends and the workflow listens for; its argument is the webhook's
+#: ``data`` object (task_id, status, response, ...).
+SIGNAL_NAME = "awaithumans.task_event"
+CREATE_ACTIVITY = "awaithumans_create_task"
+CANCEL_ACTIVITY = "awaithumans_cancel_task"
+#: Where ``task_metadata`` carries the workflow's address for the relay.
+METADATA_KEY = "temporal"
+
+
+@dataclass(frozen=True)
+class CreateTaskInput:
+    """Argument of the create activity.
+
+    Attributes:
+        body: The ``CreateTaskRequest`` as JSON, built in the workflow.
+        server_url: Explicit server URL; None resolves it in the activity (env, dev file).
+        api_key: Explicit credential; None resolves it in the activity. An explicit key is
+            recorded in the workflow history, so prefer ``AWAITHUMANS_API_KEY`` on workers.
+    """
+
+    body: dict[str, Any]
+    server_url: str | None = None
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelTaskInput:
+    """Argument of the cancel activity."""
+
+    task_id: str
+    reason: str
+    server_url: str | None = None
+    api_key: str | None = None

@@ -1,0 +1,256 @@
+"""``await_human`` for Temporal workflows: a durable wait for a person's answer.
+
+Runs inside the workflow sandbox, so everything here is deterministic: the body is built
+from the arguments alone, the idempotency key from the workflow id and a per-workflow call
+counter, and the only I/O happens in the activities of ``_activities``. The answer arrives
+as a signal sent by the relay (``awaithumans relay temporal``) when the server posts the
+task's webhook; no worker slot is held while a human thinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from awaithumans.adapters.temporal._activities import cancel_task, create_task
+    from awaithumans.adapters.temporal._shared import (
+        METADATA_KEY,
+        SIGNAL_NAME,
+        CancelTaskInput,
+        CreateTaskInput,
+    )
+    from awaithumans.core._await import _Dumpable, build_create_request, outcome_of
+    from awaithumans.core._errors import AwaitHumansError, TaskTimeoutError
+    from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
+
+R = TypeVar("R", bound=BaseModel)
+
+_STATE_ATTR = "_awaithumans_temporal_state"
+_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Unlimited attempts: a server that is down for a while should delay the question, not
+# fail the workflow. Refusals (bad key, bad request) are non-retryable and end it at once.
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+)
+# The server times the task out itself and its webhook normally arrives first; the durable
+# timer is the backstop for a lost webhook or a relay that is down, so it fires a little
+# later to avoid racing the server.
+_TIMER_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class _State:
+    """Per-workflow-run state; rebuilt identically when the workflow is replayed."""
+
+    seq: int = 0
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Signal handler: keep the first terminal event per task, ignore the rest.
+
+        Webhooks are delivered at least once, so duplicates are normal and must be harmless.
+        """
+        task_id = event.get("task_id")
+        status = event.get("status")
+        if not isinstance(task_id, str) or task_id in self.events:
+            return
+        if status not in {s.value for s in TaskStatus if s.is_terminal}:
+            return
+        self.events[task_id] = event
+
+
+def _state() -> _State:
+    # State lives on the workflow instance, so it dies with the run and is rebuilt by replay;
+    # module globals would be shared by every workflow in a worker.
+    instance = workflow.instance()
+    state: _State | None = getattr(instance, _STATE_ATTR, None)
+    if state is None:
+        state = _State()
+        setattr(instance, _STATE_ATTR, state)
+        # Signals that arrived before the first call are buffered by Temporal and handed to
+        # the handler as soon as it is set.
+        workflow.set_signal_handler(SIGNAL_NAME, state.record)
+    return state
+
+
+async def await_human(
+    *,
+    task: str,
+    payload_schema: type[BaseModel],
+    payload: BaseModel | dict[str, Any],
+    response_schema: type[R],
+    timeout_seconds: int,
+    idempotency_key: str | None = None,
+    notify: list[str] | None = None,
+    assign_to: str | list[str] | dict[str, Any] | None = None,
+    verifier: _Dumpable | dict[str, Any] | None = None,
+    redact_payload: bool = False,
+    task_metadata: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+) -> R:
+    """Ask a human from inside a Temporal workflow and durably wait for the typed answer.
+
+    Call it only from workflow code. The worker must register :func:`activities` (or use
+    :class:`AwaitHumansPlugin`), and ``callback_url`` must reach an ``awaithumans relay
+    temporal`` connected to this workflow's namespace.
+
+    Args:
+        task: The question, as the human sees it.
+        payload_schema: Pydantic model describing ``payload``.
+        payload: What the human needs to decide.
+        response_schema: Pydantic model of the answer.
+        timeout_seconds: How long the human has (60 s to 30 days); a durable timer.
+        idempotency_key: Defaults to ``temporal:{workflow_id}:{n}``, ``n`` counting this
+            workflow's calls, so a reset or a replay finds the same task again.
+        notify: Routes such as ``"slack:#approvals"``.
+        assign_to: An email, several emails, or a structured assignment.
+        verifier: A verifier config; runs on the server.
+        redact_payload: Hide the payload from channels that would show it in the clear.
+        task_metadata: Free-form JSON; the adapter adds a ``"temporal"`` entry with the
+            workflow's address, which the relay reads.
+        callback_url: The relay's URL. Without it no answer can reach the workflow, and the
+            call ends only by its timer.
+        server_url: The server; else resolved on the worker (``AWAITHUMANS_URL``, ...).
+        api_key: The credential; else ``AWAITHUMANS_API_KEY`` on the worker. A key given
+            here is stored in the workflow history.
+
+    Returns:
+        The human's answer as a ``response_schema`` instance.
+
+    Raises:
+        TaskTimeoutError: Nobody answered in time.
+        TaskCancelledError: The task was cancelled.
+        VerificationExhaustedError: The verifier rejected every attempt.
+        SchemaValidationError: The payload or the answer does not validate.
+        temporalio.exceptions.ActivityError: The server refused to create the task
+            (its cause is a non-retryable ``ApplicationError`` typed with the error code).
+    """
+    state = _state()
+    seq = state.seq
+    state.seq += 1
+    info = workflow.info()
+    metadata = dict(task_metadata or {})
+    metadata[METADATA_KEY] = {
+        "workflow_id": info.workflow_id,
+        "run_id": info.run_id,
+        "namespace": info.namespace,
+        "task_queue": info.task_queue,
+    }
+    body = build_create_request(
+        task=task,
+        payload_schema=payload_schema,
+        payload=payload,
+        response_schema=response_schema,
+        timeout_seconds=timeout_seconds,
+        idempotency_key=idempotency_key or f"temporal:{info.workflow_id}:{seq}",
+        notify=notify,
+        assign_to=assign_to,
+        verifier=verifier,
+        redact_payload=redact_payload,
+        task_metadata=metadata,
+        callback_url=callback_url,
+    )
+    creating = workflow.start_activity(
+        create_task,
+        CreateTaskInput(body.model_dump(mode="json", exclude_none=True), server_url, api_key),
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+    )
+    try:
+        # Shielded: a cancelled workflow still needs the task id to cancel the task.
+        view_json = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        view_json = await creating
+        await _cancel(view_json["id"], "workflow cancelled", server_url, api_key)
+        raise
+    view = TaskView.model_validate(view_json)
+    if view.status.is_terminal:
+        # A task found again by its key that ended before this run started waiting.
+        return _outcome(view, response_schema)
+
+    remaining = (view.timeout_at - workflow.now()).total_seconds()
+    try:
+        await workflow.wait_condition(
+            lambda: view.id in state.events,
+            timeout=max(1.0, remaining) + _TIMER_GRACE_SECONDS,
+            timeout_summary=f"awaithumans {view.id}",
+        )
+    except TimeoutError:
+        final = await _cancel(view.id, "timed out in the workflow", server_url, api_key)
+        if final.status is TaskStatus.CANCELLED:
+            raise TaskTimeoutError(task, timeout_seconds, task_id=view.id) from None
+        return _outcome(final, response_schema)
+    except asyncio.CancelledError:
+        await _cancel(view.id, "workflow cancelled", server_url, api_key)
+        raise
+    event = PollResponse.model_validate(state.events[view.id])
+    answer = outcome_of(
+        event,
+        task=task,
+        task_id=view.id,
+        timeout_seconds=timeout_seconds,
+        response_schema=response_schema,
+    )
+    assert answer is not None  # only terminal events are recorded
+    return answer
+
+
+async def _cancel(
+    task_id: str, reason: str, server_url: str | None, api_key: str | None
+) -> TaskView:
+    # Shielded so a second cancellation request cannot interrupt the clean-up itself.
+    result = await asyncio.shield(
+        workflow.execute_activity(
+            cancel_task,
+            CancelTaskInput(task_id, reason, server_url, api_key),
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+    )
+    return TaskView.model_validate(result)
+
+
+def _outcome(view: TaskView, response_schema: type[R]) -> R:
+    poll = PollResponse(
+        status=view.status,
+        response=view.response,
+        verification_attempt=view.verification_attempt,
+    )
+    answer = outcome_of(
+        poll,
+        task=view.task,
+        task_id=view.id,
+        timeout_seconds=view.timeout_seconds,
+        response_schema=response_schema,
+    )
+    if answer is None:  # the cancel activity returns only terminal tasks
+        raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id)
+    return answer
+
+
+def to_application_error(err: AwaitHumansError) -> ApplicationError:
+    """The Temporal failure for an awaithumans error: non-retryable, ``type`` = its code.
+
+    Use it where a workflow catches an error to re-raise it as a workflow failure::
+
+        except TaskCancelledError as err:
+            raise to_application_error(err) from err
+    """
+    details: dict[str, Any] = {"code": err.code, "message": err.message}
+    task_id = getattr(err, "task_id", None)
+    if task_id is not None:
+        details["task_id"] = task_id
+    return ApplicationError(str(err), details, type=err.code, non_retryable=True)
