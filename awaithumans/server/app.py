@@ -15,6 +15,7 @@ from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.channels.base import ChannelRegistry, Handler
+from awaithumans.server.channels.temporal import TemporalSignaler, temporal_available
 from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard import mount_dashboard
@@ -126,6 +127,15 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
                 webhook_secret(settings, ctx.keyring), timeout=settings.webhook_timeout_seconds
             )
         )
+        if settings.temporal_address:
+            if not temporal_available():
+                raise RuntimeError(
+                    "AWAITHUMANS_TEMPORAL_ADDRESS is set but temporalio is not installed: "
+                    'pip install "awaithumans[server,temporal]"'
+                )
+            registry.register(
+                TemporalSignaler(settings.temporal_address, settings.temporal_namespace)
+            )
         for handler in channels:
             registry.register(handler)
         ctx.channels = registry

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Safety-net scan for due outbox rows (normally woken)."
     )
     scheduler_max_sleep_seconds: float = Field(default=30.0, gt=0)
+    temporal_address: str | None = Field(
+        default=None,
+        description="host:port of Temporal; set to signal waiting workflows without a relay.",
+    )
+    temporal_namespace: str = "default"
     dev_mode: bool = False
     log_level: str = "info"
     secure_cookies: bool | None = Field(

@@ -15,9 +15,12 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
-from awaithumans.adapters.temporal._shared import METADATA_KEY, SIGNAL_NAME
+from awaithumans.adapters.temporal._signal import (
+    NotATemporalEvent,
+    TemporalUnavailable,
+    signal_task_event,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -71,24 +74,14 @@ def relay_app(client: Client | Callable[[], Awaitable[Client]], webhook_secret: 
             raise _Reply(401, {"error": f"bad signature: {exc}"}) from None
         except ValueError:  # signed but not JSON
             raise _Reply(400, {"error": "body is not JSON"}) from None
-        data, workflow_id, namespace = _parse(event)
-        target = await temporal()
-        if namespace is not None and namespace != target.namespace:
-            # Another relay serves that namespace; retrying here will never help.
-            log.warning(
-                "event for namespace %s ignored (relay serves %s)", namespace, target.namespace
-            )
-            return {"delivered": False, "note": f"namespace {namespace!r} is not served here"}
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            raise _Reply(400, {"error": "expected an object with a 'data' object"})
         try:
-            await target.get_workflow_handle(workflow_id).signal(SIGNAL_NAME, data)
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                # The workflow finished or never existed: the answer has nobody to go to.
-                # Acknowledge, so the server does not retry it for days.
-                log.info("workflow %s not found for task %s", workflow_id, data.get("task_id"))
-                return {"delivered": False, "note": f"workflow {workflow_id!r} not found"}
-            raise _Reply(503, {"error": f"temporal: {exc.message}"}) from None
-        return {"delivered": True, "workflow_id": workflow_id}
+            return await signal_task_event(await temporal(), event["data"])
+        except NotATemporalEvent as exc:
+            raise _Reply(400, {"error": str(exc)}) from None
+        except TemporalUnavailable as exc:
+            raise _Reply(503, {"error": f"temporal: {exc}"}) from None
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -105,26 +98,6 @@ def relay_app(client: Client | Callable[[], Awaitable[Client]], webhook_secret: 
         await _respond(send, status, reply)
 
     return app
-
-
-def _parse(event: Any) -> tuple[dict[str, Any], str, str | None]:
-    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-        raise _Reply(400, {"error": "expected an object with a 'data' object"})
-    data: dict[str, Any] = event["data"]
-    meta = data.get("task_metadata")
-    temporal = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
-    workflow_id = temporal.get("workflow_id") if isinstance(temporal, dict) else None
-    if (
-        not isinstance(workflow_id, str)
-        or not workflow_id
-        or not isinstance(data.get("task_id"), str)
-    ):
-        raise _Reply(
-            400, {"error": "data.task_id and data.task_metadata.temporal.workflow_id required"}
-        )
-    assert isinstance(temporal, dict)
-    namespace = temporal.get("namespace")
-    return data, workflow_id, namespace if isinstance(namespace, str) else None
 
 
 async def _read_body(receive: Receive) -> bytes:

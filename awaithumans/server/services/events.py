@@ -10,6 +10,7 @@ from awaithumans.server.db.types import utcnow
 
 WEBHOOK = "webhook"
 NOTIFY = "notify"
+TEMPORAL = "temporal"
 
 
 def _event_id() -> str:
@@ -38,7 +39,7 @@ def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, A
     ]
 
 
-def terminal_rows(task: Mapping[str, Any]) -> list[dict[str, Any]]:
+def terminal_rows(task: Mapping[str, Any], *, temporal: bool = False) -> list[dict[str, Any]]:
     """The jobs a task's end triggers: its webhook, and a close-out for each notify route.
 
     The bodies hold only the event name; the dispatcher builds the full payload from the
@@ -52,4 +53,16 @@ def terminal_rows(task: Mapping[str, Any]) -> list[dict[str, Any]]:
         outbox_values(task["id"], NOTIFY, route, {"event": event})
         for route in task.get("notify") or ()
     )
+    workflow = _temporal_workflow(task) if temporal else None
+    if workflow is not None:
+        # The server signals the workflow itself (it knows Temporal's address); without
+        # that, a relay behind callback_url carries the event.
+        rows.append(outbox_values(task["id"], TEMPORAL, workflow, {"event": event}))
     return rows
+
+
+def _temporal_workflow(task: Mapping[str, Any]) -> str | None:
+    meta = task.get("task_metadata")
+    temporal = meta.get("temporal") if isinstance(meta, dict) else None
+    workflow_id = temporal.get("workflow_id") if isinstance(temporal, dict) else None
+    return workflow_id if isinstance(workflow_id, str) and workflow_id else None

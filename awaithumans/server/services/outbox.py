@@ -175,7 +175,15 @@ class OutboxDispatcher:
         )
         if outcome.delivered:
             self.delivered += 1
-        if outcome.error and not outcome.delivered:
+        if outcome.skipped:
+            log.info(
+                "%s job %s for %s skipped: %s",
+                row["kind"],
+                row["event_id"],
+                row["task_id"],
+                outcome.error,
+            )
+        elif outcome.error and not outcome.delivered:
             log.warning(
                 "%s job %s for %s -> %s: %s",
                 row["kind"],

@@ -24,7 +24,8 @@ class Decision(BaseModel):
 
 @dataclass
 class AskInput:
-    callback_url: str
+    # None: the server signals the workflow itself (AWAITHUMANS_TEMPORAL_ADDRESS).
+    callback_url: str | None
     asks: int = 1
     timeout_seconds: int = 600
 

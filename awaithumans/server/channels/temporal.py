@@ -1,0 +1,69 @@
+"""Direct delivery into Temporal: the server signals waiting workflows itself.
+
+With ``AWAITHUMANS_TEMPORAL_ADDRESS`` set, a task that a Temporal workflow is waiting on
+(its metadata names the workflow) is answered by a signal straight from the server's
+outbox, with the same retries as a webhook; no relay needs to run. Needs the ``temporal``
+extra on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.server.channels.webhook import webhook_body
+
+NAME = "temporal"
+
+
+class TemporalSignaler:
+    """Signals ``awaithumans.task_event`` for each terminal event of a Temporal task."""
+
+    name = NAME
+
+    def __init__(self, address: str, namespace: str) -> None:
+        self._address = address
+        self._namespace = namespace
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _connect(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                from temporalio.client import Client
+
+                self._client = await Client.connect(self._address, namespace=self._namespace)
+            return self._client
+
+    async def deliver(self, job: Job) -> Outcome:
+        from awaithumans.adapters.temporal._signal import (
+            NotATemporalEvent,
+            TemporalUnavailable,
+            signal_task_event,
+        )
+
+        data = webhook_body(job, datetime.now(UTC))["data"]
+        assert isinstance(data, dict)
+        try:
+            client = await self._connect()
+            report = await signal_task_event(client, data)
+        except NotATemporalEvent as exc:
+            return Outcome.skip(str(exc))
+        except (TemporalUnavailable, OSError, RuntimeError) as exc:
+            return Outcome.fail(f"temporal: {exc}")
+        if not report.get("delivered"):
+            return Outcome.skip(str(report.get("note")))
+        return Outcome.ok()
+
+    async def aclose(self) -> None:
+        self._client = None
+
+
+def temporal_available() -> bool:
+    try:
+        import temporalio  # noqa: F401
+    except ImportError:
+        return False
+    return True
