@@ -1,0 +1,297 @@
+"""The resumer: the awaithumans server's signed webhooks in, ``Command(resume=...)`` out.
+
+LangGraph never refuses a resume: for a finished thread it silently returns the old state,
+and for an unknown thread it runs the graph from START. So before resuming, the resumer
+looks for the pending interrupt that waits for exactly this task, and resumes that one by
+its interrupt id; a late or duplicate event finds none and is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, Interrupt, StateSnapshot
+
+from awaithumans.adapters.langgraph._shared import METADATA_KEY, interrupt_task_id
+from awaithumans.core._errors import AwaitHumansError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("awaithumans.resumer.langgraph")
+
+# Webhook bodies are small; anything bigger is not ours.
+_MAX_BODY = 1_000_000
+# The fields of the webhook's data the node needs; the resume value is checkpointed, so it
+# stays small and free of personal data such as the answering human's email.
+_RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
+
+
+class CompiledGraph(Protocol):
+    """What the resumer needs of a compiled LangGraph graph (with a checkpointer)."""
+
+    async def aget_state(
+        self, config: RunnableConfig, *, subgraphs: bool = False
+    ) -> StateSnapshot: ...
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> Any: ...
+
+
+class InterruptNotReadyError(AwaitHumansError):
+    """The node that waits for the task has not reached its interrupt yet; retry later.
+
+    Happens when the human answers before the graph has checkpointed the interrupt, or when
+    the node failed before interrupting and has not been re-run yet.
+    """
+
+    default_code = "INTERRUPT_NOT_READY"
+
+    def __init__(self, task_id: str, thread_id: str) -> None:
+        super().__init__(
+            f"Thread {thread_id!r} has not interrupted for task {task_id!r} yet.",
+            hint="Deliver the event again later; the server's webhook retries do this.",
+        )
+        self.task_id = task_id
+        self.thread_id = thread_id
+
+
+class _ThreadLocks:
+    """One lock per thread id, dropped when unused.
+
+    Parallel branches of one thread end at the same time and their webhooks arrive
+    together; LangGraph does not serialise writers of a thread, so the resumer must.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_locks = _ThreadLocks()
+
+
+def _event_data(event: Any) -> dict[str, Any]:
+    # Accept the whole webhook body or just its ``data``.
+    if isinstance(event, dict) and isinstance(event.get("data"), dict) and "type" in event:
+        event = event["data"]
+    if not isinstance(event, dict):
+        raise ValueError("expected the webhook's data object")
+    return event
+
+
+def _target(data: dict[str, Any]) -> tuple[str, str, str]:
+    task_id = data.get("task_id")
+    meta = data.get("task_metadata")
+    where = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
+    thread_id = where.get("thread_id") if isinstance(where, dict) else None
+    if not isinstance(task_id, str) or not isinstance(thread_id, str):
+        raise ValueError("data.task_id and data.task_metadata.langgraph.thread_id required")
+    assert isinstance(where, dict)
+    ns = where.get("checkpoint_ns")
+    return task_id, thread_id, ns if isinstance(ns, str) else ""
+
+
+def _config(config_base: RunnableConfig | None, thread_id: str) -> RunnableConfig:
+    base: dict[str, Any] = dict(config_base or {})
+    configurable = dict(base.get("configurable") or {})
+    configurable["thread_id"] = thread_id
+    # Resume from the thread's latest checkpoint, at the root graph.
+    configurable.pop("checkpoint_id", None)
+    configurable.pop("checkpoint_ns", None)
+    base["configurable"] = configurable
+    config: RunnableConfig = base  # type: ignore[assignment]
+    return config
+
+
+def _waiting_interrupt(state: StateSnapshot, task_id: str) -> Interrupt | None:
+    for pending in state.interrupts:
+        if interrupt_task_id(pending.value) == task_id:
+            return pending
+    # Interrupts of subgraphs hang off their parent's task; look there too.
+    for pregel_task in state.tasks:
+        for pending in pregel_task.interrupts:
+            if interrupt_task_id(pending.value) == task_id:
+                return pending
+    return None
+
+
+def _node_still_running(state: StateSnapshot, checkpoint_ns: str) -> bool:
+    # The node's namespace is "name:task_id" (its first segment, inside subgraphs). A pending
+    # task with that identity but no interrupt has not asked yet: the event came too early.
+    # A pending task with other interrupts already consumed our answer and asked again.
+    top = checkpoint_ns.split("|", 1)[0]
+    return any(f"{t.name}:{t.id}" == top and not t.interrupts for t in state.tasks)
+
+
+async def resume_from_event(
+    graph: CompiledGraph, event_data: Any, config_base: RunnableConfig | None = None
+) -> bool:
+    """Resume the thread waiting for the task an awaithumans webhook reports on.
+
+    Args:
+        graph: The compiled graph, with the same checkpointer the node ran with.
+        event_data: The webhook's ``data`` object (or the whole webhook body).
+        config_base: Extra config for the resumed run (callbacks, other configurable
+            keys); the thread id comes from the event's ``task_metadata.langgraph``.
+
+    Returns:
+        True if an interrupt was resumed, False if none waits for this task (the thread
+        finished, moved on, or is unknown): a late or duplicate event.
+
+    Raises:
+        ValueError: The event lacks ``task_id`` or ``task_metadata.langgraph.thread_id``.
+        InterruptNotReadyError: The waiting node has not interrupted yet; retry later.
+        Exception: Whatever the resumed run raises, e.g. ``TaskCancelledError`` from the
+            node; the interrupt then stays pending, as LangGraph leaves a failed task.
+    """
+    data = _event_data(event_data)
+    task_id, thread_id, checkpoint_ns = _target(data)
+    config = _config(config_base, thread_id)
+    async with _locks.hold(f"{id(graph)}:{thread_id}"):
+        state = await graph.aget_state(config)
+        waiting = _waiting_interrupt(state, task_id)
+        if waiting is None:
+            if _node_still_running(state, checkpoint_ns):
+                raise InterruptNotReadyError(task_id, thread_id)
+            log.info("no interrupt waits for task %s in thread %s", task_id, thread_id)
+            return False
+        value = {k: data.get(k) for k in _RESUME_FIELDS}
+        # Keyed by interrupt id: with parallel branches or subgraphs several interrupts are
+        # pending, and a bare resume value would go to all of them.
+        await graph.ainvoke(Command(resume={waiting.id: value}), config)
+        return True
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+def resumer_app(
+    graph: CompiledGraph, webhook_secret: str, config_base: RunnableConfig | None = None
+) -> ASGIApp:
+    """Build an ASGI app that verifies awaithumans webhooks and resumes ``graph``.
+
+    Responses tell the server's delivery queue what to do: 200 ``{"resumed": bool}`` done
+    (also when the node raised the task's typed error, e.g. cancelled: that outcome is final,
+    retrying changes nothing; ``error`` then holds its code), 401 bad signature, 400
+    malformed, 503 the node has not interrupted yet (retry), 500 the resumed run failed
+    otherwise (retry: the interrupt is still pending).
+
+    Args:
+        graph: The compiled graph, with a persistent checkpointer shared with the runners.
+        webhook_secret: The ``whsec_...`` secret printed by ``awaithumans webhook-secret``.
+        config_base: Extra config for every resumed run.
+
+    Returns:
+        An ASGI application; ``POST`` any path with a webhook, ``GET /healthz`` to probe.
+    """
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    verifier = Webhook(webhook_secret)
+
+    async def handle(
+        method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        if method == "GET" and path.rstrip("/") == "/healthz":
+            return {"ok": True}
+        if method != "POST":
+            raise _Reply(405, {"error": "POST a webhook"})
+        try:
+            event = verifier.verify(body, headers)
+        except WebhookVerificationError as exc:
+            raise _Reply(401, {"error": f"bad signature: {exc}"}) from None
+        except ValueError:  # signed but not JSON
+            raise _Reply(400, {"error": "body is not JSON"}) from None
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            raise _Reply(400, {"error": "expected an object with a 'data' object"})
+        try:
+            return {"resumed": await resume_from_event(graph, event["data"], config_base)}
+        except ValueError as exc:
+            raise _Reply(400, {"error": str(exc)}) from None
+        except InterruptNotReadyError as exc:
+            raise _Reply(503, {"error": exc.message}) from None
+        except AwaitHumansError as exc:
+            return {"resumed": True, "error": exc.code}
+        except Exception as exc:
+            log.exception("resumed run failed for task %s", event["data"].get("task_id"))
+            raise _Reply(500, {"error": f"resumed run failed: {type(exc).__name__}"}) from None
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            body = await _read_body(receive)
+            status, reply = 200, await handle(scope["method"], scope["path"], body, headers)
+        except _Reply as r:
+            status, reply = r.status, r.body
+        await _respond(send, status, reply)
+
+    return app
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise _Reply(413, {"error": "body too large"})
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
