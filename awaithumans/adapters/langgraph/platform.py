@@ -1,0 +1,103 @@
+"""Resume a graph deployed on LangGraph Platform (LangGraph Server) from an awaithumans event.
+
+There the graph and its checkpointer live behind the server's HTTP API, so the resumer
+cannot call ``graph.ainvoke``; it uses the official ``langgraph-sdk`` client instead::
+
+    from langgraph_sdk import get_client
+
+    client = get_client(url="https://my-deployment.example")
+    await resume_on_platform(client, webhook["data"], assistant_id="refunds")
+
+As with :func:`~awaithumans.adapters.langgraph.resume_from_event`, the thread's state is
+read first and only the interrupt that waits for exactly this task is resumed, by its id,
+so a late or duplicate event is a no-op instead of a run from START.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import NotFoundError
+from langgraph_sdk.schema import Interrupt, Run, ThreadState
+
+from awaithumans.adapters.langgraph._shared import interrupt_task_id
+from awaithumans.adapters.langgraph.resumer import (
+    _RESUME_FIELDS,
+    InterruptNotReadyError,
+    _event_data,
+    _target,
+)
+
+
+def _find(interrupts: Iterable[Interrupt] | None, task_id: str) -> Interrupt | None:
+    for pending in interrupts or ():
+        if interrupt_task_id(pending.get("value")) == task_id:
+            return pending
+    return None
+
+
+def _waiting_interrupt(state: ThreadState, task_id: str) -> Interrupt | None:
+    found = _find(state.get("interrupts"), task_id)
+    if found is not None:
+        return found
+    # Interrupts of subgraphs hang off their parent's task.
+    for pregel_task in state.get("tasks") or ():
+        found = _find(pregel_task.get("interrupts"), task_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _node_still_running(state: ThreadState, checkpoint_ns: str) -> bool:
+    top = checkpoint_ns.split("|", 1)[0]
+    return any(
+        f"{t.get('name')}:{t.get('id')}" == top and not t.get("interrupts")
+        for t in state.get("tasks") or ()
+    )
+
+
+async def resume_on_platform(
+    client: LangGraphClient,
+    event_data: Any,
+    *,
+    assistant_id: str,
+    run_kwargs: Mapping[str, Any] | None = None,
+) -> Run | None:
+    """Resume the Platform thread waiting for the task an awaithumans webhook reports on.
+
+    Args:
+        client: A ``langgraph_sdk`` async client (``get_client(url=...)``).
+        event_data: The webhook's ``data`` object (or the whole webhook body).
+        assistant_id: The assistant (or graph name) that runs the resumed thread.
+        run_kwargs: Extra keyword arguments for ``client.runs.create`` (``metadata``,
+            ``webhook``, ``multitask_strategy``...).
+
+    Returns:
+        The background run that resumes the thread, or None if no interrupt waits for this
+        task (the thread finished, moved on, or is unknown): a late or duplicate event.
+
+    Raises:
+        ValueError: The event lacks ``task_id`` or ``task_metadata.langgraph.thread_id``.
+        InterruptNotReadyError: The waiting node has not interrupted yet; retry later.
+        langgraph_sdk.errors.APIError: The Platform refused a call or was unreachable.
+    """
+    data = _event_data(event_data)
+    task_id, thread_id, checkpoint_ns = _target(data)
+    try:
+        state = await client.threads.get_state(thread_id)
+    except NotFoundError:
+        return None  # an unknown (or deleted) thread: nothing waits, do not start one
+    waiting = _waiting_interrupt(state, task_id)
+    if waiting is None:
+        if _node_still_running(state, checkpoint_ns):
+            raise InterruptNotReadyError(task_id, thread_id)
+        return None
+    value = {k: data.get(k) for k in _RESUME_FIELDS}
+    return await client.runs.create(
+        thread_id,
+        assistant_id,
+        command={"resume": {waiting["id"]: value}},
+        **dict(run_kwargs or {}),
+    )
