@@ -231,7 +231,8 @@ async def test_a_new_worker_resumes_the_wait(
         task = await find_task(aw_server, f"temporal:{handle.id}:0")
     # No worker now: the answer is recorded in the history as a signal and waits there.
     await answer(aw_server, task["id"], True)
-    await asyncio.sleep(0.5)
+    # The relay took the webhook and Temporal stored the signal before any worker exists.
+    await delivered(aw_server, task["id"])
     async with new_worker(client, queue):
         assert await asyncio.wait_for(handle.result(), 30) == [{"approved": True}]
     # One task, not two: the resumed run found it by its idempotency key.
