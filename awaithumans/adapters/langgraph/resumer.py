@@ -9,11 +9,10 @@ its interrupt id; a late or duplicate event finds none and is a no-op.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt, StateSnapshot
@@ -21,16 +20,12 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from awaithumans.adapters.langgraph._shared import METADATA_KEY, interrupt_task_id
 from awaithumans.core._errors import AwaitHumansError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+if TYPE_CHECKING:
+    # Imported for real inside resumer_app: standardwebhooks is needed only there.
+    from awaithumans.adapters._webhook_app import ASGIApp
 
 log = logging.getLogger("awaithumans.resumer.langgraph")
 
-# Webhook bodies are small; anything bigger is not ours.
-_MAX_BODY = 1_000_000
 # The fields of the webhook's data the node needs; the resume value is checkpointed, so it
 # stays small and free of personal data such as the answering human's email.
 _RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
@@ -184,13 +179,6 @@ async def resume_from_event(
         return True
 
 
-class _Reply(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body)
-        self.status = status
-        self.body = body
-
-
 def resumer_app(
     graph: CompiledGraph, webhook_secret: str, config_base: RunnableConfig | None = None
 ) -> ASGIApp:
@@ -210,88 +198,19 @@ def resumer_app(
     Returns:
         An ASGI application; ``POST`` any path with a webhook, ``GET /healthz`` to probe.
     """
-    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+    from awaithumans.adapters._webhook_app import Reply, webhook_app
 
-    verifier = Webhook(webhook_secret)
-
-    async def handle(
-        method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> dict[str, Any]:
-        if method == "GET" and path.rstrip("/") == "/healthz":
-            return {"ok": True}
-        if method != "POST":
-            raise _Reply(405, {"error": "POST a webhook"})
+    async def on_event(data: dict[str, Any]) -> dict[str, Any]:
         try:
-            event = verifier.verify(body, headers)
-        except WebhookVerificationError as exc:
-            raise _Reply(401, {"error": f"bad signature: {exc}"}) from None
-        except ValueError:  # signed but not JSON
-            raise _Reply(400, {"error": "body is not JSON"}) from None
-        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            raise _Reply(400, {"error": "expected an object with a 'data' object"})
-        try:
-            return {"resumed": await resume_from_event(graph, event["data"], config_base)}
+            return {"resumed": await resume_from_event(graph, data, config_base)}
         except ValueError as exc:
-            raise _Reply(400, {"error": str(exc)}) from None
+            raise Reply(400, {"error": str(exc)}) from None
         except InterruptNotReadyError as exc:
-            raise _Reply(503, {"error": exc.message}) from None
+            raise Reply(503, {"error": exc.message}) from None
         except AwaitHumansError as exc:
             return {"resumed": True, "error": exc.code}
         except Exception as exc:
-            log.exception("resumed run failed for task %s", event["data"].get("task_id"))
-            raise _Reply(500, {"error": f"resumed run failed: {type(exc).__name__}"}) from None
+            log.exception("resumed run failed for task %s", data.get("task_id"))
+            raise Reply(500, {"error": f"resumed run failed: {type(exc).__name__}"}) from None
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            body = await _read_body(receive)
-            status, reply = 200, await handle(scope["method"], scope["path"], body, headers)
-        except _Reply as r:
-            status, reply = r.status, r.body
-        await _respond(send, status, reply)
-
-    return app
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_BODY:
-            raise _Reply(413, {"error": "body too large"})
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
-    raw = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(raw)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    return webhook_app(webhook_secret, on_event)
