@@ -12,7 +12,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +25,7 @@ from awaithumans.core._errors import (
     TimeoutRangeError,
     VerificationExhaustedError,
 )
+from awaithumans.core._sync import run_in_thread
 from awaithumans.core._wire import (
     MAX_POLL_SECONDS,
     MAX_TIMEOUT_SECONDS,
@@ -308,27 +308,7 @@ def await_human_sync(
         except KeyboardInterrupt:
             _on_interrupt()
             raise
-    return _run_in_thread(coro)
-
-
-def _run_in_thread(coro: Coroutine[Any, Any, R]) -> R:
-    # The caller's loop is busy running the caller; a second loop on a helper thread runs the
-    # wait. The calling thread blocks, as a sync call must.
-    values: list[R] = []
-    errors: list[BaseException] = []
-
-    def runner() -> None:
-        try:
-            values.append(asyncio.run(coro))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=runner, name="awaithumans-wait", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return values[0]
+    return run_in_thread(coro)
 
 
 def _on_interrupt() -> None:

@@ -9,11 +9,8 @@ position within the node, and the server replays the task instead of creating an
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
 import time
-from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from langgraph.config import get_config
@@ -32,6 +29,7 @@ from awaithumans.core._await import (
 from awaithumans.core._client import TaskClient
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import InvalidRequestError, SchemaValidationError
+from awaithumans.core._sync import run_blocking
 from awaithumans.core._wire import CreateTaskRequest, PollResponse, TaskStatus, TaskView
 
 R = TypeVar("R", bound=BaseModel)
@@ -159,30 +157,6 @@ def answer_from_resume(value: Any, view: TaskView, response_schema: type[R]) -> 
         raise SchemaValidationError("response", _summary(exc), errors=_errors(exc)) from None
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    # Sync nodes run in LangGraph's executor threads, normally without a loop; a sync node
-    # called where a loop already runs gets a helper thread, as in ``await_human_sync``.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def runner() -> None:
-        try:
-            results.append(asyncio.run(coro))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=runner, name="awaithumans-langgraph", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return results[0]
-
-
 def await_human(
     *,
     task: str,
@@ -254,7 +228,8 @@ def await_human(
         },
         response_schema,
     )
-    view, review_url = _run(_create(body, url, key))
+    # Sync nodes run in LangGraph's executor threads, normally without a loop.
+    view, review_url = run_blocking(_create(body, url, key))
     # interrupt() must run here, in the node's own context, not on the helper loop.
     return answer_from_resume(interrupt(_describe(body, view, review_url)), view, response_schema)
 
