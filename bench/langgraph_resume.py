@@ -95,7 +95,10 @@ class TimedResumer:
         self.inner = resumer_app(graph, secret)
         self.close = close
         self.done: dict[str, asyncio.Future[tuple[float, float, int, Any]]] = {}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # that say so, and with Nagle on, a reply written as headers then body waits ~40 ms
+        # for the peer's delayed ACK on a kept-alive connection.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(256)

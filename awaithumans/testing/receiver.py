@@ -29,6 +29,8 @@ class WebhookReceiver:
 
     status: int = 200
     port: int = 0
+    #: When given, each reply waits until this is set (a receiver that takes its time).
+    hold: threading.Event | None = None
     deliveries: list[Delivery] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -55,6 +57,8 @@ class WebhookReceiver:
                             )
                         )
                         receiver._cond.notify_all()
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()

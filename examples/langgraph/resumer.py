@@ -48,7 +48,10 @@ def report_finished(graph: Any, app: Any) -> Any:
 
 async def main() -> None:
     secret = os.environ["WEBHOOK_SECRET"]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+    # that say so, and with Nagle on, a reply written as headers then body waits ~40 ms
+    # for the peer's delayed ACK on a kept-alive connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", int(os.environ.get("RESUMER_PORT", "8765"))))
     sock.listen(64)  # webhooks arriving from here on wait in the backlog

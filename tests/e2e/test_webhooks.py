@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -134,3 +135,30 @@ def test_operator_can_list_and_redeliver(sqlite_server: ServerProcess) -> None:
         # The same event id: receivers deduplicate on it.
         assert second.headers["webhook-id"] == first.headers["webhook-id"]
         assert api.post("/api/admin/deliveries/999999/redeliver").status_code == 404
+
+
+def test_a_slow_receiver_does_not_hold_back_other_deliveries(
+    sqlite_server: ServerProcess,
+) -> None:
+    # A LangGraph resumer answers only once the resumed graph has finished; the events
+    # queued behind its delivery must go out meanwhile.
+    release = threading.Event()
+    with (
+        WebhookReceiver(hold=release) as slow,
+        WebhookReceiver() as fast,
+        client(sqlite_server) as api,
+    ):
+        try:
+            held = api.post("/api/tasks", json=task_body("wh-slow", slow.url)).json()
+            other = api.post("/api/tasks", json=task_body("wh-fast", fast.url)).json()
+            api.post(f"/api/tasks/{held['id']}/complete", json={"response": {"approved": True}})
+            slow.wait_for(1)  # the slow receiver has it and is sitting on its reply
+            api.post(f"/api/tasks/{other['id']}/complete", json={"response": {"approved": False}})
+            (delivery,) = fast.wait_for(1, timeout=5)
+            assert delivery.json()["data"]["task_id"] == other["id"]
+            wait_until(lambda: delivered(api, other["id"]) is not None)
+            assert delivered(api, held["id"]) is None  # still in flight
+        finally:
+            release.set()
+        wait_until(lambda: delivered(api, held["id"]) is not None)
+        assert len(slow.deliveries) == 1

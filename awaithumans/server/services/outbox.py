@@ -32,7 +32,7 @@ from awaithumans.server.services.writer import Write
 
 log = logging.getLogger("awaithumans.server.outbox")
 
-_BATCH = 50
+# Deliveries in flight at once; also the most rows one claim takes.
 _CONCURRENCY = 16
 # A claimed job whose process died becomes due again after this long.
 _CLAIM_SECONDS = 120
@@ -118,22 +118,34 @@ class Redeliver(Write[bool]):
 
 
 class OutboxDispatcher:
+    """Claims due rows and delivers them, up to ``_CONCURRENCY`` at a time.
+
+    Deliveries run as their own tasks: the loop goes back to claiming as soon as it has
+    started them, so one slow receiver (a LangGraph resumer replies only once the resumed
+    graph has finished) never holds back the events queued behind it.
+    """
+
     def __init__(self, ctx: ServerContext) -> None:
         self._ctx = ctx
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sem = asyncio.Semaphore(_CONCURRENCY)
+        self._inflight: set[asyncio.Task[None]] = set()
+        # True when the last claim took all the room there was: the next delivery to
+        # finish wakes the loop, as due rows may be waiting.
+        self._saturated = False
         self.delivered = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="awaithumans-outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        # A cancelled delivery's row stays claimed; it is due again after _CLAIM_SECONDS.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._inflight.clear()
 
     def kick(self) -> None:
         self._wake.set()
@@ -143,24 +155,37 @@ class OutboxDispatcher:
         while True:
             self._wake.clear()
             try:
-                more = await self._drain_once()
+                await self._claim_and_start()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox pass failed")
-                more = False
-            if more:
-                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
 
-    async def _drain_once(self) -> bool:
-        rows = await self._ctx.writer.submit(ClaimDue(_BATCH))
+    async def _claim_and_start(self) -> None:
+        room = _CONCURRENCY - len(self._inflight)
+        self._saturated = room <= 0
+        if self._saturated:
+            return
+        rows = await self._ctx.writer.submit(ClaimDue(room))
+        # A full claim may have left due rows behind: take them as deliveries finish.
+        self._saturated = len(rows) == room
         if not rows:
-            return False
+            return
         tasks = await self._load_tasks({r["task_id"] for r in rows})
-        await asyncio.gather(*(self._deliver(r, tasks.get(r["task_id"])) for r in rows))
-        return len(rows) == _BATCH
+        for row in rows:
+            task = asyncio.create_task(
+                self._deliver(row, tasks.get(row["task_id"])),
+                name=f"awaithumans-deliver-{row['id']}",
+            )
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._saturated:
+            self._wake.set()
 
     async def _load_tasks(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         async with self._ctx.engine.connect() as conn:
@@ -168,8 +193,16 @@ class OutboxDispatcher:
             return {r["id"]: dict(r) for r in found}
 
     async def _deliver(self, row: dict[str, Any], task: dict[str, Any] | None) -> None:
-        async with self._sem:
-            outcome = await self._attempt(row, task)
+        try:
+            await self._deliver_once(row, task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The row stays claimed and is retried once its claim runs out.
+            log.exception("delivering %s job %s failed", row["kind"], row["event_id"])
+
+    async def _deliver_once(self, row: dict[str, Any], task: dict[str, Any] | None) -> None:
+        outcome = await self._attempt(row, task)
         await self._ctx.writer.submit(
             RecordOutcome(row, outcome, self._ctx.settings.webhook_max_attempts)
         )

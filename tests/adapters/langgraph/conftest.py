@@ -98,7 +98,10 @@ class LiveResumer:
 @asynccontextmanager
 async def serve_resumer(graph: CompiledGraph, secret: str) -> AsyncIterator[LiveResumer]:
     """Run the resumer for ``graph`` until the block ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+    # that say so, and with Nagle on, a reply written as headers then body waits ~40 ms
+    # for the peer's delayed ACK on a kept-alive connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Bound and listening before the server task starts: the server's first webhook waits
     # in the backlog instead of being refused, so there is no readiness to wait for.
