@@ -13,6 +13,7 @@ from langgraph.types import Send
 from pydantic import BaseModel
 
 from awaithumans.adapters.langgraph import await_human, await_human_async
+from awaithumans.core import TaskCancelledError
 
 # How often each thread's approval node ran: proves LangGraph re-executed it on resume.
 RUNS: Counter[str] = Counter()
@@ -86,14 +87,18 @@ def fan_out(state: BatchState) -> list[Send]:
 def ask(state: ItemState) -> dict[str, Any]:
     # A sync node: exercises the blocking ``await_human`` in LangGraph's executor threads.
     RUNS[state["order_id"]] += 1
-    answer = await_human(
-        task=f"Refund order {state['order_id']}?",
-        payload_schema=Refund,
-        payload={"order_id": state["order_id"], "amount": 10},
-        response_schema=Approval,
-        timeout_seconds=600,
-        callback_url=state["callback_url"],
-    )
+    try:
+        answer = await_human(
+            task=f"Refund order {state['order_id']}?",
+            payload_schema=Refund,
+            payload={"order_id": state["order_id"], "amount": 10},
+            response_schema=Approval,
+            timeout_seconds=600,
+            callback_url=state["callback_url"],
+        )
+    except TaskCancelledError:
+        # A branch's own outcome: the superstep goes on, the other branches keep theirs.
+        return {"results": [(state["order_id"], False, "cancelled")]}
     return {"results": [(state["order_id"], answer.approved, answer.note)]}
 
 

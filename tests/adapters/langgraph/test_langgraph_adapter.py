@@ -175,6 +175,33 @@ async def test_fan_out_resumes_each_branch_with_its_own_answer(
     assert sum(RUNS[o] for o in orders) > 3
 
 
+async def test_a_cancelled_branch_does_not_lose_the_others_answers(
+    aw_server: ServerProcess, secret: str, sqlite_checkpointer: BaseCheckpointSaver[Any]
+) -> None:
+    graph = batch_graph(sqlite_checkpointer)
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    orders = [f"c-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    async with serve_resumer(graph, secret) as resumer:
+        first = await graph.ainvoke({"orders": orders, "callback_url": resumer.url}, config(thread))
+        tasks = {
+            i.value[INTERRUPT_KEY]["payload"]["order_id"]: i.value[INTERRUPT_KEY]["task_id"]
+            for i in first["__interrupt__"]
+        }
+        # Answer one, cancel the middle one, then answer the last: the middle branch's
+        # outcome arrives between the others and must not sink them.
+        await act(aw_server, tasks[orders[0]], "complete", {"response": {"approved": True}})
+        assert (await resumer.next()).reply == {"resumed": True}
+        await act(aw_server, tasks[orders[1]], "cancel")
+        assert (await resumer.next()).reply == {"resumed": True}
+        await act(aw_server, tasks[orders[2]], "complete", {"response": {"approved": True}})
+        assert (await resumer.next()).reply == {"resumed": True}
+    state = await graph.aget_state(config(thread))
+    assert state.next == ()
+    assert sorted(map(tuple, state.values["results"])) == sorted(
+        [(orders[0], True, ""), (orders[1], False, "cancelled"), (orders[2], True, "")]
+    )
+
+
 async def test_two_asks_in_one_node_get_their_own_tasks_and_interrupts(
     aw_server: ServerProcess, secret: str, sqlite_checkpointer: BaseCheckpointSaver[Any]
 ) -> None:
