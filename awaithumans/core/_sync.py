@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -18,10 +19,13 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
     """
     results: list[T] = []
     errors: list[BaseException] = []
+    # The caller's context variables go along: frameworks keep their run context in them
+    # (Prefect's flow run, LangGraph's config), and the coroutine needs to see it.
+    context = contextvars.copy_context()
 
     def runner() -> None:
         try:
-            results.append(asyncio.run(coro))
+            results.append(context.run(asyncio.run, coro))
         except BaseException as exc:
             errors.append(exc)
 

@@ -2,7 +2,8 @@
 
 :class:`PostgresServer` gives a test suite a real, private PostgreSQL to run against, started
 and deleted by the tests themselves; see :mod:`awaithumans.testing.postgres`.
-:class:`ServerProcess` runs a real awaithumans server in a subprocess.
+:class:`ServerProcess` runs a real awaithumans server in a subprocess;
+:class:`PrefectServer` a real Prefect server, for flows that call the Prefect adapter.
 """
 
 from awaithumans.testing.postgres import (
@@ -11,6 +12,7 @@ from awaithumans.testing.postgres import (
     PostgresServerError,
     find_postgres_bindir,
 )
+from awaithumans.testing.prefect import PrefectServer
 from awaithumans.testing.receiver import Delivery, WebhookReceiver
 from awaithumans.testing.server import ServerProcess, free_port
 
@@ -19,6 +21,7 @@ __all__ = [
     "PostgresNotInstalledError",
     "PostgresServer",
     "PostgresServerError",
+    "PrefectServer",
     "ServerProcess",
     "WebhookReceiver",
     "find_postgres_bindir",

@@ -283,6 +283,52 @@ def cmd_relay_temporal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay_prefect(args: argparse.Namespace) -> int:
+    """Run the webhook-to-resume relay for Prefect flow runs until SIGINT/SIGTERM."""
+    try:
+        from awaithumans.adapters.prefect.relay import relay_app
+    except ImportError:
+        print(
+            "awaithumans relay prefect: prefect is not installed;"
+            " pip install 'awaithumans[prefect,server]'",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+    from prefect.settings import PREFECT_API_URL
+
+    secret = os.environ.get(args.webhook_secret_env)
+    if not secret:
+        print(
+            f"awaithumans relay prefect: ${args.webhook_secret_env} is empty;"
+            " set it to the output of `awaithumans webhook-secret`.",
+            file=sys.stderr,
+        )
+        return 2
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        # Without it Prefect's client would start a throwaway in-process server, whose runs
+        # are not the ones paused elsewhere.
+        print(
+            "awaithumans relay prefect: PREFECT_API_URL is not set;"
+            " point it at your Prefect server, e.g. http://127.0.0.1:4200/api",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        f"✓ Relaying webhooks on http://{args.host}:{args.port} to Prefect {api_url}",
+        flush=True,
+    )
+    uvicorn.run(
+        relay_app(secret),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
 def cmd_version(_args: argparse.Namespace) -> int:
     print(f"awaithumans {__version__}")
     return 0
@@ -340,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server_flags(temporal, 3002)
     temporal.set_defaults(func=cmd_relay_temporal)
+
+    prefect = engines.add_parser(
+        "prefect", help="resume paused or suspended Prefect flow runs (PREFECT_API_URL)"
+    )
+    prefect.add_argument(
+        "--webhook-secret-env",
+        default="AWAITHUMANS_WEBHOOK_SECRET",
+        metavar="NAME",
+        help="environment variable holding the webhook secret",
+    )
+    server_flags(prefect, 3003)
+    prefect.set_defaults(func=cmd_relay_prefect)
     return parser
 
 

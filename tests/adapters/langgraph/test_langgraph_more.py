@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypedDict
@@ -34,6 +33,7 @@ from awaithumans.adapters.langgraph.platform import resume_on_platform
 from awaithumans.core import TaskTimeoutError
 from awaithumans.core._wire import TaskView
 from awaithumans.testing import ServerProcess
+from tests.adapters._tasks import expire_now
 from tests.adapters.langgraph.conftest import serve_resumer
 from tests.adapters.langgraph.graphs import RUNS, Approval, Refund, refund_graph
 from tests.adapters.langgraph.test_langgraph_adapter import act, config, tasks_of
@@ -211,17 +211,6 @@ def timeout_graph(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[
     builder.add_edge(START, "ask")
     builder.add_edge("ask", END)
     return builder.compile(checkpointer=checkpointer)
-
-
-def expire_now(server: ServerProcess, task_id: str) -> None:
-    """Move the task's deadline into the past (the API refuses timeouts under 60 s)."""
-    past = (datetime.now(UTC) - timedelta(seconds=5)).replace(tzinfo=None)
-    with sqlite3.connect(server.workdir / "server.db") as db:
-        changed = db.execute(
-            "UPDATE tasks SET timeout_at = ? WHERE id = ?",
-            (past.strftime("%Y-%m-%d %H:%M:%S.%f"), task_id),
-        ).rowcount
-    assert changed == 1
 
 
 async def test_server_timeout_reaches_the_node_as_task_timeout_error(

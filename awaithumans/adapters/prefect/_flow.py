@@ -1,0 +1,355 @@
+"""``await_human`` for Prefect flows: create the task, then pause or suspend the run.
+
+Paused (the default), the flow's process stays up and Prefect shows the run as Paused with
+the task as its expected input; the process also long-polls the task, so the human's answer
+resumes the run with no relay at all (a relay, if configured, races it harmlessly).
+Suspended (``suspend=True``), the process exits: nothing runs while the human thinks, and
+the relay's resume makes Prefect run the flow again from its deployment. That new run
+reaches the same call, whose task is found by its idempotency key, already answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
+from pydantic import BaseModel
+
+from awaithumans.adapters.prefect._resume import (
+    PrefectUnavailableError,
+    Resumed,
+    resume_paused_run,
+)
+from awaithumans.adapters.prefect._shared import METADATA_KEY, decision_model, pause_key
+from awaithumans.core._await import _create_window, _Dumpable, build_create_request, outcome_of
+from awaithumans.core._client import TaskClient
+from awaithumans.core._discovery import resolve_server
+from awaithumans.core._errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    TaskTimeoutError,
+)
+from awaithumans.core._sync import run_blocking
+from awaithumans.core._wire import MAX_POLL_SECONDS, PollResponse, TaskStatus, TaskView
+
+R = TypeVar("R", bound=BaseModel)
+
+log = logging.getLogger("awaithumans.prefect")
+
+# Prefect's pause ends this long after the task's own deadline. The task's timeout is the
+# record (audit row, webhook, dashboard), so it should reach the flow first; Prefect's timer
+# is the backstop for an awaithumans server that cannot be reached.
+PAUSE_GRACE_SECONDS = 30
+# Where the per-run call counter lives: Prefect builds a new FlowRunContext for every run
+# of the flow (also the run after a suspend), so the count restarts with the code.
+_COUNTER = "awaithumans"
+
+
+def _flow_run(suspend: bool) -> FlowRunContext:
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise RuntimeError("awaithumans.adapters.prefect.await_human must run inside a flow")
+    if suspend and TaskRunContext.get() is not None:
+        raise RuntimeError("suspend=True works in the flow itself, not inside a task")
+    return context
+
+
+def _call_key(context: FlowRunContext, key: str | None) -> str:
+    if key is not None:
+        return key
+    counters = context.observed_flow_pauses
+    index = counters.get(_COUNTER, 0)
+    counters[_COUNTER] = index + 1
+    return str(index)
+
+
+def _prefect_timeout(view: TaskView) -> int:
+    left = view.timeout_at.timestamp() - time.time()
+    return max(1, math.ceil(left)) + PAUSE_GRACE_SECONDS
+
+
+def _description(view: TaskView, review_url: str) -> str:
+    return (
+        f"**{view.task}**\n\n"
+        f"Waiting for a human in awaithumans: {review_url}\n\n"
+        "Answering here works too: fill in `response`; the awaithumans task is completed"
+        " with it."
+    )
+
+
+def _poll_of(view: TaskView) -> PollResponse:
+    return PollResponse(
+        status=view.status,
+        response=view.response,
+        verification_attempt=view.verification_attempt,
+    )
+
+
+async def _watch_and_resume(
+    client: TaskClient, view: TaskView, flow_run_id: UUID, key: str, deadline: float
+) -> None:
+    """Long-poll the task; once it is final, resume this (paused) run with its outcome."""
+    poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
+    while not poll.status.is_terminal:
+        poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
+    run_input = {
+        "task_id": view.id,
+        "status": poll.status.value,
+        "response": poll.response,
+        "verification_attempt": poll.verification_attempt,
+        "answered_in": "awaithumans",
+    }
+    attempt = 0
+    async with get_client() as prefect:
+        while True:
+            try:
+                outcome, reason = await resume_paused_run(prefect, flow_run_id, key, run_input)
+            except PrefectUnavailableError as exc:
+                outcome, reason = Resumed.NOT_READY, exc.message
+            if outcome is not Resumed.NOT_READY:
+                if outcome not in (Resumed.RESUMED, Resumed.ALREADY):
+                    log.warning("resuming flow run %s for %s: %s %s", flow_run_id, view.id,
+                                outcome.value, reason or "")  # fmt: skip
+                return
+            # The run is not paused yet (we are between the create and the pause): soon.
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+            attempt += 1
+
+
+async def _record_prefect_answer(
+    client: TaskClient, view: TaskView, response: dict[str, Any]
+) -> PollResponse:
+    """An answer given in Prefect's UI: record it on the task, so both places agree.
+
+    If the task was answered (or ended) in awaithumans meanwhile, that outcome stands.
+    """
+    try:
+        return _poll_of(await client.complete_task(view.id, response))
+    except AuthenticationError:
+        # Agent keys may not answer tasks: close the task instead, saying where it went.
+        with contextlib.suppress(InvalidRequestError):
+            await client.cancel_task(view.id, reason="answered in Prefect's UI")
+        return PollResponse(status=TaskStatus.COMPLETED, response=response)
+    except InvalidRequestError as exc:
+        if exc.code != "TASK_ALREADY_TERMINAL":
+            raise
+        return _poll_of(await client.get_task(view.id))
+
+
+async def await_human_async(
+    *,
+    task: str,
+    payload_schema: type[BaseModel],
+    payload: BaseModel | dict[str, Any],
+    response_schema: type[R],
+    timeout_seconds: int,
+    suspend: bool = False,
+    key: str | None = None,
+    poll_interval: float = 1.0,
+    idempotency_key: str | None = None,
+    notify: list[str] | None = None,
+    assign_to: str | list[str] | dict[str, Any] | None = None,
+    verifier: _Dumpable | dict[str, Any] | None = None,
+    redact_payload: bool = False,
+    task_metadata: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+) -> R:
+    """Ask a human from inside a Prefect flow; the run pauses (or suspends) until answered.
+
+    Args:
+        task: The question, as the human sees it.
+        payload_schema: Pydantic model describing ``payload``.
+        payload: What the human needs to decide.
+        response_schema: Pydantic model of the answer.
+        timeout_seconds: How long the human has (60 s to 30 days); also Prefect's pause
+            timeout, which ends ``PAUSE_GRACE_SECONDS`` later as a backstop.
+        suspend: Suspend the run instead of pausing it: the process exits and the run is
+            resumed from its deployment by the relay (``awaithumans relay prefect``), which
+            must be the task's ``callback_url``. Only in the flow itself, not in a task.
+        key: Names this ask within the flow run (default: its position, 0, 1, ...). Give
+            one when asks run concurrently or the flow's path to them is not deterministic.
+        poll_interval: How often the paused run asks Prefect whether it was resumed, in
+            seconds: the bulk of the answer-to-running latency.
+        idempotency_key: Overrides ``prefect:{flow_run_id}:{key}``.
+        notify: Notification routes.
+        assign_to: An email, several emails, or a structured assignment.
+        verifier: A verifier config; runs on the server.
+        redact_payload: Hide the payload from channels and notifications.
+        task_metadata: Free-form JSON; ``{"prefect": {"flow_run_id", "pause_key"}}`` is
+            added so a relay knows which run to resume.
+        callback_url: Where the server posts the signed webhook: the relay's URL.
+        server_url: The awaithumans server (else discovered as in the core).
+        api_key: The credential (else discovered as in the core).
+
+    Returns:
+        The human's answer as a ``response_schema`` instance.
+
+    Raises:
+        TaskTimeoutError: Nobody answered in time.
+        TaskCancelledError: The task was cancelled.
+        VerificationExhaustedError: The verifier rejected every attempt.
+        SchemaValidationError: The payload or the answer does not validate.
+        RuntimeError: Called outside a flow run, or ``suspend=True`` inside a task.
+    """
+    context = _flow_run(suspend)
+    assert context.flow_run is not None
+    flow_run_id = context.flow_run.id
+    call_key = _call_key(context, key)
+    paused_at = pause_key(call_key)
+    metadata = dict(task_metadata or {})
+    metadata[METADATA_KEY] = {"flow_run_id": str(flow_run_id), "pause_key": paused_at}
+    body = build_create_request(
+        task=task,
+        payload_schema=payload_schema,
+        payload=payload,
+        response_schema=response_schema,
+        timeout_seconds=timeout_seconds,
+        idempotency_key=idempotency_key or f"prefect:{flow_run_id}:{call_key}",
+        notify=notify,
+        assign_to=assign_to,
+        verifier=verifier,
+        redact_payload=redact_payload,
+        task_metadata=metadata,
+        callback_url=callback_url,
+    )
+    target = resolve_server(server_url, api_key)
+    async with TaskClient(target.url, target.api_key) as client:
+        created = time.monotonic() + min(_create_window(), float(timeout_seconds))
+        view, _replayed = await client.create_task(body, deadline=created)
+        poll = _poll_of(view)
+        # Terminal already: the run after a suspend, or a flow retry; the answer is on record.
+        if not view.status.is_terminal:
+            review_url = view.review_url or f"{target.url}/task?id={view.id}"
+            waits_for = decision_model(response_schema).with_initial_data(
+                description=_description(view, review_url), task_id=view.id
+            )
+            if suspend:
+                decision = await asuspend_flow_run(
+                    wait_for_input=waits_for, timeout=_prefect_timeout(view), key=paused_at
+                )
+            else:
+                decision = await _pause(client, view, waits_for, flow_run_id, paused_at,
+                                        poll_interval)  # fmt: skip
+            poll = await _from_decision(client, view, decision)
+    answer = outcome_of(
+        poll,
+        task=view.task,
+        task_id=view.id,
+        timeout_seconds=view.timeout_seconds,
+        response_schema=response_schema,
+    )
+    if answer is None:
+        raise InvalidRequestError(
+            f"Flow run resumed for task {view.id!r} with non-final status {poll.status.value!r}.",
+            code="RESUME_NOT_FINAL",
+        )
+    return answer
+
+
+async def _pause(
+    client: TaskClient,
+    view: TaskView,
+    waits_for: type[Any],
+    flow_run_id: UUID,
+    paused_at: str,
+    poll_interval: float,
+) -> Any:
+    timeout = _prefect_timeout(view)
+    watch_until = time.monotonic() + timeout
+    watcher = asyncio.create_task(
+        _watch_and_resume(client, view, flow_run_id, paused_at, watch_until),
+        name=f"awaithumans-watch-{view.id}",
+    )
+    try:
+        return await apause_flow_run(
+            wait_for_input=waits_for,
+            timeout=timeout,
+            # Prefect's signature says int; it sleeps with anyio, which takes any number.
+            poll_interval=cast(int, poll_interval),
+            key=paused_at,
+        )
+    except FlowPauseTimeout:
+        # The backstop fired: the server never said. The human can no longer answer.
+        with contextlib.suppress(Exception):
+            await client.cancel_task(view.id, reason="the Prefect pause timed out")
+        raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id) from None
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+
+
+async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> PollResponse:
+    if decision.task_id != view.id:
+        raise InvalidRequestError(
+            f"The run was resumed for task {decision.task_id!r}, but waits for {view.id!r}.",
+            code="RESUME_TASK_MISMATCH",
+        )
+    response = decision.response.model_dump(mode="json") if decision.response else None
+    if decision.answered_in == "prefect" and decision.status == "completed":
+        if response is None:
+            raise InvalidRequestError(
+                "The run was resumed as completed without a response.",
+                code="RESUME_WITHOUT_RESPONSE",
+            )
+        return await _record_prefect_answer(client, view, response)
+    return PollResponse(
+        status=TaskStatus(decision.status),
+        response=response,
+        verification_attempt=decision.verification_attempt,
+    )
+
+
+def await_human(
+    *,
+    task: str,
+    payload_schema: type[BaseModel],
+    payload: BaseModel | dict[str, Any],
+    response_schema: type[R],
+    timeout_seconds: int,
+    suspend: bool = False,
+    key: str | None = None,
+    poll_interval: float = 1.0,
+    idempotency_key: str | None = None,
+    notify: list[str] | None = None,
+    assign_to: str | list[str] | dict[str, Any] | None = None,
+    verifier: _Dumpable | dict[str, Any] | None = None,
+    redact_payload: bool = False,
+    task_metadata: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+    server_url: str | None = None,
+    api_key: str | None = None,
+) -> R:
+    """Sync form of :func:`await_human_async`, for ``def`` flows; same arguments and errors."""
+    return run_blocking(
+        await_human_async(
+            task=task,
+            payload_schema=payload_schema,
+            payload=payload,
+            response_schema=response_schema,
+            timeout_seconds=timeout_seconds,
+            suspend=suspend,
+            key=key,
+            poll_interval=poll_interval,
+            idempotency_key=idempotency_key,
+            notify=notify,
+            assign_to=assign_to,
+            verifier=verifier,
+            redact_payload=redact_payload,
+            task_metadata=task_metadata,
+            callback_url=callback_url,
+            server_url=server_url,
+            api_key=api_key,
+        )
+    )
