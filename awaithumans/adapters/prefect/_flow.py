@@ -22,6 +22,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
+from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
 from awaithumans.adapters.prefect._resume import (
@@ -231,6 +232,8 @@ async def await_human_async(
         # Terminal already: the run after a suspend, or a flow retry; the answer is on record.
         if not view.status.is_terminal:
             review_url = view.review_url or f"{target.url}/task?id={view.id}"
+            # In the run's logs, so Prefect's UI says where the human answers.
+            get_run_logger().info("Waiting for a human: %s (task %s)", review_url, view.id)
             waits_for = decision_model(response_schema).with_initial_data(
                 description=_description(view, review_url), task_id=view.id
             )

@@ -1,30 +1,14 @@
-"""Fixtures for the Prefect adapter tests: a real Prefect server, a real awaithumans server.
-
-Prefect reads its settings when first imported, so the address of the test's Prefect
-server is fixed here, before the test modules import ``prefect``: this process, the
-relay and the served deployment all talk to the same server.
-"""
+"""Fixtures for the Prefect adapter tests: the session's Prefect server (``prefect_server``
+from ``tests._prefect_fixtures``) and a real awaithumans server per module."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from awaithumans.testing import ServerProcess, free_port
+from awaithumans.testing import ServerProcess
 from awaithumans.testing.prefect import PrefectServer
-
-_PREFECT = PrefectServer(port=free_port())
-os.environ.update(_PREFECT.env())
-# Run logs stay in this process: shipping them would race the server's shutdown at the end.
-os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
-
-
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[PrefectServer]:
-    with _PREFECT:
-        yield _PREFECT
 
 
 @pytest.fixture(scope="module")
