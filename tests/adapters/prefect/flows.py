@@ -60,6 +60,6 @@ def refund_suspend(order_id: str, amount: int, callback_url: str, out: str) -> N
     try:
         answer = await_human(**_ask(order_id, amount), suspend=True, callback_url=callback_url)
         result: dict[str, Any] = {"outcome": "answered", "approved": answer.approved}
-    except TaskCancelledError as exc:
+    except (TaskCancelledError, TaskTimeoutError) as exc:
         result = {"outcome": exc.code}
     Path(out).write_text(json.dumps(result))

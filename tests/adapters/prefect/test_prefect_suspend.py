@@ -29,6 +29,7 @@ from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import ServerProcess, free_port
 from awaithumans.testing.prefect import PrefectServer
+from tests.adapters._tasks import expire_now
 from tests.adapters.prefect.test_prefect_pause import act, api, run_of, task_for, until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -188,8 +189,9 @@ async def test_suspended_run_is_resumed_by_the_relay_and_finishes(
     assert (await _state_of(run.id)).state.type == StateType.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_cancel_reaches_a_suspended_flow(
-    aw_server: ServerProcess, relay_url: str, deployment: None, tmp_path: Path
+@pytest.mark.parametrize("ending", ["cancel", "timeout"])
+async def test_cancel_and_timeout_reach_a_suspended_flow(
+    aw_server: ServerProcess, relay_url: str, deployment: None, tmp_path: Path, ending: str
 ) -> None:
     order = f"sc-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "result.json"
@@ -205,7 +207,10 @@ async def test_cancel_reaches_a_suspended_flow(
         return run if run.state is not None and run.state.name == "Suspended" else None
 
     run = await until(suspended, timeout=60)
-    assert (await act(aw_server, task["id"], "cancel")).status_code == 200
+    if ending == "cancel":
+        assert (await act(aw_server, task["id"], "cancel")).status_code == 200
+    else:
+        expire_now(aw_server, task["id"])  # the server's scheduler times it out at once
 
     async def finished() -> FlowRun | None:
         now = await _state_of(run.id)
@@ -214,7 +219,8 @@ async def test_cancel_reaches_a_suspended_flow(
     final = await until(finished, timeout=90)
     assert final.state is not None
     assert final.state.type == StateType.COMPLETED
-    assert json.loads(out.read_text()) == {"outcome": "TASK_CANCELLED"}
+    code = "TASK_CANCELLED" if ending == "cancel" else "TIMEOUT_EXCEEDED"
+    assert json.loads(out.read_text()) == {"outcome": code}
 
 
 async def test_late_and_foreign_events_are_no_ops(aw_server: ServerProcess) -> None:
