@@ -9,7 +9,8 @@ Paused runs: a flow in this process calls ``await_human_async`` (poll_interval 1
 adapter's default) and is paused; after a random delay in [0, 1 s) (a human does not
 answer in step with Prefect's polling) the bench POSTs ``/complete`` at t0; t1 is when the
 flow's code runs again after the call. Target: p50 <= 700 ms. Reference: the same flow
-with a bare ``pause_flow_run``, resumed through Prefect's API at t0 (Prefect alone).
+with a bare ``pause_flow_run``, resumed through Prefect's API at t0 (Prefect alone, which
+notices the resume at its next poll).
 
 Suspended runs: a served deployment (``flow.serve``) runs a flow that suspends; the answer
 goes to ``awaithumans relay prefect`` as a signed webhook; Prefect reschedules the run, the
@@ -229,8 +230,9 @@ def main() -> None:
         f"poll_interval {POLL_INTERVAL:g} s (the adapter's default; Prefect's own is 10 s)."
         f" Answers come at a random moment within a poll period. {WARMUP_RUNS} warm-up runs"
         " excluded for paused runs, 1 for suspended.",
-        "Paused: the pausing process long-polls its task and resumes its own run (no relay);"
-        " most of the latency is Prefect's pause polling, as the reference row shows.",
+        "Paused: the pausing process long-polls its task, resumes its own run (no relay) and"
+        " then loads the input at once instead of waiting for the pause's next poll of"
+        " Prefect; the reference row is what that poll costs.",
         "Suspended: relay → Prefect reschedules → the served runner (PREFECT_RUNNER_POLL_FREQUENCY"
         "=1) picks the run up → a new Python process imports Prefect and runs the flow again.",
         "Prefect server, awaithumans server, relay, runner and this process share the machine.",

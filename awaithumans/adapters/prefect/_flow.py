@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from awaithumans.adapters.prefect._resume import (
     PrefectUnavailableError,
     Resumed,
+    ResumeResult,
     resume_paused_run,
 )
 from awaithumans.adapters.prefect._shared import METADATA_KEY, decision_model, pause_key
@@ -97,8 +98,12 @@ def _poll_of(view: TaskView) -> PollResponse:
 
 async def _watch_and_resume(
     client: TaskClient, view: TaskView, flow_run_id: UUID, key: str, deadline: float
-) -> None:
-    """Long-poll the task; once it is final, resume this (paused) run with its outcome."""
+) -> dict[str, str] | None:
+    """Long-poll the task; once it is final, resume this (paused) run with its outcome.
+
+    Returns the pause's input keyset once the run is running again (resumed here or by a
+    relay), so the caller can stop waiting for Prefect's next poll; None if Prefect refused.
+    """
     poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
     while not poll.status.is_terminal:
         poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
@@ -113,14 +118,15 @@ async def _watch_and_resume(
     async with get_client() as prefect:
         while True:
             try:
-                outcome, reason = await resume_paused_run(prefect, flow_run_id, key, run_input)
+                result = await resume_paused_run(prefect, flow_run_id, key, run_input)
             except PrefectUnavailableError as exc:
-                outcome, reason = Resumed.NOT_READY, exc.message
-            if outcome is not Resumed.NOT_READY:
-                if outcome not in (Resumed.RESUMED, Resumed.ALREADY):
-                    log.warning("resuming flow run %s for %s: %s %s", flow_run_id, view.id,
-                                outcome.value, reason or "")  # fmt: skip
-                return
+                result = ResumeResult(Resumed.NOT_READY, exc.message)
+            if result.outcome in (Resumed.RESUMED, Resumed.ALREADY):
+                return result.keyset
+            if result.outcome is not Resumed.NOT_READY:
+                log.warning("resuming flow run %s for %s: %s %s", flow_run_id, view.id,
+                            result.outcome.value, result.reason or "")  # fmt: skip
+                return None
             # The run is not paused yet (we are between the create and the pause): soon.
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             attempt += 1
@@ -269,28 +275,45 @@ async def _pause(
     poll_interval: float,
 ) -> Any:
     timeout = _prefect_timeout(view)
-    watch_until = time.monotonic() + timeout
-    watcher = asyncio.create_task(
-        _watch_and_resume(client, view, flow_run_id, paused_at, watch_until),
-        name=f"awaithumans-watch-{view.id}",
-    )
-    try:
-        return await apause_flow_run(
+    pause = asyncio.create_task(
+        apause_flow_run(
             wait_for_input=waits_for,
             timeout=timeout,
             # Prefect's signature says int; it sleeps with anyio, which takes any number.
             poll_interval=cast(int, poll_interval),
             key=paused_at,
-        )
+        ),
+        name=f"awaithumans-pause-{view.id}",
+    )
+    watcher = asyncio.create_task(
+        _watch_and_resume(client, view, flow_run_id, paused_at, time.monotonic() + timeout),
+        name=f"awaithumans-watch-{view.id}",
+    )
+    try:
+        await asyncio.wait({pause, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        keyset = None
+        if not pause.done() and not watcher.cancelled() and watcher.exception() is None:
+            keyset = watcher.result()
+        if keyset is not None:
+            # The run is running again with its input saved: no need to sit out the rest
+            # of Prefect's poll interval. Load the input as the pause itself would.
+            pause.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pause
+            get_run_logger().info("Resuming flow run execution with the human's answer.")
+            return await waits_for.aload(keyset)
+        return await pause
     except FlowPauseTimeout:
         # The backstop fired: the server never said. The human can no longer answer.
         with contextlib.suppress(Exception):
             await client.cancel_task(view.id, reason="the Prefect pause timed out")
         raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id) from None
     finally:
-        watcher.cancel()
+        for left in (watcher, pause):
+            if not left.done():
+                left.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watcher
+            await asyncio.gather(watcher, pause, return_exceptions=True)
 
 
 async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> PollResponse:

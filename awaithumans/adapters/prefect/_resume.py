@@ -7,13 +7,14 @@ question; so the run's current pause must carry the pause key the task was creat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
@@ -36,6 +37,15 @@ class Resumed(StrEnum):
     REJECTED = "input_rejected"
 
 
+@dataclass(frozen=True)
+class ResumeResult:
+    outcome: Resumed
+    #: Prefect's reason, for refusals.
+    reason: str | None = None
+    #: Where Prefect keeps the pause's input (schema, description, response), when known.
+    keyset: dict[str, str] | None = None
+
+
 class PrefectUnavailableError(AwaitHumansError):
     """Prefect's API could not be reached or failed; the resume can be tried again."""
 
@@ -44,11 +54,8 @@ class PrefectUnavailableError(AwaitHumansError):
 
 async def resume_paused_run(
     client: PrefectClient, flow_run_id: UUID, pause_key: str, run_input: dict[str, Any]
-) -> tuple[Resumed, str | None]:
+) -> ResumeResult:
     """Resume ``flow_run_id`` with ``run_input`` if it waits at ``pause_key``.
-
-    Returns:
-        The outcome and, for refusals, Prefect's reason.
 
     Raises:
         PrefectUnavailableError: Prefect's API is unreachable or answered with a 5xx.
@@ -56,7 +63,7 @@ async def resume_paused_run(
     try:
         return await _resume(client, flow_run_id, pause_key, run_input)
     except ObjectNotFound:
-        return Resumed.FINISHED, "Prefect does not know this flow run"
+        return ResumeResult(Resumed.FINISHED, "Prefect does not know this flow run")
     except PrefectHTTPStatusError as exc:
         if exc.response.status_code >= 500:
             raise PrefectUnavailableError(f"Prefect answered {exc.response.status_code}") from exc
@@ -65,26 +72,35 @@ async def resume_paused_run(
         raise PrefectUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _keyset(state: State) -> dict[str, str] | None:
+    keyset = state.state_details.run_input_keyset
+    return dict(keyset) if keyset else None
+
+
 async def _resume(
     client: PrefectClient, flow_run_id: UUID, pause_key: str, run_input: dict[str, Any]
-) -> tuple[Resumed, str | None]:
+) -> ResumeResult:
     run = await client.read_flow_run(flow_run_id)
     state = run.state
     if state is not None and state.is_paused() and state.state_details.pause_key == pause_key:
         result = await client.resume_flow_run(flow_run_id, run_input=run_input)
+        keyset = _keyset(state)
         if result.status == SetStateStatus.ACCEPT:
-            return Resumed.RESUMED, None
+            return ResumeResult(Resumed.RESUMED, None, keyset)
         reason = getattr(result.details, "reason", None)
         if result.state is not None and result.state.type == StateType.FAILED:
-            return Resumed.EXPIRED, reason
+            return ResumeResult(Resumed.EXPIRED, reason)
         if result.status == SetStateStatus.ABORT:
             # Someone else resumed it between our read and our resume.
-            return Resumed.ALREADY, reason
-        return Resumed.REJECTED, reason
+            return ResumeResult(Resumed.ALREADY, reason, keyset)
+        if reason and "schema not found" in reason:
+            # Paused a moment ago: the flow saves its input schema right after pausing.
+            return ResumeResult(Resumed.NOT_READY, reason)
+        return ResumeResult(Resumed.REJECTED, reason)
     if state is None or state.is_final():
-        return Resumed.FINISHED, None
+        return ResumeResult(Resumed.FINISHED)
     # Running, scheduled, or paused elsewhere: has the run been at this pause before?
-    history = await client.read_flow_run_states(flow_run_id)
-    if any(s.is_paused() and s.state_details.pause_key == pause_key for s in history):
-        return Resumed.ALREADY, None
-    return Resumed.NOT_READY, None
+    for past in await client.read_flow_run_states(flow_run_id):
+        if past.is_paused() and past.state_details.pause_key == pause_key:
+            return ResumeResult(Resumed.ALREADY, None, _keyset(past))
+    return ResumeResult(Resumed.NOT_READY)

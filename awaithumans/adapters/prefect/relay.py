@@ -22,6 +22,7 @@ from awaithumans.adapters._webhook_app import ASGIApp, Reply, webhook_app
 from awaithumans.adapters.prefect._resume import (
     PrefectUnavailableError,
     Resumed,
+    ResumeResult,
     resume_paused_run,
 )
 from awaithumans.adapters.prefect._shared import METADATA_KEY, run_input_from_event
@@ -59,9 +60,7 @@ async def _default_client() -> AsyncIterator[PrefectClient]:
         yield client
 
 
-async def resume_from_event(
-    event_data: Any, client: PrefectClient | None = None
-) -> tuple[Resumed, str | None]:
+async def resume_from_event(event_data: Any, client: PrefectClient | None = None) -> ResumeResult:
     """Resume the flow run an awaithumans webhook reports on, if it waits for that task.
 
     Args:
@@ -69,7 +68,7 @@ async def resume_from_event(
         client: A Prefect client; by default one from Prefect's settings.
 
     Returns:
-        What happened (see :class:`Resumed`) and Prefect's reason for a refusal.
+        What happened (``outcome``, see :class:`Resumed`) and Prefect's reason for a refusal.
 
     Raises:
         NotAPrefectEvent: The event does not name a flow run and pause.
@@ -103,11 +102,12 @@ def relay_app(webhook_secret: str, client_factory: ClientFactory | None = None) 
     async def on_event(data: dict[str, Any]) -> dict[str, Any]:
         try:
             async with factory() as client:
-                outcome, reason = await resume_from_event(data, client)
+                result = await resume_from_event(data, client)
         except NotAPrefectEvent as exc:
             raise Reply(400, {"error": str(exc)}) from None
         except PrefectUnavailableError as exc:
             raise Reply(503, {"error": f"prefect: {exc.message}"}) from None
+        outcome, reason = result.outcome, result.reason
         body: dict[str, Any] = {"resumed": outcome is Resumed.RESUMED, "outcome": outcome.value}
         if reason:
             body["reason"] = reason
