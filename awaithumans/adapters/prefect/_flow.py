@@ -31,12 +31,18 @@ from awaithumans.adapters.prefect._resume import (
     ResumeResult,
     resume_paused_run,
 )
-from awaithumans.adapters.prefect._shared import METADATA_KEY, decision_model, pause_key
+from awaithumans.adapters.prefect._shared import (
+    METADATA_KEY,
+    decision_model,
+    pause_key,
+    run_input,
+)
 from awaithumans.core._await import _create_window, _Dumpable, build_create_request, outcome_of
 from awaithumans.core._client import TaskClient
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import (
     AuthenticationError,
+    AwaitHumansError,
     InvalidRequestError,
     TaskTimeoutError,
 )
@@ -107,18 +113,12 @@ async def _watch_and_resume(
     poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
     while not poll.status.is_terminal:
         poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
-    run_input = {
-        "task_id": view.id,
-        "status": poll.status.value,
-        "response": poll.response,
-        "verification_attempt": poll.verification_attempt,
-        "answered_in": "awaithumans",
-    }
+    outcome = run_input(view.id, poll.status.value, poll.response, poll.verification_attempt)
     attempt = 0
     async with get_client() as prefect:
         while True:
             try:
-                result = await resume_paused_run(prefect, flow_run_id, key, run_input)
+                result = await resume_paused_run(prefect, flow_run_id, key, outcome)
             except PrefectUnavailableError as exc:
                 result = ResumeResult(Resumed.NOT_READY, exc.message)
             if result.outcome in (Resumed.RESUMED, Resumed.ALREADY):
@@ -143,7 +143,7 @@ async def _record_prefect_answer(
         return _poll_of(await client.complete_task(view.id, response))
     except AuthenticationError:
         # Agent keys may not answer tasks: close the task instead, saying where it went.
-        with contextlib.suppress(InvalidRequestError):
+        with contextlib.suppress(AwaitHumansError):
             await client.cancel_task(view.id, reason="answered in Prefect's UI")
         return PollResponse(status=TaskStatus.COMPLETED, response=response)
     except InvalidRequestError as exc:
@@ -186,8 +186,9 @@ async def await_human_async(
             must be the task's ``callback_url``. Only in the flow itself, not in a task.
         key: Names this ask within the flow run (default: its position, 0, 1, ...). Give
             one when asks run concurrently or the flow's path to them is not deterministic.
-        poll_interval: How often the paused run asks Prefect whether it was resumed, in
-            seconds: the bulk of the answer-to-running latency.
+        poll_interval: How often, in seconds, the paused run asks Prefect whether it was
+            resumed from elsewhere (Prefect's UI, a relay). When this process resumes its
+            own run with the answer, it goes on at once.
         idempotency_key: Overrides ``prefect:{flow_run_id}:{key}``.
         notify: Notification routes.
         assign_to: An email, several emails, or a structured assignment.

@@ -44,15 +44,27 @@ def decision_model(response_schema: type[BaseModel]) -> type[RunInput]:
     return model
 
 
-def run_input_from_event(data: dict[str, Any]) -> dict[str, Any]:
-    """The run input for a webhook's ``data`` (only the fields the flow needs)."""
+def run_input(
+    task_id: str, status: str, response: dict[str, Any] | None, verification_attempt: int
+) -> dict[str, Any]:
+    """The run input that hands a task's outcome to the paused run (see decision_model)."""
     return {
-        "task_id": data["task_id"],
-        "status": data["status"],
-        "response": data.get("response"),
-        "verification_attempt": int(data.get("verification_attempt") or 0),
+        "task_id": task_id,
+        "status": status,
+        "response": response,
+        "verification_attempt": verification_attempt,
         "answered_in": "awaithumans",
     }
+
+
+def run_input_from_event(data: dict[str, Any]) -> dict[str, Any]:
+    """The run input for a webhook's ``data`` (only the fields the flow needs)."""
+    return run_input(
+        data["task_id"],
+        data["status"],
+        data.get("response"),
+        int(data.get("verification_attempt") or 0),
+    )
 
 
 def pause_key(call_key: str) -> str:

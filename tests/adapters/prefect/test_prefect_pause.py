@@ -7,6 +7,7 @@ this process, as a flow started from a script would.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -226,3 +227,34 @@ async def test_outside_a_flow_is_a_clear_error() -> None:
             response_schema=Approval,
             timeout_seconds=600,
         )
+
+
+async def test_prefect_answer_with_an_agent_key_closes_the_task(
+    aw_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Agent keys may not answer tasks: the flow goes on with Prefect's answer and the task
+    # is cancelled, saying where it was answered, rather than left open in the dashboard.
+    async with api(aw_server) as http:
+        made = await http.post(
+            "/api/admin/agent-keys", json={"name": f"flow-{uuid.uuid4().hex[:6]}"}
+        )
+    assert made.status_code == 201, made.text
+    monkeypatch.setenv("AWAITHUMANS_API_KEY", made.json()["key"])
+    order = f"k-{uuid.uuid4().hex[:8]}"
+    flow = asyncio.create_task(refund_flow(order, 47))
+    task = await task_for(aw_server, order, 47)
+    run = await paused(task)
+    async with get_client() as prefect:
+        await prefect.resume_flow_run(
+            run.id, run_input={"task_id": task["id"], "response": {"approved": False}}
+        )
+    assert await asyncio.wait_for(flow, 30) == {
+        "outcome": "answered",
+        "approved": False,
+        "note": "",
+    }
+    async with api(aw_server) as http:
+        stored = (await http.get(f"/api/tasks/{task['id']}")).json()
+        trail = (await http.get(f"/api/tasks/{task['id']}/audit")).json()
+    assert stored["status"] == "cancelled"
+    assert "answered in Prefect's UI" in json.dumps(trail)
