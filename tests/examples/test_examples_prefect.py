@@ -8,9 +8,8 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from awaithumans.testing import PrefectServer, ServerProcess, free_port
+from tests._waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -180,14 +180,3 @@ async def test_suspended_deployment_end_to_end(
         for f in logs.values():
             f.close()
     assert "Relaying webhooks" in (tmp_path / "relay.log").read_text()
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout: float, why: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time\n" + why())
-        await asyncio.sleep(0.1)

@@ -9,7 +9,7 @@ In a flow::
         decision = await_human(task=..., payload_schema=..., payload=...,
                                response_schema=RefundDecision, timeout_seconds=3600)
 
-The run shows as Paused in Prefect, waiting for a ``RefundDecisionDecision`` input; the
+The run shows as Paused in Prefect, waiting for a ``RefundDecisionInput`` input; the
 human answers in awaithumans (or in Prefect's UI) and the run goes on. With
 ``suspend=True`` the process exits while waiting, and ``awaithumans relay prefect`` (the
 task's ``callback_url``) resumes the run, which Prefect then runs again from its deployment.

@@ -24,7 +24,7 @@ def decision_model(response_schema: type[BaseModel]) -> type[RunInput]:
     error. Prefect's UI shows this model as the run's input; there a person can also answer
     by filling in ``response`` (``status`` defaults to ``completed``).
     """
-    name = f"{response_schema.__name__}Decision"
+    name = f"{response_schema.__name__}Input"
     answer: Any = response_schema | None
     model: type[RunInput] = create_model(
         name,

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +19,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 
 from awaithumans.adapters.prefect import decision_model
 from awaithumans.testing import ServerProcess
+from tests._waiting import until
 from tests.adapters._tasks import expire_now
 from tests.adapters.prefect.flows import Approval, refund_flow, refund_flow_sync
 
@@ -29,17 +28,6 @@ def api(server: ServerProcess) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=server.url, headers={"Authorization": f"Bearer {server.admin_token}"}
     )
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def task_for(server: ServerProcess, order_id: str, amount: int) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import ServerProcess, free_port
 from awaithumans.testing.prefect import PrefectServer
+from tests._waiting import until
 from tests.adapters._tasks import expire_now
-from tests.adapters.prefect.test_prefect_pause import act, api, run_of, task_for, until
+from tests.adapters.prefect.test_prefect_pause import act, api, run_of, task_for
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOYMENT = "refund-suspend/suspend-test"
