@@ -15,6 +15,7 @@ from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.channels.base import ChannelRegistry, Handler
+from awaithumans.server.channels.prefect import PrefectResumer, prefect_available
 from awaithumans.server.channels.temporal import TemporalSignaler, temporal_available
 from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
@@ -135,6 +136,16 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
                 )
             registry.register(
                 TemporalSignaler(settings.temporal_address, settings.temporal_namespace)
+            )
+        if settings.prefect_api_url:
+            if not prefect_available():
+                raise RuntimeError(
+                    "AWAITHUMANS_PREFECT_API_URL is set but prefect is not installed: "
+                    'pip install "awaithumans[server,prefect]"'
+                )
+            key = settings.prefect_api_key
+            registry.register(
+                PrefectResumer(settings.prefect_api_url, key.get_secret_value() if key else None)
             )
         for handler in channels:
             registry.register(handler)

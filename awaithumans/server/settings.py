@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         description="host:port of Temporal; set to signal waiting workflows without a relay.",
     )
     temporal_namespace: str = "default"
+    prefect_api_url: str | None = Field(
+        default=None,
+        description="Prefect's API (http://host:4200/api); set to resume waiting flow runs"
+        " without a relay.",
+    )
+    prefect_api_key: SecretStr | None = Field(
+        default=None, description="Prefect Cloud API key, with prefect_api_url."
+    )
     dev_mode: bool = False
     log_level: str = "info"
     secure_cookies: bool | None = Field(
@@ -71,6 +79,16 @@ class Settings(BaseSettings):
         if value.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
         return value
+
+    @property
+    def direct_engines(self) -> frozenset[str]:
+        """The workflow engines this server delivers task outcomes into by itself."""
+        engines = set()
+        if self.temporal_address:
+            engines.add("temporal")
+        if self.prefect_api_url:
+            engines.add("prefect")
+        return frozenset(engines)
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from awaithumans.server.db.types import utcnow
 WEBHOOK = "webhook"
 NOTIFY = "notify"
 TEMPORAL = "temporal"
+PREFECT = "prefect"
 
 
 def _event_id() -> str:
@@ -39,8 +40,11 @@ def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, A
     ]
 
 
-def terminal_rows(task: Mapping[str, Any], *, temporal: bool = False) -> list[dict[str, Any]]:
-    """The jobs a task's end triggers: its webhook, and a close-out for each notify route.
+def terminal_rows(
+    task: Mapping[str, Any], *, engines: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """The jobs a task's end triggers: its webhook, a close-out for each notify route, and a
+    direct delivery into each workflow engine in ``engines`` that the task waits in.
 
     The bodies hold only the event name; the dispatcher builds the full payload from the
     task row at delivery, so the answer never sits unencrypted in the outbox.
@@ -53,16 +57,18 @@ def terminal_rows(task: Mapping[str, Any], *, temporal: bool = False) -> list[di
         outbox_values(task["id"], NOTIFY, route, {"event": event})
         for route in task.get("notify") or ()
     )
-    workflow = _temporal_workflow(task) if temporal else None
-    if workflow is not None:
-        # The server signals the workflow itself (it knows Temporal's address); without
-        # that, a relay behind callback_url carries the event.
-        rows.append(outbox_values(task["id"], TEMPORAL, workflow, {"event": event}))
+    # The server delivers into the engine itself (it knows the engine's address); without
+    # that, a relay behind callback_url carries the event.
+    for engine, field in ((TEMPORAL, "workflow_id"), (PREFECT, "flow_run_id")):
+        target = _waits_in(task, engine, field) if engine in engines else None
+        if target is not None:
+            rows.append(outbox_values(task["id"], engine, target, {"event": event}))
     return rows
 
 
-def _temporal_workflow(task: Mapping[str, Any]) -> str | None:
+def _waits_in(task: Mapping[str, Any], engine: str, field: str) -> str | None:
+    """The workflow / flow run the adapter recorded in the task's metadata, if any."""
     meta = task.get("task_metadata")
-    temporal = meta.get("temporal") if isinstance(meta, dict) else None
-    workflow_id = temporal.get("workflow_id") if isinstance(temporal, dict) else None
-    return workflow_id if isinstance(workflow_id, str) and workflow_id else None
+    where = meta.get(engine) if isinstance(meta, dict) else None
+    target = where.get(field) if isinstance(where, dict) else None
+    return target if isinstance(target, str) and target else None

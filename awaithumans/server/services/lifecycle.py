@@ -106,7 +106,7 @@ async def transition(
     values: Mapping[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
     check: Check | None = None,
-    signal_temporal: bool = False,
+    engines: frozenset[str] = frozenset(),
 ) -> Moved | Refused:
     """Move one task to ``to`` if the state machine (and ``allowed_from``) permit it.
 
@@ -161,7 +161,7 @@ async def transition(
         )
     )
     merged = {**row, **new_values}
-    events = terminal_rows(merged, temporal=signal_temporal) if is_terminal(to) else []
+    events = terminal_rows(merged, engines=engines) if is_terminal(to) else []
     if events:
         await conn.execute(insert(OutboxRow), events)
     await announce(conn, task_id, new_values["version"])

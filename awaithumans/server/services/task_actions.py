@@ -77,7 +77,7 @@ class TaskAction(Write[Moved | Refused]):
             values=self.values(),
             detail=self.detail(),
             check=check,
-            signal_temporal=self.ctx.settings.temporal_address is not None,
+            engines=self.ctx.settings.direct_engines,
         )
 
     def after(self, result: Moved | Refused) -> None:

@@ -52,7 +52,7 @@ def refund_flow_sync(order_id: str, amount: int) -> dict[str, Any]:
 
 
 @flow
-def refund_suspend(order_id: str, amount: int, callback_url: str, out: str) -> None:
+def refund_suspend(order_id: str, amount: int, out: str, callback_url: str | None = None) -> None:
     """Suspends while the human thinks; the relay's resume runs it again from the top."""
     runs = Path(out).with_suffix(".runs")
     with runs.open("a") as f:

@@ -10,13 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -31,33 +29,8 @@ from awaithumans.testing import ServerProcess, free_port
 from awaithumans.testing.prefect import PrefectServer
 from tests._waiting import until
 from tests.adapters._tasks import expire_now
+from tests.adapters.prefect.conftest import DEPLOYMENT, stop, wait_http
 from tests.adapters.prefect.test_prefect_pause import act, api, run_of, task_for
-
-REPO = Path(__file__).resolve().parents[3]
-DEPLOYMENT = "refund-suspend/suspend-test"
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not up after {timeout}s:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -86,49 +59,11 @@ def relay_url(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, 30)
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, 30)
         assert "Relaying webhooks" in log.read_text()
         yield f"http://127.0.0.1:{port}/hook"
     finally:
-        _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def deployment(
-    aw_server: ServerProcess,
-    prefect_server: PrefectServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[None]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {
-        **os.environ,
-        **prefect_server.env(),
-        "AWAITHUMANS_URL": aw_server.url,
-        "AWAITHUMANS_API_KEY": aw_server.admin_token,
-        "AWAITHUMANS_QUIET": "1",
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.adapters.prefect.serve_flows", "suspend-test"],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-            resp = httpx.get(f"{prefect_server.api_url}/deployments/name/{DEPLOYMENT}")
-            if resp.status_code == 200:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"deployment not served:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield
-    finally:
-        _stop(proc)
+        stop(proc)
 
 
 async def _state_of(run_id: Any) -> FlowRun:
@@ -232,6 +167,6 @@ async def test_late_and_foreign_events_are_no_ops(aw_server: ServerProcess) -> N
         "response": {"approved": True},
         "task_metadata": {"prefect": {"flow_run_id": str(uuid.uuid4()), "pause_key": "k"}},
     }
-    assert (await resume_from_event(unknown))[0] is Resumed.FINISHED
+    assert (await resume_from_event(unknown)).outcome is Resumed.FINISHED
     with pytest.raises(ValueError, match=r"task_metadata\.prefect"):
         await resume_from_event({"task_id": "tsk_1", "status": "completed", "task_metadata": {}})

@@ -1,0 +1,61 @@
+"""Direct delivery into Prefect: the server resumes waiting flow runs itself.
+
+With ``AWAITHUMANS_PREFECT_API_URL`` set, a task that a paused or suspended flow run waits
+on (its metadata names the run and the pause) resumes that run straight from the server's
+outbox, with the same retries as a webhook; no relay needs to run. Needs the ``prefect``
+extra on the server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.server.channels.webhook import webhook_body
+
+NAME = "prefect"
+
+
+class PrefectResumer:
+    """Resumes the flow run of each terminal event of a Prefect task, if it waits for it."""
+
+    name = NAME
+
+    def __init__(self, api_url: str, api_key: str | None = None) -> None:
+        self._api_url = api_url
+        self._api_key = api_key
+
+    async def deliver(self, job: Job) -> Outcome:
+        from prefect.client.orchestration import PrefectClient
+
+        from awaithumans.adapters.prefect._resume import PrefectUnavailableError, Resumed
+        from awaithumans.adapters.prefect.relay import NotAPrefectEvent, resume_from_event
+
+        data = webhook_body(job, datetime.now(UTC))["data"]
+        try:
+            async with PrefectClient(self._api_url, api_key=self._api_key) as client:
+                result = await resume_from_event(data, client)
+        except NotAPrefectEvent as exc:
+            return Outcome.skip(str(exc))
+        except (PrefectUnavailableError, OSError) as exc:
+            return Outcome.fail(f"prefect: {exc}")
+        note = f"{result.outcome.value}: {result.reason}" if result.reason else None
+        if result.outcome is Resumed.RESUMED:
+            return Outcome.ok()
+        if result.outcome is Resumed.NOT_READY:
+            return Outcome.fail(f"prefect: {result.outcome.value}")
+        if result.outcome in (Resumed.EXPIRED, Resumed.REJECTED):
+            return Outcome.fail(f"prefect refused: {note or result.outcome.value}", retry=False)
+        # Already past that pause, or the run is over: nothing left to deliver.
+        return Outcome.skip(note or result.outcome.value)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def prefect_available() -> bool:
+    try:
+        import prefect  # noqa: F401
+    except ImportError:
+        return False
+    return True
