@@ -11,8 +11,9 @@ In a flow::
 
 The run shows as Paused in Prefect, waiting for a ``RefundDecisionInput`` input; the
 human answers in awaithumans (or in Prefect's UI) and the run goes on. With
-``suspend=True`` the process exits while waiting, and ``awaithumans relay prefect`` (the
-task's ``callback_url``) resumes the run, which Prefect then runs again from its deployment.
+``suspend=True`` the process exits while waiting; the server (``AWAITHUMANS_PREFECT_API_URL``)
+or ``awaithumans relay prefect`` (the task's ``callback_url``) resumes the run, which Prefect
+then runs again from its deployment. The relay's pieces: :mod:`.relay`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
     ) from exc
 
 from awaithumans.adapters.prefect._flow import PAUSE_GRACE_SECONDS, await_human, await_human_async
-from awaithumans.adapters.prefect._resume import PrefectUnavailableError, Resumed
+from awaithumans.adapters.prefect._resume import PrefectUnavailableError, Resumed, ResumeResult
 from awaithumans.adapters.prefect._shared import METADATA_KEY, decision_model
 
 __all__ = [
     "METADATA_KEY",
     "PAUSE_GRACE_SECONDS",
     "PrefectUnavailableError",
+    "ResumeResult",
     "Resumed",
     "await_human",
     "await_human_async",
