@@ -8,13 +8,32 @@ this process, the relays and the served deployments all talk to the same server.
 from __future__ import annotations
 
 import os
+import random
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from awaithumans.testing import PrefectServer, free_port
 
-_PREFECT = PrefectServer(port=free_port())
+
+def _port_outside_the_ephemeral_range() -> int:
+    # Chosen now, bound much later: a port the kernel hands out to other sockets meanwhile
+    # (every free_port() of the tests draws from its ephemeral range) could be taken by
+    # then. Below that range, only an explicit bind can take it.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(low // 2, low), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
+_PREFECT = PrefectServer(port=_port_outside_the_ephemeral_range())
 os.environ.update(_PREFECT.env())
 # Run logs stay in this process: shipping them would race the server's shutdown at the end.
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
