@@ -23,7 +23,8 @@ def _port_outside_the_ephemeral_range() -> int:
     # (every free_port() of the tests draws from its ephemeral range) could be taken by
     # then. Below that range, only an explicit bind can take it.
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(low // 2, low), 200):
+    # A private generator: the global one belongs to Hypothesis while tests run.
+    for port in random.Random().sample(range(low // 2, low), 200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))

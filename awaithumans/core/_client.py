@@ -36,6 +36,10 @@ from awaithumans.core._wire import (
 
 T = TypeVar("T")
 
+# Jitter from a private generator: the global one is the application's (seeded runs,
+# Hypothesis) and a library should not move it.
+_jitter = random.Random()
+
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 5.0
@@ -63,7 +67,7 @@ def _shared_ssl_context() -> ssl.SSLContext:
 
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * (2**attempt)))
+    return _jitter.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * (2**attempt)))
 
 
 class TaskClient:

@@ -30,6 +30,10 @@ from awaithumans.server.services.task_actions import MarkNotified
 from awaithumans.server.services.views import open_for
 from awaithumans.server.services.writer import Write
 
+# Jitter from a private generator: the global one is the application's (seeded runs,
+# Hypothesis) and a library should not move it.
+_jitter = random.Random()
+
 log = logging.getLogger("awaithumans.server.outbox")
 
 # Deliveries in flight at once; also the most rows one claim takes.
@@ -42,7 +46,7 @@ _MAX_BACKOFF_SECONDS = 3600.0
 def retry_delay(attempts: int) -> float:
     """Exponential backoff with jitter: ~2 s, 4 s, 8 s ... capped at an hour."""
     base = min(_MAX_BACKOFF_SECONDS, 2.0**attempts)
-    return base * random.uniform(0.5, 1.0)
+    return base * _jitter.uniform(0.5, 1.0)
 
 
 class ClaimDue(Write[list[dict[str, Any]]]):
