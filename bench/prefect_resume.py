@@ -84,7 +84,12 @@ async def measure_paused(server: ServerProcess, runs: int, *, bare: bool) -> lis
             await asyncio.sleep(random.uniform(0, POLL_INTERVAL))
             t0 = time.perf_counter()
             if bare:
-                await prefect.resume_flow_run(RUN_IDS[i], run_input={"approved": True})
+                # Refused only in the instant between the Paused state and the saved
+                # input schema; try again then.
+                while (
+                    await prefect.resume_flow_run(RUN_IDS[i], run_input={"approved": True})
+                ).status.value != "ACCEPT":
+                    await asyncio.sleep(0.01)
             else:
                 resp = await http.post(
                     f"/api/tasks/{task_id}/complete", json={"response": {"approved": True}}

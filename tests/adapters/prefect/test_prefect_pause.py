@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import PrefectHTTPStatusError
 
 from awaithumans.adapters.prefect import decision_model
 from awaithumans.testing import ServerProcess
@@ -51,9 +52,28 @@ async def run_of(task: dict[str, Any]) -> FlowRun:
 
 
 async def paused(task: dict[str, Any]) -> FlowRun:
+    """The task's run once it is paused and has saved what it waits for.
+
+    The flow sets the Paused state first and saves its input schema and description right
+    after; a resume in between is refused ("schema not found"), so tests wait for both.
+    """
+
     async def check() -> FlowRun | None:
         run = await run_of(task)
-        return run if run.state is not None and run.state.is_paused() else None
+        if run.state is None or not run.state.is_paused():
+            return None
+        keyset = run.state.state_details.run_input_keyset
+        if keyset is None:
+            return None
+        async with get_client() as prefect:
+            try:
+                # Saved after the schema: once it is there, both are.
+                await prefect.read_flow_run_input(run.id, keyset["description"])
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code == 404:
+                    return None
+                raise
+        return run
 
     run: FlowRun = await until(check)
     return run
