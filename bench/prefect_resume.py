@@ -35,6 +35,7 @@ import httpx
 from _common import REPO, Row, log, machine, make_parser, ms, percentile, quiet_check, report
 
 from awaithumans.testing import PrefectServer, ServerProcess, free_port
+from awaithumans.testing._process import stop_process
 
 WARMUP_RUNS = 3
 POLL_INTERVAL = 1.0
@@ -183,8 +184,7 @@ async def measure_suspended(
                     out.append(float(result.read_text()) - t0)
     finally:
         for proc in (served, relay):
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_process(proc)
     return sorted(out)
 
 

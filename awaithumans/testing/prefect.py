@@ -20,6 +20,7 @@ from types import TracebackType
 
 import httpx
 
+from awaithumans.testing._process import stop_process
 from awaithumans.testing.server import free_port
 
 
@@ -104,13 +105,7 @@ class PrefectServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.proc = None
 
     def close(self) -> None:

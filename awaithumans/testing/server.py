@@ -22,6 +22,8 @@ from types import TracebackType
 
 import httpx
 
+from awaithumans.testing._process import stop_process
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -115,13 +117,7 @@ class ServerProcess:
         """Stop the server: SIGTERM (graceful) or SIGKILL (a crash)."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, sig=signal.SIGKILL if kill else signal.SIGTERM, timeout=15)
         self.proc = None
 
     def restart(self, *, kill: bool = False) -> None:

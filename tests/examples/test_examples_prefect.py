@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from awaithumans.testing import PrefectServer, ServerProcess, free_port
+from awaithumans.testing._process import stop_process
 from tests._waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -175,8 +176,7 @@ async def test_suspended_deployment_end_to_end(
             await until(lambda: state("Completed"), 90, why)
     finally:
         for proc in (served, relay):
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_process(proc)
         for f in logs.values():
             f.close()
     assert "Relaying webhooks" in (tmp_path / "relay.log").read_text()

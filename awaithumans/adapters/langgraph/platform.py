@@ -22,11 +22,11 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError
 from langgraph_sdk.schema import Interrupt, Run, ThreadState
 
+from awaithumans.adapters._events import webhook_data
 from awaithumans.adapters.langgraph._shared import interrupt_task_id
 from awaithumans.adapters.langgraph.resumer import (
     _RESUME_FIELDS,
     InterruptNotReadyError,
-    _event_data,
     _target,
 )
 
@@ -83,7 +83,7 @@ async def resume_on_platform(
         InterruptNotReadyError: The waiting node has not interrupted yet; retry later.
         langgraph_sdk.errors.APIError: The Platform refused a call or was unreachable.
     """
-    data = _event_data(event_data)
+    data = webhook_data(event_data)
     task_id, thread_id, checkpoint_ns = _target(data)
     try:
         state = await client.threads.get_state(thread_id)

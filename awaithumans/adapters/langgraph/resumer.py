@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt, StateSnapshot
 
+from awaithumans.adapters._events import webhook_data
 from awaithumans.adapters.langgraph._shared import METADATA_KEY, interrupt_task_id
 from awaithumans.core._errors import AwaitHumansError
 
@@ -87,15 +88,6 @@ class _ThreadLocks:
 _locks = _ThreadLocks()
 
 
-def _event_data(event: Any) -> dict[str, Any]:
-    # Accept the whole webhook body or just its ``data``.
-    if isinstance(event, dict) and isinstance(event.get("data"), dict) and "type" in event:
-        event = event["data"]
-    if not isinstance(event, dict):
-        raise ValueError("expected the webhook's data object")
-    return event
-
-
 def _target(data: dict[str, Any]) -> tuple[str, str, str]:
     task_id = data.get("task_id")
     meta = data.get("task_metadata")
@@ -161,7 +153,7 @@ async def resume_from_event(
         Exception: Whatever the resumed run raises, e.g. ``TaskCancelledError`` from the
             node; the interrupt then stays pending, as LangGraph leaves a failed task.
     """
-    data = _event_data(event_data)
+    data = webhook_data(event_data)
     task_id, thread_id, checkpoint_ns = _target(data)
     config = _config(config_base, thread_id)
     async with _locks.hold(f"{id(graph)}:{thread_id}"):

@@ -110,9 +110,10 @@ async def _watch_and_resume(
     Returns the pause's input keyset once the run is running again (resumed here or by a
     relay), so the caller can stop waiting for Prefect's next poll; None if Prefect refused.
     """
-    poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
-    while not poll.status.is_terminal:
+    while True:
         poll = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
+        if poll.status.is_terminal:
+            break
     outcome = run_input(view.id, poll.status.value, poll.response, poll.verification_attempt)
     attempt = 0
     async with get_client() as prefect:

@@ -11,13 +11,14 @@ later (the run has not paused yet, or Prefect is unreachable).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient, get_client
 
+from awaithumans.adapters._events import webhook_data
 from awaithumans.adapters._webhook_app import ASGIApp, Reply, webhook_app
 from awaithumans.adapters.prefect._resume import (
     PrefectUnavailableError,
@@ -53,13 +54,6 @@ def _target(data: dict[str, Any]) -> tuple[UUID, str]:
     return run_id, key
 
 
-@asynccontextmanager
-async def _default_client() -> AsyncIterator[PrefectClient]:
-    # Prefect's own settings (PREFECT_API_URL, PREFECT_API_KEY) say where the API is.
-    async with get_client() as client:
-        yield client
-
-
 async def resume_from_event(event_data: Any, client: PrefectClient | None = None) -> ResumeResult:
     """Resume the flow run an awaithumans webhook reports on, if it waits for that task.
 
@@ -74,16 +68,16 @@ async def resume_from_event(event_data: Any, client: PrefectClient | None = None
         NotAPrefectEvent: The event does not name a flow run and pause.
         PrefectUnavailableError: Prefect's API is unreachable; try again later.
     """
-    data = event_data
-    if isinstance(data, dict) and isinstance(data.get("data"), dict) and "type" in data:
-        data = data["data"]
-    if not isinstance(data, dict):
-        raise NotAPrefectEvent("expected the webhook's data object")
+    try:
+        data = webhook_data(event_data)
+    except ValueError as exc:
+        raise NotAPrefectEvent(str(exc)) from None
     run_id, key = _target(data)
     run_input = run_input_from_event(data)
     if client is not None:
         return await resume_paused_run(client, run_id, key, run_input)
-    async with _default_client() as own:
+    # Prefect's own settings (PREFECT_API_URL, PREFECT_API_KEY) say where the API is.
+    async with get_client() as own:
         return await resume_paused_run(own, run_id, key, run_input)
 
 
@@ -97,7 +91,7 @@ def relay_app(webhook_secret: str, client_factory: ClientFactory | None = None) 
     Returns:
         An ASGI application; ``POST`` any path with a webhook, ``GET /healthz`` to probe.
     """
-    factory = client_factory or _default_client
+    factory: ClientFactory = client_factory or get_client
 
     async def on_event(data: dict[str, Any]) -> dict[str, Any]:
         try:

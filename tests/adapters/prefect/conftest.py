@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from awaithumans.testing import ServerProcess
+from awaithumans.testing._process import stop_process
 from awaithumans.testing.prefect import PrefectServer
 
 
@@ -48,15 +49,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not up after {timeout}s:\n{log.read_text()}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +86,4 @@ def deployment(
             time.sleep(0.2)
         yield
     finally:
-        stop(proc)
+        stop_process(proc)

@@ -26,10 +26,11 @@ from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import ServerProcess, free_port
+from awaithumans.testing._process import stop_process
 from awaithumans.testing.prefect import PrefectServer
 from tests._waiting import until
 from tests.adapters._tasks import expire_now
-from tests.adapters.prefect.conftest import DEPLOYMENT, stop, wait_http
+from tests.adapters.prefect.conftest import DEPLOYMENT, wait_http
 from tests.adapters.prefect.test_prefect_pause import act, api, run_of, task_for
 
 
@@ -63,7 +64,7 @@ def relay_url(
         assert "Relaying webhooks" in log.read_text()
         yield f"http://127.0.0.1:{port}/hook"
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 async def _state_of(run_id: Any) -> FlowRun:
