@@ -11,8 +11,9 @@ from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from awaithumans.server.api import admin, auth, health, tasks
 from awaithumans.server.api.deps import reject_unstorable
-from awaithumans.server.auth import Authenticator
+from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.channels.base import ChannelRegistry, Handler
 from awaithumans.server.channels.prefect import PrefectResumer, prefect_available
@@ -20,14 +21,12 @@ from awaithumans.server.channels.temporal import TemporalSignaler, temporal_avai
 from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard import mount_dashboard
-from awaithumans.server.db.engine import make_engine, migrate
-from awaithumans.server.errors import error_response, install_error_handlers
-from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
-from awaithumans.server.services.hub import TaskHub
+from awaithumans.server.dashboard.render import not_found_page
+from awaithumans.server.db.engine import migrate
+from awaithumans.server.security import KeyRing
 from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
-from awaithumans.server.services.writer import Writer
 from awaithumans.server.settings import Settings
 from awaithumans.server.version import __version__
 from awaithumans.server.webhook_secret import webhook_secret
@@ -89,24 +88,33 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body is over the {limit}-byte limit.")
 
 
-def build_context(settings: Settings) -> ServerContext:
-    if settings.payload_key is None:
-        raise ValueError(
-            "AWAITHUMANS_PAYLOAD_KEY is not set: the server needs a 32-byte key to encrypt "
-            "payloads (generate one with `awaithumans gen-key`)."
+def delivery_handlers(settings: Settings, keyring: KeyRing) -> list[Handler]:
+    """The handlers this configuration asks for: webhooks always, engines when addressed.
+
+    Raises:
+        RuntimeError: An engine is addressed but its extra is not installed.
+    """
+    handlers: list[Handler] = [
+        WebhookSender(webhook_secret(settings, keyring), timeout=settings.webhook_timeout_seconds)
+    ]
+    if settings.temporal_address:
+        if not temporal_available():
+            raise RuntimeError(
+                "AWAITHUMANS_TEMPORAL_ADDRESS is set but temporalio is not installed: "
+                'pip install "awaithumans[server,temporal]"'
+            )
+        handlers.append(TemporalSignaler(settings.temporal_address, settings.temporal_namespace))
+    if settings.prefect_api_url:
+        if not prefect_available():
+            raise RuntimeError(
+                "AWAITHUMANS_PREFECT_API_URL is set but prefect is not installed: "
+                'pip install "awaithumans[server,prefect]"'
+            )
+        key = settings.prefect_api_key
+        handlers.append(
+            PrefectResumer(settings.prefect_api_url, key.get_secret_value() if key else None)
         )
-    keyring = KeyRing.from_text(settings.payload_key.get_secret_value())
-    engine = make_engine(settings)
-    ctx = ServerContext(
-        settings=settings,
-        engine=engine,
-        writer=Writer(engine),
-        hub=TaskHub(),
-        keyring=keyring,
-        sealer=Sealer(keyring),
-    )
-    ctx.auth = Authenticator(ctx)
-    return ctx
+    return handlers
 
 
 def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastAPI:
@@ -116,45 +124,25 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         settings: The configuration (see :class:`Settings`).
         channels: Extra delivery handlers, e.g. a notification channel; each handles the
             outbox jobs whose kind or notify-route prefix equals its ``name``.
+
+    Raises:
+        ValueError: The payload key is missing or malformed.
+        RuntimeError: A workflow engine is configured without its extra installed.
     """
-    ctx = build_context(settings)
+    registry = ChannelRegistry()
+    ctx = ServerContext.build(settings, registry)
+    for handler in (*delivery_handlers(settings, ctx.keyring), *channels):
+        registry.register(handler)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(ctx.engine)
-        registry = ChannelRegistry()
-        registry.register(
-            WebhookSender(
-                webhook_secret(settings, ctx.keyring), timeout=settings.webhook_timeout_seconds
-            )
-        )
-        if settings.temporal_address:
-            if not temporal_available():
-                raise RuntimeError(
-                    "AWAITHUMANS_TEMPORAL_ADDRESS is set but temporalio is not installed: "
-                    'pip install "awaithumans[server,temporal]"'
-                )
-            registry.register(
-                TemporalSignaler(settings.temporal_address, settings.temporal_namespace)
-            )
-        if settings.prefect_api_url:
-            if not prefect_available():
-                raise RuntimeError(
-                    "AWAITHUMANS_PREFECT_API_URL is set but prefect is not installed: "
-                    'pip install "awaithumans[server,prefect]"'
-                )
-            key = settings.prefect_api_key
-            registry.register(
-                PrefectResumer(settings.prefect_api_url, key.get_secret_value() if key else None)
-            )
-        for handler in channels:
-            registry.register(handler)
-        ctx.channels = registry
         ctx.writer.start()
-        ctx.scheduler = TimeoutScheduler(ctx)
-        ctx.outbox = OutboxDispatcher(ctx)
-        ctx.scheduler.start()
-        ctx.outbox.start()
+        scheduler = TimeoutScheduler(ctx)
+        outbox = OutboxDispatcher(ctx)
+        ctx.wake.connect(outbox=outbox.kick, deadline=scheduler.kick)
+        scheduler.start()
+        outbox.start()
         listener = None
         if not settings.is_sqlite:
             listener = ReplicaListener(settings.database_url, ctx.hub)
@@ -165,8 +153,9 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         finally:
             if listener is not None:
                 await listener.stop()
-            await ctx.scheduler.stop()
-            await ctx.outbox.stop()
+            await scheduler.stop()
+            await outbox.stop()
+            ctx.wake.disconnect()
             await ctx.writer.stop()
             await registry.aclose()
             await ctx.engine.dispose()
@@ -183,16 +172,10 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         dependencies=[Depends(reject_unstorable)],
     )
     app.state.ctx = ctx
-    app.state.login_throttle = LoginThrottle()
     app.state.setup_token = None
-    install_error_handlers(app)
-
-    from awaithumans.server.api import admin, auth, health, tasks
-
-    app.include_router(tasks.router)
-    app.include_router(auth.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
+    install_error_handlers(app, not_found_page=not_found_page)
+    for router in (tasks.router, auth.router, admin.router, health.router):
+        app.include_router(router)
     mount_dashboard(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

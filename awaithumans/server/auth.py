@@ -14,31 +14,63 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AgentKeyRow, SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import ADMIN, Principal
-from awaithumans.server.security import TokenError, hash_token, sign, tokens_equal, verify
+from awaithumans.server.security import (
+    KeyRing,
+    TokenError,
+    hash_token,
+    sign,
+    tokens_equal,
+    verify,
+)
+from awaithumans.server.settings import Settings
 
 SESSION_COOKIE = "ah_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _same_origin(request: Request) -> bool:
+def _same_origin(origin: str | None, host: str) -> bool:
     """False when a browser says the request comes from another site.
 
     Browsers send ``Origin`` on every cross-site POST; its absence means a non-browser
     client (which has no ambient cookies to abuse) or a same-site navigation.
     """
-    origin = request.headers.get("origin")
     if origin is None:
         return True
-    host = request.headers.get("host", "")
     return origin.split("://", 1)[-1].rstrip("/") == host
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request presents, read from it by the web layer.
+
+    Attributes:
+        authorization: The ``Authorization`` header, if any.
+        session_cookie: The dashboard's session cookie, if any.
+        method: The HTTP method (cookies on unsafe methods need a same-origin request).
+        origin: The ``Origin`` header, if any.
+        host: The ``Host`` header.
+    """
+
+    authorization: str | None
+    session_cookie: str | None
+    method: str = "GET"
+    origin: str | None = None
+    host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A resolved credential: who, and the session it came through (cookie sign-ins)."""
+
+    principal: Principal
+    session_id: str | None = None
 
 
 _KEY_CACHE_SECONDS = 30.0
@@ -65,11 +97,12 @@ def user_principal(user: Mapping[str, Any]) -> Principal:
 class Authenticator:
     """Resolves credentials; agent keys are cached briefly because every poll presents one."""
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self._ctx = ctx
-        token = ctx.settings.admin_api_token
+    def __init__(self, engine: AsyncEngine, settings: Settings, keyring: KeyRing) -> None:
+        self._engine = engine
+        self._session_ttl = timedelta(seconds=settings.session_ttl_seconds)
+        token = settings.admin_api_token
         self._admin_token = token.get_secret_value() if token else None
-        self._session_key = ctx.keyring.derive("session")
+        self._session_key = keyring.derive("session")
         self._keys: dict[str, _CachedKey] = {}
 
     # -- bearer tokens -----------------------------------------------------------------
@@ -82,7 +115,7 @@ class Authenticator:
         now = time.monotonic()
         if cached is not None and cached.until > now:
             return cached.principal
-        async with self._ctx.engine.connect() as conn:
+        async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
                     select(AgentKeyRow.id, AgentKeyRow.name, AgentKeyRow.revoked_at).where(
@@ -115,7 +148,7 @@ class Authenticator:
         sid = claims.get("sid")
         if not isinstance(sid, str):
             return None
-        async with self._ctx.engine.connect() as conn:
+        async with self._engine.connect() as conn:
             found = (
                 (
                     await conn.execute(
@@ -141,31 +174,34 @@ class Authenticator:
             "id": secrets.token_urlsafe(24),
             "user_id": user_id,
             "created_at": now,
-            "expires_at": now + timedelta(seconds=self._ctx.settings.session_ttl_seconds),
+            "expires_at": now + self._session_ttl,
             "revoked_at": None,
         }
 
     # -- per request -------------------------------------------------------------------
 
-    async def principal(self, request: Request) -> Principal | None:
-        header = request.headers.get("authorization")
-        if header:
-            scheme, _, token = header.partition(" ")
+    async def authenticate(self, creds: Credentials) -> Authenticated | None:
+        """Who presents ``creds``: a bearer token first, else the session cookie.
+
+        Raises:
+            ApiError: 401 for a malformed or unknown bearer token; 403 for a cookie sent
+                on a cross-site request that changes something.
+        """
+        if creds.authorization:
+            scheme, _, token = creds.authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise ApiError(401, "UNAUTHORIZED", "Use 'Authorization: Bearer <token>'.")
             principal = await self.from_bearer(token.strip())
             if principal is None:
                 raise ApiError(401, "UNAUTHORIZED", "The bearer token is not valid.")
-            return principal
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            if request.method not in _SAFE_METHODS and not _same_origin(request):
+            return Authenticated(principal)
+        if creds.session_cookie:
+            if creds.method not in _SAFE_METHODS and not _same_origin(creds.origin, creds.host):
                 # A cookie rides along on cross-site requests; a bearer token never does.
                 raise ApiError(
                     403, "CSRF_FAILED", "Cross-site request refused; call the API with a token."
                 )
-            found = await self.from_session(cookie)
+            found = await self.from_session(creds.session_cookie)
             if found is not None:
-                request.state.session_id = found[1]
-                return found[0]
+                return Authenticated(found[0], found[1])
         return None

@@ -1,26 +1,28 @@
-"""The services one server process runs, built once by ``create_app`` and shared by routes."""
+"""The services one server process runs, built once by ``create_app`` and shared by routes.
+
+Complete at construction: every field is there from the start, so no route or job ever
+finds half a context. The background loops (outbox dispatcher, timeout scheduler) are not
+fields; they run from the app's lifespan and are reached through :attr:`ServerContext.wake`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from awaithumans.server.auth import Authenticator
+from awaithumans.server.channels.base import ChannelRegistry
+from awaithumans.server.db.engine import make_engine
+from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
 from awaithumans.server.services.hub import TaskHub
 from awaithumans.server.services.schemas import SchemaCache
+from awaithumans.server.services.wakeups import Wakeups
 from awaithumans.server.services.writer import Writer
 from awaithumans.server.settings import Settings
 
-if TYPE_CHECKING:
-    from awaithumans.server.auth import Authenticator
-    from awaithumans.server.channels.base import ChannelRegistry
-    from awaithumans.server.security import KeyRing, Sealer
-    from awaithumans.server.services.outbox import OutboxDispatcher
-    from awaithumans.server.services.scheduler import TimeoutScheduler
 
-
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ServerContext:
     settings: Settings
     engine: AsyncEngine
@@ -28,12 +30,39 @@ class ServerContext:
     hub: TaskHub
     keyring: KeyRing
     sealer: Sealer
-    schemas: SchemaCache = field(default_factory=SchemaCache)
-    channels: ChannelRegistry | None = None
-    outbox: OutboxDispatcher | None = None
-    scheduler: TimeoutScheduler | None = None
-    auth: Authenticator | None = None
+    auth: Authenticator
+    channels: ChannelRegistry
+    schemas: SchemaCache
+    wake: Wakeups
+    login_throttle: LoginThrottle
+    #: Signs the dashboard's CSRF tokens (derived once from the payload key).
+    csrf_key: bytes
 
-    def kick_outbox(self) -> None:
-        if self.outbox is not None:
-            self.outbox.kick()
+    @classmethod
+    def build(cls, settings: Settings, channels: ChannelRegistry) -> ServerContext:
+        """Everything from ``settings``; nothing connects until first use.
+
+        Raises:
+            ValueError: ``settings.payload_key`` is missing or malformed.
+        """
+        if settings.payload_key is None:
+            raise ValueError(
+                "AWAITHUMANS_PAYLOAD_KEY is not set: the server needs a 32-byte key to "
+                "encrypt payloads (generate one with `awaithumans gen-key`)."
+            )
+        keyring = KeyRing.from_text(settings.payload_key.get_secret_value())
+        engine = make_engine(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            writer=Writer(engine),
+            hub=TaskHub(),
+            keyring=keyring,
+            sealer=Sealer(keyring),
+            auth=Authenticator(engine, settings, keyring),
+            channels=channels,
+            schemas=SchemaCache(),
+            wake=Wakeups(),
+            login_throttle=LoginThrottle(),
+            csrf_key=keyring.derive("csrf"),
+        )

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from awaithumans.server.api.deps import Ctx, Operator
+from awaithumans.server.api.errors import error_responses
 from awaithumans.server.db.models import AgentKeyRow, UserRow
-from awaithumans.server.errors import ApiError, error_responses
+from awaithumans.server.errors import ApiError
 from awaithumans.server.security import hash_password_async, validate_new_password
 from awaithumans.server.services.directory import (
     CreateAgentKey,
@@ -199,7 +200,6 @@ async def create_agent_key(body: AgentKeyIn, ctx: Ctx, op: Operator) -> AgentKey
 async def revoke_agent_key(key_id: str, ctx: Ctx, _op: Operator) -> None:
     if not await ctx.writer.submit(RevokeAgentKey(key_id)):
         raise ApiError(404, "AGENT_KEY_NOT_FOUND", "No active agent key with that id.")
-    assert ctx.auth is not None
     ctx.auth.forget_keys()
 
 
@@ -244,5 +244,5 @@ DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 async def redeliver(delivery_id: DeliveryId, ctx: Ctx, _op: Operator) -> dict[str, str]:
     if not await ctx.writer.submit(Redeliver(delivery_id)):
         raise ApiError(404, "DELIVERY_NOT_FOUND", "No delivery with that id.")
-    ctx.kick_outbox()
+    ctx.wake.outbox()
     return {"status": "queued"}

@@ -9,14 +9,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from awaithumans.server.api.deps import Ctx, optional_principal
-from awaithumans.server.errors import ApiError, error_responses
+from awaithumans.server.api.errors import error_responses
+from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.sessions import (
     create_first_operator,
-    set_session_cookie,
     sign_in,
     sign_out,
 )
+from awaithumans.server.web import clear_session_cookie, client_ip, session_id, set_session_cookie
 
 router = APIRouter(
     prefix="/api",
@@ -67,7 +68,7 @@ async def setup_operator(body: SetupRequest, ctx: Ctx) -> Me:
 
 @router.post("/auth/login", response_model=Me)
 async def login(body: LoginRequest, request: Request, ctx: Ctx) -> Response:
-    user, cookie = await sign_in(ctx, request, body.email, body.password)
+    user, cookie = await sign_in(ctx, client_ip(request), body.email, body.password)
     me = Me(
         kind="user",
         id=user["id"],
@@ -76,7 +77,7 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx) -> Response:
         is_operator=user["is_operator"],
     )
     response = JSONResponse(me.model_dump())
-    set_session_cookie(response, ctx, cookie)
+    set_session_cookie(response, ctx.settings, cookie)
     return response
 
 
@@ -87,7 +88,8 @@ async def logout(
     who: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Response:
     response = Response(status_code=204)
-    await sign_out(ctx, request, response)
+    await sign_out(ctx, session_id(request))
+    clear_session_cookie(response)
     return response
 
 

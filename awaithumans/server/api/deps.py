@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeAlias
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from awaithumans.server.auth import SESSION_COOKIE, Credentials
 from awaithumans.server.context import ServerContext
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
@@ -24,9 +25,25 @@ async def get_ctx(request: Request) -> ServerContext:
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 
 
+def credentials(request: Request) -> Credentials:
+    """What the request presents to the authenticator."""
+    headers = request.headers
+    return Credentials(
+        authorization=headers.get("authorization"),
+        session_cookie=request.cookies.get(SESSION_COOKIE),
+        method=request.method,
+        origin=headers.get("origin"),
+        host=headers.get("host", ""),
+    )
+
+
 async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
-    assert ctx.auth is not None
-    return await ctx.auth.principal(request)
+    found = await ctx.auth.authenticate(credentials(request))
+    if found is None:
+        return None
+    if found.session_id is not None:
+        request.state.session_id = found.session_id
+    return found.principal
 
 
 async def require_principal(

@@ -7,7 +7,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from awaithumans.server.api.deps import Ctx
-from awaithumans.server.errors import ApiError, error_responses
+from awaithumans.server.api.errors import error_responses
+from awaithumans.server.errors import ApiError
 from awaithumans.server.version import __version__
 
 router = APIRouter(prefix="/api", tags=["health"])

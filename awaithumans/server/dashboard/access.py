@@ -7,6 +7,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
+from awaithumans.server.auth import SESSION_COOKIE
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.principals import Principal
@@ -34,8 +35,7 @@ def ctx_of(request: Request) -> ServerContext:
 async def page_user(request: Request) -> Principal | None:
     """The signed-in user from the session cookie (bearer tokens do not sign in pages)."""
     ctx = ctx_of(request)
-    assert ctx.auth is not None
-    cookie = request.cookies.get("ah_session")
+    cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     found = await ctx.auth.from_session(cookie)

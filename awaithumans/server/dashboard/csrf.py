@@ -16,8 +16,6 @@ import secrets
 from fastapi import Request
 from starlette.responses import Response
 
-from awaithumans.server.context import ServerContext
-
 CSRF_COOKIE = "ah_csrf"
 CSRF_FIELD = "csrf_token"
 
@@ -33,22 +31,21 @@ def _browser_secret(request: Request) -> str:
     return made
 
 
-def csrf_token(ctx: ServerContext, request: Request) -> str:
-    """The token this browser's forms must carry."""
-    mac = hmac.new(
-        ctx.keyring.derive("csrf"), _browser_secret(request).encode(), hashlib.sha256
-    ).digest()
+def csrf_token(key: bytes, request: Request) -> str:
+    """The token this browser's forms must carry (``key``: the server's CSRF key)."""
+    mac = hmac.new(key, _browser_secret(request).encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def csrf_ok(ctx: ServerContext, request: Request, submitted: object) -> bool:
+def csrf_ok(key: bytes, request: Request, submitted: object) -> bool:
+    """Whether ``submitted`` (a form's token field) matches this browser's cookie."""
     if not isinstance(submitted, str) or not request.cookies.get(CSRF_COOKIE):
         return False
-    return hmac.compare_digest(submitted, csrf_token(ctx, request))
+    return hmac.compare_digest(submitted, csrf_token(key, request))
 
 
-def set_csrf_cookie(ctx: ServerContext, request: Request, response: Response) -> None:
-    """Send the cookie when this request had to make one."""
+def set_csrf_cookie(request: Request, response: Response, *, secure: bool) -> None:
+    """Send the cookie when this request had to make one (``secure``: HTTPS only)."""
     made = getattr(request.state, "new_csrf_cookie", None)
     if made:
         response.set_cookie(
@@ -56,6 +53,6 @@ def set_csrf_cookie(ctx: ServerContext, request: Request, response: Response) ->
             made,
             httponly=True,
             samesite="strict",
-            secure=ctx.settings.cookies_secure,
+            secure=secure,
             path="/",
         )

@@ -16,10 +16,10 @@ from awaithumans.server.security import hash_token, tokens_equal
 from awaithumans.server.services.sessions import (
     create_first_operator,
     open_session,
-    set_session_cookie,
     sign_in,
     sign_out,
 )
+from awaithumans.server.web import clear_session_cookie, client_ip, session_id, set_session_cookie
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +62,7 @@ async def setup_submit(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token", ""))
     values = {k: str(form.get(k, "")).strip() for k in ("email", "display_name")}
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
     errors: dict[str, str] = {}
     if "@" not in values["email"]:
@@ -97,7 +97,7 @@ async def setup_submit(request: Request) -> Response:
                 )
         else:
             response = RedirectResponse("/", status_code=303)
-            set_session_cookie(response, ctx, await open_session(ctx, str(user["id"])))
+            set_session_cookie(response, ctx.settings, await open_session(ctx, str(user["id"])))
             return response
     return _bad_form(request, "setup.html", {"token": token, "values": values, "errors": errors})
 
@@ -128,10 +128,10 @@ async def login_submit(request: Request) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next", "/")))
     email = str(form.get("email", "")).strip()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
     try:
-        _user, cookie = await sign_in(ctx, request, email, str(form.get("password", "")))
+        _user, cookie = await sign_in(ctx, client_ip(request), email, str(form.get("password", "")))
     except ApiError as exc:
         return render(
             request,
@@ -141,7 +141,7 @@ async def login_submit(request: Request) -> Response:
             headers=exc.headers,
         )
     response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, ctx, cookie)
+    set_session_cookie(response, ctx.settings, cookie)
     return response
 
 
@@ -151,6 +151,7 @@ async def logout_submit(request: Request) -> Response:
     form = await request.form()
     await page_user(request)
     response = RedirectResponse("/login", status_code=303)
-    if csrf_ok(ctx, request, form.get(CSRF_FIELD)):
-        await sign_out(ctx, request, response)
+    if csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+        await sign_out(ctx, session_id(request))
+        clear_session_cookie(response)
     return response

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, TextClause, func, or_, select, tex
 from starlette.responses import JSONResponse, Response
 
 from awaithumans.core._wire import TaskStatus
+from awaithumans.server.api.errors import error_response
 from awaithumans.server.api.tasks import _decode_cursor, _encode_cursor
 from awaithumans.server.dashboard.access import ctx_of, page_user, require_user
 from awaithumans.server.dashboard.render import render
@@ -32,7 +33,7 @@ from awaithumans.server.db.models import (
     TaskRow,
     UserRow,
 )
-from awaithumans.server.errors import ApiError, error_response
+from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.lifecycle import Channel
 

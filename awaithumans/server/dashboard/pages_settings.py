@@ -156,7 +156,7 @@ async def create_agent_key(request: Request) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     name = text_field(form, "name")
     error = None
@@ -181,10 +181,9 @@ async def revoke_agent_key(request: Request, key_id: str) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     revoked = await ctx.writer.submit(RevokeAgentKey(key_id))
-    assert ctx.auth is not None
     ctx.auth.forget_keys()
     done = "revoked" if revoked else "already-revoked"
     return RedirectResponse(f"/settings?done={done}", status_code=303)

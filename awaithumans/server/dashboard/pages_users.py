@@ -231,7 +231,7 @@ async def add_user(request: Request) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     got = _read_user_form(form, had_password=False, editing=False)
     if not got.errors:
@@ -278,7 +278,7 @@ async def edit_user(request: Request, user_id: str) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     target = await _one_user(request, user_id)
     got = _read_user_form(form, had_password=target["has_password"], editing=True)
@@ -348,7 +348,7 @@ async def _set_active(request: Request, user_id: str, active: bool) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     refusal = await ctx.writer.submit(_SetActive(user_id, active))
     if refusal == "USER_NOT_FOUND":

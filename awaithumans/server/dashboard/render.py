@@ -10,6 +10,7 @@ from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
+from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 from awaithumans.server.version import __version__
 
@@ -67,11 +68,11 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render ``template`` with the page basics (user, CSRF token, active nav) filled in."""
-    ctx = request.app.state.ctx
+    ctx: ServerContext = request.app.state.ctx
     values: dict[str, Any] = {
         "request": request,
         "user": getattr(request.state, "page_user", None),
-        "csrf_token": csrf_token(ctx, request),
+        "csrf_token": csrf_token(ctx.csrf_key, request),
         "path": request.url.path,
     }
     values.update(context or {})
@@ -85,5 +86,15 @@ def render(
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     )
-    set_csrf_cookie(ctx, request, response)
+    set_csrf_cookie(request, response, secure=ctx.settings.cookies_secure)
     return response
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    """The page a person gets for a dashboard address that does not exist."""
+    return render(
+        request,
+        "message.html",
+        {"title": "Page not found", "message": "There is no page at this address."},
+        status_code=404,
+    )

@@ -239,8 +239,7 @@ class OutboxDispatcher:
             return Outcome.skip("the task no longer exists")
         name = row["kind"] if row["kind"] != NOTIFY else row["target"].split(":", 1)[0]
         name = name.split("+", 1)[0]
-        registry = self._ctx.channels
-        handler = registry.get(name) if registry is not None else None
+        handler = self._ctx.channels.get(name)
         if handler is None:
             return Outcome.skip(f"channel {name!r} is not configured on this server")
         sealer = self._ctx.sealer

@@ -6,18 +6,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request, Response
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from awaithumans.server.auth import SESSION_COOKIE
 from awaithumans.server.bootstrap import SETUP_TOKEN_KEY, operator_exists, stored_setup_hash
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import ServerStateRow, SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
 from awaithumans.server.security import (
-    LoginThrottle,
     hash_password_async,
     hash_token,
     tokens_equal,
@@ -110,20 +107,17 @@ async def create_first_operator(
     return values
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 async def sign_in(
-    ctx: ServerContext, request: Request, email: str, password: str
+    ctx: ServerContext, ip: str, email: str, password: str
 ) -> tuple[Mapping[str, Any], str]:
     """Check a password and open a session: (user row, session cookie value).
 
+    ``ip`` is the client's address: failures are throttled per (address, email).
     Raises ``ApiError`` 429 when throttled and 401 for any wrong credential (one message
     for an unknown email and a wrong password, so neither is revealed).
     """
-    throttle: LoginThrottle = request.app.state.login_throttle
-    ip, email = client_ip(request), email.strip().lower()
+    throttle = ctx.login_throttle
+    email = email.strip().lower()
     wait = throttle.check(ip, email)
     if wait is not None:
         raise ApiError(
@@ -149,7 +143,6 @@ async def sign_in(
 
 async def open_session(ctx: ServerContext, user_id: str) -> str:
     """Store a new session for ``user_id``; returns the signed cookie value."""
-    assert ctx.auth is not None
     session = ctx.auth.new_session_values(user_id)
     await ctx.writer.submit(InsertSession(session))
     expires = session["expires_at"]
@@ -157,21 +150,7 @@ async def open_session(ctx: ServerContext, user_id: str) -> str:
     return ctx.auth.session_cookie_value(str(session["id"]), user_id, int(expires.timestamp()))
 
 
-def set_session_cookie(response: Response, ctx: ServerContext, cookie: str) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=ctx.settings.session_ttl_seconds,
-        httponly=True,
-        samesite="lax",
-        secure=ctx.settings.cookies_secure,
-        path="/",
-    )
-
-
-async def sign_out(ctx: ServerContext, request: Request, response: Response) -> None:
-    """Revoke the request's session (if any) and clear its cookie."""
-    session_id = getattr(request.state, "session_id", None)
+async def sign_out(ctx: ServerContext, session_id: str | None) -> None:
+    """Revoke a session (if there is one)."""
     if session_id:
         await ctx.writer.submit(RevokeSession(session_id))
-    response.delete_cookie(SESSION_COOKIE, path="/")

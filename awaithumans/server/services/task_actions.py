@@ -88,7 +88,7 @@ class TaskAction(Write[Moved | Refused]):
             response = open_for(self.ctx.sealer, self.task_id, result.row["response_enc"])
         self.ctx.hub.publish(snapshot_of(result.row, response))
         if result.outbox_rows:
-            self.ctx.kick_outbox()
+            self.ctx.wake.outbox()
 
 
 class Complete(TaskAction):

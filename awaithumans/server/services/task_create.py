@@ -256,10 +256,9 @@ class CreateTask(Write[Created]):
             return
         self.ctx.hub.remember(snapshot_of(self.values, None))
         self.ctx.hub.changed()
-        if self.ctx.scheduler is not None:
-            self.ctx.scheduler.kick(self.values["timeout_at"])
+        self.ctx.wake.deadline(self.values["timeout_at"])
         if self.values["notify"]:
-            self.ctx.kick_outbox()
+            self.ctx.wake.outbox()
 
 
 async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -> None:
