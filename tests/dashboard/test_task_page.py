@@ -23,14 +23,13 @@ from pydantic import BaseModel, Field
 
 from awaithumans.core._forms import FieldKind, FormDefinition, FormField, FormOption, extract_form
 from awaithumans.server.dashboard.forms import (
-    answer_items,
-    display,
-    field_errors,
     form_values,
     initial_values,
     parse_submission,
     widgets_for,
 )
+from awaithumans.server.services.display import answer_items, display
+from awaithumans.server.services.form_input import field_errors
 from tests._app_fixtures import make_settings, running_app
 
 PASSWORD = "correct horse battery"

@@ -490,10 +490,11 @@ class Run:
         elif task.status not in ANSWERABLE:
             assert task.status.is_terminal, task.status
             assert_refused(resp, 409, "TASK_ALREADY_TERMINAL")
-        elif not op.valid:
-            assert_refused(resp, 422, "SCHEMA_VALIDATION_FAILED")
+        # One order on every channel (services/answers.py): who may answer before what.
         elif not (who.is_operator or task.assignee == who.name):
             assert_refused(resp, 403, "NOT_ASSIGNED_TO_YOU")
+        elif not op.valid:
+            assert_refused(resp, 422, "SCHEMA_VALIDATION_FAILED")
         else:
             assert resp.status_code == 200, resp.text
             task.move(S.COMPLETED, "completed", who.principal_id)

@@ -24,7 +24,6 @@ from starlette.responses import JSONResponse, Response
 
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.api.errors import error_response
-from awaithumans.server.api.tasks import _decode_cursor, _encode_cursor
 from awaithumans.server.dashboard.access import ctx_of, page_user, require_user
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import (
@@ -36,6 +35,7 @@ from awaithumans.server.db.models import (
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.paging import decode_cursor, encode_cursor
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,7 +87,7 @@ def _cursor_param(request: Request) -> tuple[str, tuple[datetime, str] | None]:
     if not raw:
         return "", None
     try:
-        return raw, _decode_cursor(raw)
+        return raw, decode_cursor(raw)
     except ApiError:
         return "", None
 
@@ -146,7 +146,7 @@ def _page(rows: list[dict[str, Any]], at_key: str) -> tuple[list[dict[str, Any]]
     if len(rows) <= PAGE_SIZE:
         return rows, None
     rows = rows[:PAGE_SIZE]
-    return rows, _encode_cursor(rows[-1][at_key], rows[-1]["id"])
+    return rows, encode_cursor(rows[-1][at_key], rows[-1]["id"])
 
 
 # --- the queue ------------------------------------------------------------------------

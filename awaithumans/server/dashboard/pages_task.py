@@ -19,30 +19,24 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from awaithumans.core._wire import TaskStatus
-from awaithumans.server.api.tasks import _TASK_ID, _refusal, can_see
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
-from awaithumans.server.dashboard.forms import (
-    answer_items,
-    display,
-    field_errors,
-    initial_values,
-    load_form,
-    parse_submission,
-    widgets_for,
-)
+from awaithumans.server.dashboard.forms import initial_values, parse_submission, widgets_for
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import AuditRow, TaskRow, UserRow
+from awaithumans.server.db.records import AuditRecord, TaskRecord
 from awaithumans.server.principals import Principal
-from awaithumans.server.services.lifecycle import ANSWERABLE, Channel, Refused
-from awaithumans.server.services.task_actions import Cancel, Claim, Complete, TaskAction, may_answer
+from awaithumans.server.services import answers
+from awaithumans.server.services.display import answer_items, display
+from awaithumans.server.services.form_input import field_errors, load_form
+from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
+from awaithumans.server.services.task_actions import may_answer
 from awaithumans.server.services.views import open_for
 
 router = APIRouter(include_in_schema=False)
 
 S = TaskStatus
-CLAIMABLE = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
 # A task collects a handful of audit rows; this only bounds a pathological one.
 MAX_AUDIT_ROWS = 500
 
@@ -74,16 +68,18 @@ class Notice:
     text: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Loaded:
-    """A task row (with its assignee's name and email) and its audit rows."""
+    """A task, its assignee's name and email (when in the directory), and its audit trail."""
 
-    row: dict[str, Any]
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    task: TaskRecord
+    assignee_name: str | None = None
+    assignee_email: str | None = None
+    audit: list[AuditRecord] = field(default_factory=list)
 
     @property
     def status(self) -> TaskStatus:
-        return TaskStatus(self.row["status"])
+        return self.task.status
 
 
 def _not_found() -> PageError:
@@ -97,7 +93,7 @@ def _not_found() -> PageError:
 
 
 async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
-    if not _TASK_ID.match(task_id):
+    if not answers.TASK_ID.match(task_id):
         raise _not_found()
     query = (
         select(
@@ -110,7 +106,10 @@ async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
     )
     async with ctx.engine.connect() as conn:
         found = (await conn.execute(query)).mappings().one_or_none()
-        if found is None or not can_see(who, found["owner_id"], found["assigned_to_user_id"]):
+        if found is None:
+            raise _not_found()
+        task = TaskRecord.from_row(found)
+        if not answers.can_see(who, task):
             raise _not_found()
         audit = (
             await conn.execute(
@@ -120,20 +119,25 @@ async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
                 .limit(MAX_AUDIT_ROWS)
             )
         ).mappings()
-        return Loaded(dict(found), [dict(a) for a in audit])
+        return Loaded(
+            task,
+            found["assignee_name"],
+            found["assignee_email"],
+            [AuditRecord.from_row(a) for a in audit],
+        )
 
 
-def _assignee(row: Mapping[str, Any]) -> tuple[str | None, str | None, list[str]]:
+def _assignee(t: Loaded) -> tuple[str | None, str | None, list[str]]:
     """(name, email) of the directory assignee, and emails named but not in the directory."""
-    if row["assigned_to_user_id"] is not None:
-        return row["assignee_name"], row["assignee_email"], []
-    assign_to = row["assign_to"] or {}
+    if t.task.assigned_to_user_id is not None:
+        return t.assignee_name, t.assignee_email, []
+    assign_to = t.task.assign_to or {}
     named = assign_to.get("emails") or [assign_to.get("email") or assign_to.get("user_id")]
     return None, None, [str(n) for n in named if isinstance(n, str)]
 
 
-def _audit_view(entry: Mapping[str, Any]) -> dict[str, Any]:
-    detail = entry["detail"] or {}
+def _audit_view(entry: AuditRecord) -> dict[str, Any]:
+    detail = entry.detail or {}
     note = None
     if isinstance(detail, Mapping):
         if detail.get("reason"):
@@ -141,12 +145,12 @@ def _audit_view(entry: Mapping[str, Any]) -> dict[str, Any]:
         elif detail.get("route"):
             note = f"Via {detail['route']}"
     return {
-        "at": entry["at"],
-        "who": entry["actor_label"] or entry["actor_id"] or entry["actor_type"],
-        "action": str(entry["action"]).replace("_", " "),
-        "from_status": entry["from_status"],
-        "to_status": entry["to_status"],
-        "channel": entry["channel"],
+        "at": entry.at,
+        "who": entry.actor_label or entry.actor_id or entry.actor_type,
+        "action": entry.action.replace("_", " "),
+        "from_status": entry.from_status.value if entry.from_status else None,
+        "to_status": entry.to_status.value,
+        "channel": entry.channel,
         "note": note,
     }
 
@@ -157,8 +161,8 @@ def _state_message(t: Loaded) -> str | None:
     if status is S.TIMED_OUT:
         return "This task timed out before anyone answered it."
     if status is S.CANCELLED:
-        last = next((a for a in reversed(t.audit) if a["action"] == "cancelled"), None)
-        who = (last["actor_label"] or last["actor_id"]) if last else None
+        last = next((a for a in reversed(t.audit) if a.action == "cancelled"), None)
+        who = (last.actor_label or last.actor_id) if last else None
         return f"This task was cancelled{f' by {who}' if who else ''}; it takes no answer."
     if status is S.VERIFICATION_EXHAUSTED:
         return "The answers to this task failed verification too many times; it is closed."
@@ -179,30 +183,29 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     ctx = ctx_of(request)
-    row = t.row
-    task_id = row["id"]
+    task = t.task
     status = t.status
-    form = load_form(row["form_definition"], row["response_schema"])
-    response = open_for(ctx.sealer, task_id, row["response_enc"])
-    answerable = status in ANSWERABLE and may_answer(who, row)
+    form = load_form(task.form_definition, task.response_schema)
+    response = open_for(ctx.sealer, task.id, task.response_enc)
+    answerable = status in ANSWERABLE and may_answer(who, task)
     if values is None and answerable:
         # After a rejection the person corrects their answer rather than starting over.
         values = initial_values(
-            form, row["initial_response"], response if status is S.REJECTED else None
+            form, task.initial_response, response if status is S.REJECTED else None
         )
-    name, email, unresolved = _assignee(row)
+    name, email, unresolved = _assignee(t)
     assignee_label = name or email or (", ".join(unresolved) if unresolved else None)
-    someone_else = (row["assigned_to_user_id"] not in (None, who.id)) or (
-        row["assigned_to_user_id"] is None and unresolved and who.email not in unresolved
+    someone_else = (task.assigned_to_user_id not in (None, who.id)) or (
+        task.assigned_to_user_id is None and unresolved and who.email not in unresolved
     )
     claim_confirm = None
     if someone_else and assignee_label:
         claim_confirm = f"Take this task over from {assignee_label}?"
     payload = None
-    if not row["redact_payload"]:
-        payload = display(open_for(ctx.sealer, task_id, row["payload_enc"]) or {})
+    if not task.redact_payload:
+        payload = display(open_for(ctx.sealer, task.id, task.payload_enc) or {})
     context: dict[str, Any] = {
-        "task": row,
+        "task": task,
         "status": status,
         "pill": PILLS.get(status, ""),
         "terminal": status.is_terminal,
@@ -214,7 +217,7 @@ def _page(
         "notice": notice,
         "state_message": _state_message(t),
         "payload": payload,
-        "metadata": display(row["task_metadata"]) if row["task_metadata"] else None,
+        "metadata": display(task.task_metadata) if task.task_metadata else None,
         "answer": answer_items(form, response)
         if status is S.COMPLETED and response is not None
         else None,
@@ -223,11 +226,11 @@ def _page(
         "assignee_unresolved": unresolved,
         "assignee_label": assignee_label,
         "operator_banner": bool(who.is_operator and answerable and someone_else),
-        "can_claim": status in CLAIMABLE
-        and (who.is_operator or row["assigned_to_user_id"] == who.id),
+        "can_claim": status in answers.CLAIMABLE
+        and (who.is_operator or task.assigned_to_user_id == who.id),
         "claim_confirm": claim_confirm,
         "can_cancel": who.is_operator and not status.is_terminal,
-        "needs_verifier": row["verifier_config"] is not None,
+        "needs_verifier": task.verifier_config is not None,
         "audit": [_audit_view(a) for a in t.audit],
     }
     return render(request, "task.html", context, status_code=status_code)
@@ -275,7 +278,7 @@ async def _begin(request: Request) -> tuple[Principal, FormData, str] | Response
     task_id = str(form.get("id", ""))
     who = await page_user(request)
     if who is None:
-        back = _task_url(task_id) if _TASK_ID.match(task_id) else "/"
+        back = _task_url(task_id) if answers.TASK_ID.match(task_id) else "/"
         return RedirectResponse(f"/login?next={quote(back, safe='')}", status_code=303)
     if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
@@ -293,24 +296,37 @@ def _closed(status: TaskStatus, verb: str) -> str:
     return f"{CLOSED.get(status, 'This task is closed')}, so {OUTCOME[verb]}."
 
 
-def _refused(result: Refused, verb: str) -> tuple[str, int]:
-    """The message and status code for an action the lifecycle refused."""
-    if result.current is not None and result.current in CLOSED and result.reason is None:
-        return _closed(result.current, verb), 409
-    problem = _refusal(result, result.task_id, verb)
-    return problem.message, problem.status_code
-
-
-async def _act(request: Request, action: TaskAction, verb: str) -> Response:
-    ctx = ctx_of(request)
-    result = await ctx.writer.submit(action)
-    if isinstance(result, Refused):
-        message, code = _refused(result, verb)
-        loaded = await _load(ctx, action.task_id, action.actor)
-        return _page(
-            request, action.actor, loaded, notice=Notice("error", message), status_code=code
+def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
+    """What the page says about a refused action, in its own words where it has them."""
+    current = refusal.current
+    if current is not None and current in CLOSED and refusal.code in _STATE_CODES:
+        return _closed(current, verb)
+    if refusal.code == "NOT_ASSIGNED_TO_YOU" and verb == "answer":
+        return "This task isn't assigned to you, so your answer was not recorded."
+    if refusal.code == "VERIFIER_API_KEY_MISSING":
+        return (
+            "This task needs a verifier, and this server has no verifier backend configured, "
+            "so the answer cannot be accepted."
         )
-    return RedirectResponse(_task_url(action.task_id), status_code=303)
+    return refusal.message
+
+
+# Refusals that only say "not in a state for this" (the page words those itself).
+_STATE_CODES = frozenset({"TASK_ALREADY_TERMINAL", "INVALID_TRANSITION", "TASK_ALREADY_CLAIMED"})
+
+
+async def _after(
+    request: Request,
+    who: Principal,
+    task_id: str,
+    outcome: answers.Done | answers.Refusal,
+    verb: str,
+) -> Response:
+    if isinstance(outcome, answers.Refusal):
+        loaded = await _load(ctx_of(request), task_id, who)
+        notice = Notice("error", _refusal_text(outcome, verb))
+        return _page(request, who, loaded, notice=notice, status_code=outcome.status_code)
+    return RedirectResponse(_task_url(task_id), status_code=303)
 
 
 @router.post("/task/submit")
@@ -321,38 +337,24 @@ async def submit_answer(request: Request) -> Response:
     who, form_data, task_id = begun
     ctx = ctx_of(request)
     t = await _load(ctx, task_id, who)
-    row = t.row
     posted = _posted(form_data)
-
-    def again(message: str, code: int) -> Response:
-        return _page(
-            request, who, t, values=posted, notice=Notice("error", message), status_code=code
-        )
-
-    if t.status not in ANSWERABLE:
-        return again(_closed(t.status, "answer"), 409)
-    if not may_answer(who, row):
-        return again("This task isn't assigned to you, so your answer was not recorded.", 403)
-    form = load_form(row["form_definition"], row["response_schema"])
-    response, errors = parse_submission(form, posted, schema=row["response_schema"])
-    problems = ctx.schemas.errors(row["response_schema"], response, which="response")
-    by_field, general = field_errors(form, problems)
-    errors = {**by_field, **errors}  # a field's own parse error says more than the schema's
-    if errors or general:
+    form = load_form(t.task.form_definition, t.task.response_schema)
+    response, unreadable = parse_submission(form, posted, schema=t.task.response_schema)
+    outcome = await answers.answer(
+        ctx, task_id, who, Channel.DASHBOARD, response, unreadable=unreadable
+    )
+    if isinstance(outcome, answers.Invalid):
+        by_field, general = field_errors(form, outcome.problems)
+        # A field's own parse error says more than the schema's.
+        errors = {**by_field, **outcome.unreadable}
         return _page(
             request, who, t, values=posted, errors=errors, top_errors=general, status_code=422
         )
-    if row["verifier_config"] is not None:
-        return again(
-            "This task needs a verifier, and this server has no verifier backend configured, "
-            "so the answer cannot be accepted.",
-            424,
-        )
-    result = await ctx.writer.submit(Complete(ctx, task_id, who, Channel.DASHBOARD, response))
-    if isinstance(result, Refused):
-        message, code = _refused(result, "answer")
-        t = await _load(ctx, task_id, who)
-        return again(message, code)
+    if isinstance(outcome, answers.Refusal):
+        if outcome.code != "TASK_NOT_FOUND":
+            t = await _load(ctx, task_id, who)
+        notice = Notice("error", _refusal_text(outcome, "answer"))
+        return _page(request, who, t, values=posted, notice=notice, status_code=outcome.status_code)
     return RedirectResponse(_task_url(task_id), status_code=303)
 
 
@@ -364,7 +366,8 @@ async def claim_task(request: Request) -> Response:
     who, _form, task_id = begun
     ctx = ctx_of(request)
     await _load(ctx, task_id, who)  # 404 for tasks this user may not see
-    return await _act(request, Claim(ctx, task_id, who, Channel.DASHBOARD), "claim")
+    outcome = await answers.claim(ctx, task_id, who, Channel.DASHBOARD)
+    return await _after(request, who, task_id, outcome, "claim")
 
 
 @router.post("/task/cancel")
@@ -376,4 +379,5 @@ async def cancel_task(request: Request) -> Response:
     ctx = ctx_of(request)
     await _load(ctx, task_id, who)
     reason = str(form_data.get("reason", "")).strip()[:500] or None
-    return await _act(request, Cancel(ctx, task_id, who, Channel.DASHBOARD, reason), "cancel")
+    outcome = await answers.cancel(ctx, task_id, who, Channel.DASHBOARD, reason)
+    return await _after(request, who, task_id, outcome, "cancel")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 
 WEBHOOK = "webhook"
@@ -41,7 +42,7 @@ def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, A
 
 
 def terminal_rows(
-    task: Mapping[str, Any], *, engines: frozenset[str] = frozenset()
+    task: TaskRecord, *, engines: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]]:
     """The jobs a task's end triggers: its webhook, a close-out for each notify route, and a
     direct delivery into each workflow engine in ``engines`` that the task waits in.
@@ -49,26 +50,25 @@ def terminal_rows(
     The bodies hold only the event name; the dispatcher builds the full payload from the
     task row at delivery, so the answer never sits unencrypted in the outbox.
     """
-    event = f"task.{task['status']}"
+    event = f"task.{task.status.value}"
     rows = []
-    if task.get("callback_url"):
-        rows.append(outbox_values(task["id"], WEBHOOK, task["callback_url"], {"event": event}))
+    if task.callback_url:
+        rows.append(outbox_values(task.id, WEBHOOK, task.callback_url, {"event": event}))
     rows.extend(
-        outbox_values(task["id"], NOTIFY, route, {"event": event})
-        for route in task.get("notify") or ()
+        outbox_values(task.id, NOTIFY, route, {"event": event}) for route in task.notify or ()
     )
     # The server delivers into the engine itself (it knows the engine's address); without
     # that, a relay behind callback_url carries the event.
     for engine, field in ((TEMPORAL, "workflow_id"), (PREFECT, "flow_run_id")):
         target = _waits_in(task, engine, field) if engine in engines else None
         if target is not None:
-            rows.append(outbox_values(task["id"], engine, target, {"event": event}))
+            rows.append(outbox_values(task.id, engine, target, {"event": event}))
     return rows
 
 
-def _waits_in(task: Mapping[str, Any], engine: str, field: str) -> str | None:
+def _waits_in(task: TaskRecord, engine: str, field: str) -> str | None:
     """The workflow / flow run the adapter recorded in the task's metadata, if any."""
-    meta = task.get("task_metadata")
+    meta = task.task_metadata
     where = meta.get(engine) if isinstance(meta, dict) else None
     target = where.get(field) if isinstance(where, dict) else None
     return target if isinstance(target, str) and target else None

@@ -9,7 +9,7 @@ that announce the change, all on the caller's connection, so in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._wire import TERMINAL_STATUSES, TaskStatus
 from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.events import terminal_rows
@@ -67,19 +68,28 @@ def is_terminal(status: TaskStatus) -> bool:
     return status in TERMINAL_STATUSES
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Moved:
-    """A transition that happened."""
+    """A transition that happened; ``task`` is the task as it is now."""
 
-    task_id: str
+    task: TaskRecord
     from_status: TaskStatus
-    to_status: TaskStatus
-    version: int
-    row: dict[str, Any] = field(default_factory=dict)
     outbox_rows: int = 0
 
+    @property
+    def task_id(self) -> str:
+        return self.task.id
 
-@dataclass(slots=True)
+    @property
+    def to_status(self) -> TaskStatus:
+        return self.task.status
+
+    @property
+    def version(self) -> int:
+        return self.task.version
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """A transition that could not happen: the task is missing, in another status, or the
     caller's ``check`` said no (``reason`` is its code)."""
@@ -87,11 +97,11 @@ class Refused:
     task_id: str
     current: TaskStatus | None
     reason: str | None = None
-    row: dict[str, Any] | None = None
+    task: TaskRecord | None = None
 
 
-# A precondition on the current row: returns a refusal code, or None to go ahead.
-Check = Callable[[Mapping[str, Any]], str | None]
+# A precondition on the current task: returns a refusal code, or None to go ahead.
+Check = Callable[[TaskRecord], str | None]
 
 
 async def transition(
@@ -121,14 +131,14 @@ async def transition(
         )
         if found is None:
             return Refused(task_id, None)
-        row: dict[str, Any] = dict(found)
-        current = TaskStatus(row["status"])
+        task = TaskRecord.from_row(found)
+        current = task.status
         if not can_move(current, to) or (allowed_from is not None and current not in allowed_from):
-            return Refused(task_id, current, row=row)
-        if check is not None and (reason := check(row)) is not None:
-            return Refused(task_id, current, reason, row=row)
+            return Refused(task_id, current, task=task)
+        if check is not None and (reason := check(task)) is not None:
+            return Refused(task_id, current, reason, task=task)
         now = utcnow()
-        new_values = {"status": to.value, "version": row["version"] + 1, "updated_at": now}
+        new_values = {"status": to.value, "version": task.version + 1, "updated_at": now}
         if values:
             new_values.update(values)
         result = await conn.execute(
@@ -136,7 +146,7 @@ async def transition(
             .where(
                 TaskRow.id == task_id,
                 TaskRow.status == current.value,
-                TaskRow.version == row["version"],
+                TaskRow.version == task.version,
             )
             .values(**new_values)
         )
@@ -160,12 +170,12 @@ async def transition(
             detail=detail,
         )
     )
-    merged = {**row, **new_values}
-    events = terminal_rows(merged, engines=engines) if is_terminal(to) else []
+    moved = task.with_values(new_values)
+    events = terminal_rows(moved, engines=engines) if is_terminal(to) else []
     if events:
         await conn.execute(insert(OutboxRow), events)
-    await announce(conn, task_id, new_values["version"])
-    return Moved(task_id, current, to, new_values["version"], merged, len(events))
+    await announce(conn, task_id, moved.version)
+    return Moved(moved, current, len(events))
 
 
 def audit_values(

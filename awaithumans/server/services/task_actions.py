@@ -7,13 +7,13 @@ precondition, and after the commit publishes the new state to waiting polls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.lifecycle import (
@@ -30,11 +30,11 @@ from awaithumans.server.services.writer import Write
 S = TaskStatus
 
 
-def may_answer(principal: Principal, row: Mapping[str, Any]) -> bool:
+def may_answer(principal: Principal, task: TaskRecord) -> bool:
     """Operators answer anything; a reviewer only what is assigned to them."""
     if principal.is_operator:
         return True
-    return principal.kind == "user" and row["assigned_to_user_id"] == principal.id
+    return principal.kind == "user" and task.assigned_to_user_id == principal.id
 
 
 class TaskAction(Write[Moved | Refused]):
@@ -55,7 +55,7 @@ class TaskAction(Write[Moved | Refused]):
     def values(self) -> dict[str, Any]:
         return {}
 
-    def check(self, row: Mapping[str, Any]) -> str | None:
+    def check(self, task: TaskRecord) -> str | None:
         return None
 
     def detail(self) -> dict[str, Any] | None:
@@ -84,9 +84,9 @@ class TaskAction(Write[Moved | Refused]):
         if not isinstance(result, Moved):
             return
         response = self.response()
-        if response is None and result.row.get("response_enc") is not None:
-            response = open_for(self.ctx.sealer, self.task_id, result.row["response_enc"])
-        self.ctx.hub.publish(snapshot_of(result.row, response))
+        if response is None:
+            response = open_for(self.ctx.sealer, self.task_id, result.task.response_enc)
+        self.ctx.hub.publish(snapshot_of(result.task, response))
         if result.outbox_rows:
             self.ctx.wake.outbox()
 
@@ -109,8 +109,8 @@ class Complete(TaskAction):
         super().__init__(ctx, task_id, actor, channel)
         self.answer = answer
 
-    def check(self, row: Mapping[str, Any]) -> str | None:
-        return None if may_answer(self.actor, row) else "NOT_ASSIGNED_TO_YOU"
+    def check(self, task: TaskRecord) -> str | None:
+        return None if may_answer(self.actor, task) else "NOT_ASSIGNED_TO_YOU"
 
     def values(self) -> dict[str, Any]:
         return {
@@ -136,8 +136,8 @@ class Claim(TaskAction):
     action = "claimed"
     allowed_from = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
 
-    def check(self, row: Mapping[str, Any]) -> str | None:
-        assignee = row["assigned_to_user_id"]
+    def check(self, task: TaskRecord) -> str | None:
+        assignee = task.assigned_to_user_id
         if assignee is not None and assignee != self.actor.id and not self.actor.is_operator:
             return "NOT_ASSIGNED_TO_YOU"
         return None
@@ -161,8 +161,8 @@ class Cancel(TaskAction):
         super().__init__(ctx, task_id, actor, channel)
         self.reason = reason
 
-    def check(self, row: Mapping[str, Any]) -> str | None:
-        if self.actor.is_operator or row["owner_id"] == self.actor.owner_id:
+    def check(self, task: TaskRecord) -> str | None:
+        if self.actor.is_operator or task.owner_id == self.actor.owner_id:
             return None
         return "FORBIDDEN"
 
@@ -176,8 +176,8 @@ class TimeOut(TaskAction):
     to = S.TIMED_OUT
     action = "timed_out"
 
-    def check(self, row: Mapping[str, Any]) -> str | None:
-        return None if row["timeout_at"] <= utcnow() else "NOT_DUE"
+    def check(self, task: TaskRecord) -> str | None:
+        return None if task.timeout_at <= utcnow() else "NOT_DUE"
 
     def values(self) -> dict[str, Any]:
         return {"timed_out_at": utcnow()}

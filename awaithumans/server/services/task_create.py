@@ -19,6 +19,7 @@ from awaithumans.core._routes import InvalidNotifyRouteError, parse_routes
 from awaithumans.core._wire import TASK_ID_PREFIX, CreateTaskRequest, TaskStatus, TaskView
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
@@ -168,19 +169,23 @@ class CreateTask(Write[Created]):
     def key(self) -> str:
         return str(self.values["idempotency_key"])
 
-    def outcome_for_existing(self, row: dict[str, Any]) -> Created:
-        same_content = row["fingerprint"] == self.values["fingerprint"]
-        same_owner = row["owner_id"] == self.principal.owner_id or self.principal.is_operator
+    def record(self) -> TaskRecord:
+        """The task as inserted (assignee resolved)."""
+        return TaskRecord.from_row(self.values)
+
+    def outcome_for_existing(self, task: TaskRecord) -> Created:
+        same_content = task.fingerprint == self.values["fingerprint"]
+        same_owner = task.owner_id == self.principal.owner_id or self.principal.is_operator
         if not (same_content and same_owner):
             return Created(None, conflict=True)
-        return Created(view_of(row, self.ctx.sealer, self.ctx.settings.base_url()), replayed=True)
+        return Created(view_of(task, self.ctx.sealer, self.ctx.settings.base_url()), replayed=True)
 
     @classmethod
     async def apply_many(cls, conn: AsyncConnection, writes: Sequence[Write[Any]]) -> list[Any]:
         creates = [w for w in writes if isinstance(w, CreateTask)]
         keys = {w.key for w in creates}
         existing = {
-            r["idempotency_key"]: dict(r)
+            r["idempotency_key"]: TaskRecord.from_row(r)
             for r in (
                 await conn.execute(select(TaskRow).where(TaskRow.idempotency_key.in_(keys)))
             ).mappings()
@@ -192,7 +197,7 @@ class CreateTask(Write[Created]):
             if w.key in existing:
                 outcomes.append(w.outcome_for_existing(existing[w.key]))
             elif w.key in fresh:
-                outcomes.append(w.outcome_for_existing(fresh[w.key].values))
+                outcomes.append(w.outcome_for_existing(TaskRecord.from_row(fresh[w.key].values)))
             else:
                 fresh[w.key] = w
                 outcomes.append(None)
@@ -209,11 +214,11 @@ class CreateTask(Write[Created]):
         audits: list[dict[str, Any]] = []
         jobs: list[dict[str, Any]] = []
         raced = [w for w in fresh.values() if w.values["id"] not in inserted]
-        raced_rows = {}
+        raced_rows: dict[str, TaskRecord] = {}
         if raced:
             # Another process inserted the same key between our read and our insert.
             raced_rows = {
-                r["idempotency_key"]: dict(r)
+                r["idempotency_key"]: TaskRecord.from_row(r)
                 for r in (
                     await conn.execute(
                         select(TaskRow).where(TaskRow.idempotency_key.in_([w.key for w in raced]))
@@ -238,7 +243,7 @@ class CreateTask(Write[Created]):
             )
             jobs.extend(created_rows(w.values["id"], w.values["notify"]))
             outcomes[i] = Created(
-                view_of(w.values, w.ctx.sealer, w.ctx.settings.base_url(), payload=w.payload)
+                view_of(w.record(), w.ctx.sealer, w.ctx.settings.base_url(), payload=w.payload)
             )
         if audits:
             await conn.execute(insert(AuditRow), audits)
@@ -254,7 +259,7 @@ class CreateTask(Write[Created]):
     def after(self, result: Created) -> None:
         if result.view is None or result.replayed:
             return
-        self.ctx.hub.remember(snapshot_of(self.values, None))
+        self.ctx.hub.remember(snapshot_of(self.record(), None))
         self.ctx.hub.changed()
         self.ctx.wake.deadline(self.values["timeout_at"])
         if self.values["notify"]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from awaithumans.core._wire import TaskStatus, TaskView
+from awaithumans.core._wire import TaskView
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.security import Sealer
 from awaithumans.server.services.hub import Snapshot
 
@@ -27,22 +27,22 @@ def open_for(sealer: Sealer, task_id: str, blob: bytes | None) -> dict[str, Any]
     return opened if isinstance(opened, dict) else None
 
 
-def snapshot_of(row: Mapping[str, Any], response: dict[str, Any] | None) -> Snapshot:
+def snapshot_of(task: TaskRecord, response: dict[str, Any] | None) -> Snapshot:
     return Snapshot(
-        task_id=row["id"],
-        version=row["version"],
-        status=TaskStatus(row["status"]),
-        owner_id=row["owner_id"],
-        assigned_to_user_id=row["assigned_to_user_id"],
+        task_id=task.id,
+        version=task.version,
+        status=task.status,
+        owner_id=task.owner_id,
+        assigned_to_user_id=task.assigned_to_user_id,
         response=response,
-        completed_at=row["completed_at"],
-        timed_out_at=row["timed_out_at"],
-        verification_attempt=row["verification_attempt"],
+        completed_at=task.completed_at,
+        timed_out_at=task.timed_out_at,
+        verification_attempt=task.verification_attempt,
     )
 
 
 def view_of(
-    row: Mapping[str, Any],
+    task: TaskRecord,
     sealer: Sealer,
     base_url: str,
     *,
@@ -52,40 +52,40 @@ def view_of(
     response: dict[str, Any] | None = None,
 ) -> TaskView:
     """Build the API view; ``payload``/``response`` skip decryption when already known."""
-    task_id = row["id"]
+    task_id = task.id
     if include_payload and payload is None:
-        payload = open_for(sealer, task_id, row["payload_enc"])
+        payload = open_for(sealer, task_id, task.payload_enc)
     if response is None:
-        response = open_for(sealer, task_id, row["response_enc"])
+        response = open_for(sealer, task_id, task.response_enc)
     return TaskView(
         id=task_id,
         review_url=f"{base_url}/task?id={task_id}",
-        idempotency_key=row["idempotency_key"],
-        task=row["task"],
-        status=TaskStatus(row["status"]),
+        idempotency_key=task.idempotency_key,
+        task=task.task,
+        status=task.status,
         payload=payload if include_payload else None,
-        payload_schema=row["payload_schema"],
-        response_schema=row["response_schema"],
-        form_definition=row["form_definition"],
-        timeout_seconds=row["timeout_seconds"],
-        timeout_at=row["timeout_at"],
-        assign_to=row["assign_to"],
-        assigned_to_user_id=row["assigned_to_user_id"],
+        payload_schema=task.payload_schema,
+        response_schema=task.response_schema,
+        form_definition=task.form_definition,
+        timeout_seconds=task.timeout_seconds,
+        timeout_at=task.timeout_at,
+        assign_to=task.assign_to,
+        assigned_to_user_id=task.assigned_to_user_id,
         assigned_to_email=assigned_to_email,
-        notify=row["notify"],
-        verifier_config=row["verifier_config"],
-        redact_payload=row["redact_payload"],
-        callback_url=row["callback_url"],
-        task_metadata=row["task_metadata"],
-        initial_response=row["initial_response"],
+        notify=task.notify,
+        verifier_config=task.verifier_config,
+        redact_payload=task.redact_payload,
+        callback_url=task.callback_url,
+        task_metadata=task.task_metadata,
+        initial_response=task.initial_response,
         response=response,
-        verification_attempt=row["verification_attempt"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        completed_at=row["completed_at"],
-        timed_out_at=row["timed_out_at"],
-        completed_by_user_id=row["completed_by_user_id"],
-        completed_by_email=row["completed_by_email"],
-        completed_by_display_name=row["completed_by_display_name"],
-        completed_via_channel=row["completed_via_channel"],
+        verification_attempt=task.verification_attempt,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        completed_at=task.completed_at,
+        timed_out_at=task.timed_out_at,
+        completed_by_user_id=task.completed_by_user_id,
+        completed_by_email=task.completed_by_email,
+        completed_by_display_name=task.completed_by_display_name,
+        completed_via_channel=task.completed_via_channel,
     )

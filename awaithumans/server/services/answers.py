@@ -1,0 +1,202 @@
+"""The answer path: every channel answers, claims and cancels tasks through these three calls.
+
+The JSON API, the dashboard, and the channels that take answers where people are (Slack's
+modal and thread replies, email links) all act as an authenticated principal through a
+named :class:`Channel`, and get one typed outcome back:
+
+* :class:`Done`: the task moved; here it is, as it is now.
+* :class:`Refusal`: it did not, for a reason with a stable code (and the HTTP status the
+  API answers it with); nothing changed.
+* :class:`Invalid`: the answer does not fit the task's response schema; nothing changed.
+
+The checks run in one order for everyone: the task is visible to the principal, the
+principal may answer it (its assignee, or an operator), the task still takes answers, the
+answer matches the response schema, and the verifier gate. The state change itself goes
+through :mod:`lifecycle` (compare-and-set, audit row, outbox rows in one transaction), which
+checks state and assignment again against the row it updates: a race lost between these
+checks and the write is refused the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from awaithumans.core._wire import TaskStatus
+from awaithumans.server.context import ServerContext
+from awaithumans.server.db.models import TaskRow
+from awaithumans.server.db.records import TaskRecord
+from awaithumans.server.errors import ApiError
+from awaithumans.server.principals import Principal
+from awaithumans.server.services.lifecycle import ANSWERABLE, Channel, Moved, Refused
+from awaithumans.server.services.task_actions import (
+    Cancel,
+    Claim,
+    Complete,
+    TaskAction,
+    may_answer,
+)
+
+TASK_ID = re.compile(r"^tsk_[0-9a-f]{24}$")
+CLAIMABLE = frozenset({TaskStatus.CREATED, TaskStatus.NOTIFIED, TaskStatus.ASSIGNED})
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The task moved. ``response`` is the answer just given (for ``answer``)."""
+
+    task: TaskRecord
+    response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Nothing changed, because of ``code``; ``current`` is the task's status, if it exists.
+
+    ``message`` is worded for the API; channels that speak to people in their own words
+    (the dashboard) choose theirs from ``code`` and ``current``.
+    """
+
+    status_code: int
+    code: str
+    message: str
+    current: TaskStatus | None = None
+
+    def error(self) -> ApiError:
+        return ApiError(self.status_code, self.code, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """The answer does not fit: schema problems (``loc``/``msg``) and, when the channel
+    decoded the answer from a form, the fields it could not read (field -> message)."""
+
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+
+
+def sees(principal: Principal, owner_id: str, assignee: str | None) -> bool:
+    """Operators see everything; agents their own tasks; reviewers what is assigned to them."""
+    if principal.is_operator or owner_id == principal.owner_id:
+        return True
+    return principal.kind == "user" and assignee == principal.id
+
+
+def can_see(principal: Principal, task: TaskRecord) -> bool:
+    return sees(principal, task.owner_id, task.assigned_to_user_id)
+
+
+async def load_task(ctx: ServerContext, task_id: str) -> TaskRecord | None:
+    """The task, or None for an unknown id (or a string that is no task id at all)."""
+    if not TASK_ID.match(task_id):
+        return None
+    async with ctx.engine.connect() as conn:
+        found = (
+            (await conn.execute(select(TaskRow).where(TaskRow.id == task_id)))
+            .mappings()
+            .one_or_none()
+        )
+    return TaskRecord.from_row(found) if found is not None else None
+
+
+async def visible_task(ctx: ServerContext, task_id: str, who: Principal) -> TaskRecord | None:
+    """The task if ``who`` may see it; someone else's task is as missing as an unknown one."""
+    task = await load_task(ctx, task_id)
+    return task if task is not None and can_see(who, task) else None
+
+
+def not_found(task_id: str) -> Refusal:
+    return Refusal(404, "TASK_NOT_FOUND", f"No task {task_id!r}.")
+
+
+async def answer(
+    ctx: ServerContext,
+    task_id: str,
+    who: Principal,
+    channel: Channel,
+    response: dict[str, Any],
+    *,
+    unreadable: Mapping[str, str] | None = None,
+) -> Done | Refusal | Invalid:
+    """Record ``who``'s answer to a task, if everything allows it.
+
+    Args:
+        unreadable: Fields the channel could not decode from what the person typed (field
+            name -> message); reported with the schema's problems, after the refusals.
+    """
+    task = await visible_task(ctx, task_id, who)
+    if task is None:
+        return not_found(task_id)
+    if not who.can_answer:
+        return Refusal(403, "FORBIDDEN", "Agent keys may create and read tasks, not answer them.")
+    if task.status not in ANSWERABLE:
+        return _refused(Refused(task_id, task.status), "answer")
+    if not may_answer(who, task):
+        return _refused(Refused(task_id, task.status, "NOT_ASSIGNED_TO_YOU"), "answer")
+    problems = ctx.schemas.errors(task.response_schema, response, which="response")
+    if problems or unreadable:
+        return Invalid(problems, dict(unreadable or {}))
+    if task.verifier_config is not None:
+        # Verification runs on the server; until a verifier backend is installed and keyed,
+        # an answer cannot be checked, and an unchecked answer must not land.
+        return Refusal(
+            424,
+            "VERIFIER_API_KEY_MISSING",
+            "This task needs a verifier, and this server has no verifier backend configured.",
+            task.status,
+        )
+    outcome = await _act(ctx, Complete(ctx, task_id, who, channel, response), "answer")
+    return Done(outcome.task, response) if isinstance(outcome, Done) else outcome
+
+
+async def claim(
+    ctx: ServerContext, task_id: str, who: Principal, channel: Channel
+) -> Done | Refusal:
+    """Take a task before answering it; the first claim wins."""
+    if await visible_task(ctx, task_id, who) is None:
+        return not_found(task_id)
+    if not who.can_answer:
+        return Refusal(403, "FORBIDDEN", "Agent keys may create and read tasks, not claim them.")
+    return await _act(ctx, Claim(ctx, task_id, who, channel), "claim")
+
+
+async def cancel(
+    ctx: ServerContext, task_id: str, who: Principal, channel: Channel, reason: str | None = None
+) -> Done | Refusal:
+    """End a task without an answer (operators, and the agent that created it)."""
+    if await visible_task(ctx, task_id, who) is None:
+        return not_found(task_id)
+    return await _act(ctx, Cancel(ctx, task_id, who, channel, reason), "cancel")
+
+
+async def _act(ctx: ServerContext, action: TaskAction, verb: str) -> Done | Refusal:
+    result = await ctx.writer.submit(action)
+    if isinstance(result, Refused):
+        return _refused(result, verb)
+    assert isinstance(result, Moved)
+    return Done(result.task)
+
+
+def _refused(result: Refused, verb: str) -> Refusal:
+    current = result.current
+    if current is None:
+        return not_found(result.task_id)
+    if result.reason == "NOT_ASSIGNED_TO_YOU":
+        return Refusal(403, "NOT_ASSIGNED_TO_YOU", "This task isn't assigned to you.", current)
+    if result.reason == "FORBIDDEN":
+        return Refusal(403, "FORBIDDEN", f"You may not {verb} this task.", current)
+    if current.is_terminal:
+        return Refusal(
+            409, "TASK_ALREADY_TERMINAL", f"The task is already {current.value}.", current
+        )
+    if verb == "claim":
+        return Refusal(
+            409, "TASK_ALREADY_CLAIMED", "Someone else claimed this task first.", current
+        )
+    return Refusal(
+        409, "INVALID_TRANSITION", f"Cannot {verb} a task that is {current.value}.", current
+    )
