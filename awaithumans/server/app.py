@@ -15,21 +15,18 @@ from awaithumans.server.api import admin, auth, health, tasks
 from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.bootstrap import issue_setup_token
-from awaithumans.server.channels.base import ChannelRegistry, Handler
-from awaithumans.server.channels.prefect import PrefectResumer, prefect_available
-from awaithumans.server.channels.temporal import TemporalSignaler, temporal_available
-from awaithumans.server.channels.webhook import WebhookSender
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard import mount_dashboard
 from awaithumans.server.dashboard.render import not_found_page
 from awaithumans.server.db.engine import migrate
-from awaithumans.server.security import KeyRing
+from awaithumans.server.engines import engine_handlers
+from awaithumans.server.notify import mount_inbound, notify_channels
+from awaithumans.server.services.delivery import Handler, HandlerRegistry
 from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
 from awaithumans.server.settings import Settings
 from awaithumans.server.version import __version__
-from awaithumans.server.webhook_secret import webhook_secret
 
 log = logging.getLogger("awaithumans.server")
 
@@ -88,50 +85,27 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body is over the {limit}-byte limit.")
 
 
-def delivery_handlers(settings: Settings, keyring: KeyRing) -> list[Handler]:
-    """The handlers this configuration asks for: webhooks always, engines when addressed.
-
-    Raises:
-        RuntimeError: An engine is addressed but its extra is not installed.
-    """
-    handlers: list[Handler] = [
-        WebhookSender(webhook_secret(settings, keyring), timeout=settings.webhook_timeout_seconds)
-    ]
-    if settings.temporal_address:
-        if not temporal_available():
-            raise RuntimeError(
-                "AWAITHUMANS_TEMPORAL_ADDRESS is set but temporalio is not installed: "
-                'pip install "awaithumans[server,temporal]"'
-            )
-        handlers.append(TemporalSignaler(settings.temporal_address, settings.temporal_namespace))
-    if settings.prefect_api_url:
-        if not prefect_available():
-            raise RuntimeError(
-                "AWAITHUMANS_PREFECT_API_URL is set but prefect is not installed: "
-                'pip install "awaithumans[server,prefect]"'
-            )
-        key = settings.prefect_api_key
-        handlers.append(
-            PrefectResumer(settings.prefect_api_url, key.get_secret_value() if key else None)
-        )
-    return handlers
-
-
 def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastAPI:
     """Build the server. Nothing connects or starts until the ASGI lifespan runs.
 
     Args:
         settings: The configuration (see :class:`Settings`).
         channels: Extra delivery handlers, e.g. a notification channel; each handles the
-            outbox jobs whose kind or notify-route prefix equals its ``name``.
+            outbox jobs whose kind or notify-route prefix equals its ``name``. One that is an
+            :class:`~awaithumans.server.notify.InboundChannel` gets its routes mounted under
+            ``/api/channels/<name>/``.
 
     Raises:
         ValueError: The payload key is missing or malformed.
         RuntimeError: A workflow engine is configured without its extra installed.
     """
-    registry = ChannelRegistry()
+    registry = HandlerRegistry()
     ctx = ServerContext.build(settings, registry)
-    for handler in (*delivery_handlers(settings, ctx.keyring), *channels):
+    for handler in (
+        *engine_handlers(settings, ctx.keyring),
+        *notify_channels(settings),
+        *channels,
+    ):
         registry.register(handler)
 
     @asynccontextmanager
@@ -176,6 +150,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
     install_error_handlers(app, not_found_page=not_found_page)
     for router in (tasks.router, auth.router, admin.router, health.router):
         app.include_router(router)
+    mount_inbound(app, registry)
     mount_dashboard(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awaithumans.server.auth import Authenticator
-from awaithumans.server.channels.base import ChannelRegistry
 from awaithumans.server.db.engine import make_engine
 from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
+from awaithumans.server.services.delivery import HandlerRegistry
 from awaithumans.server.services.hub import TaskHub
 from awaithumans.server.services.schemas import SchemaCache
 from awaithumans.server.services.wakeups import Wakeups
@@ -31,7 +31,8 @@ class ServerContext:
     keyring: KeyRing
     sealer: Sealer
     auth: Authenticator
-    channels: ChannelRegistry
+    #: What the outbox delivers to: engine handlers and notification channels, by name.
+    handlers: HandlerRegistry
     schemas: SchemaCache
     wake: Wakeups
     login_throttle: LoginThrottle
@@ -39,7 +40,7 @@ class ServerContext:
     csrf_key: bytes
 
     @classmethod
-    def build(cls, settings: Settings, channels: ChannelRegistry) -> ServerContext:
+    def build(cls, settings: Settings, handlers: HandlerRegistry) -> ServerContext:
         """Everything from ``settings``; nothing connects until first use.
 
         Raises:
@@ -60,7 +61,7 @@ class ServerContext:
             keyring=keyring,
             sealer=Sealer(keyring),
             auth=Authenticator(engine, settings, keyring),
-            channels=channels,
+            handlers=handlers,
             schemas=SchemaCache(),
             wake=Wakeups(),
             login_throttle=LoginThrottle(),

@@ -3,11 +3,86 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 3001
+
+
+class SlackSettings(BaseSettings):
+    """The Slack channel: ``AWAITHUMANS_SLACK_*``.
+
+    Static-token mode needs ``bot_token`` and ``signing_secret``; OAuth (several
+    workspaces) needs ``client_id``, ``client_secret``, ``signing_secret`` and
+    ``install_token``; ``app_token`` turns on Socket Mode (no public URL needed).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AWAITHUMANS_SLACK_", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, description="xoxb-... (static token).")
+    signing_secret: SecretStr | None = Field(
+        default=None, description="Verifies every request Slack sends."
+    )
+    client_id: str | None = Field(default=None, description="OAuth app client id.")
+    client_secret: SecretStr | None = Field(default=None, description="OAuth client secret.")
+    install_token: SecretStr | None = Field(
+        default=None, description="Operator secret that opens the OAuth install link."
+    )
+    app_token: SecretStr | None = Field(default=None, description="xapp-... (Socket Mode).")
+    api_url: str | None = Field(
+        default=None, description="Slack's Web API base URL (proxies, test stand-ins)."
+    )
+
+    @property
+    def configured(self) -> bool:
+        """Whether any way to reach Slack is set up."""
+        return self.bot_token is not None or self.client_id is not None
+
+
+class SmtpSettings(BaseSettings):
+    """The SMTP transport of the email channel: ``AWAITHUMANS_SMTP_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="AWAITHUMANS_SMTP_", extra="ignore")
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    start_tls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    use_tls: bool = Field(default=False, description="Implicit TLS from the first byte (465).")
+
+
+EmailTransport = Literal["smtp", "resend", "logging", "file"]
+
+
+class EmailSettings(BaseSettings):
+    """The email channel: ``AWAITHUMANS_EMAIL_*``, the SMTP transport, Resend's key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AWAITHUMANS_EMAIL_", extra="ignore", populate_by_name=True
+    )
+
+    transport: EmailTransport | None = Field(
+        default=None, description="smtp | resend | logging | file; unset: no email."
+    )
+    from_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("from_address", "AWAITHUMANS_EMAIL_FROM"),
+        description="The sender, e.g. approvals@acme.com.",
+    )
+    from_name: str | None = None
+    reply_to: str | None = None
+    resend_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("resend_api_key", "AWAITHUMANS_RESEND_API_KEY"),
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+    @property
+    def configured(self) -> bool:
+        return self.transport is not None
 
 
 class Settings(BaseSettings):
@@ -62,6 +137,8 @@ class Settings(BaseSettings):
     prefect_api_key: SecretStr | None = Field(
         default=None, description="Prefect Cloud API key, with prefect_api_url."
     )
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     dev_mode: bool = False
     log_level: str = "info"
     secure_cookies: bool | None = Field(
@@ -114,3 +191,21 @@ class Settings(BaseSettings):
         if self.secure_cookies is not None:
             return self.secure_cookies
         return self.base_url().startswith("https://")
+
+
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming the environment variable at fault (secrets are never echoed)."""
+    first = exc.errors()[0]
+    groups = (Settings, SlackSettings, EmailSettings, SmtpSettings)
+    prefix = next(
+        (str(g.model_config.get("env_prefix")) for g in groups if g.__name__ == exc.title),
+        "AWAITHUMANS_",
+    )
+    where = "_".join(str(p) for p in first["loc"]).upper()
+    name = where if where.startswith("AWAITHUMANS_") else prefix + where
+    hidden = any(word in name.lower() for word in _SECRET_WORDS)
+    shown = "" if hidden else f"={first.get('input')!r}"
+    return f"{name}{shown} is not valid: {first['msg']}."

@@ -641,3 +641,29 @@ def test_version(project: Path, home: Path) -> None:
     result = run_cli("version", cwd=project, home=home)
     assert result.returncode == 0, result
     assert result.stdout == f"awaithumans {importlib.metadata.version('awaithumans')}\n"
+
+
+def test_doctor_checks_the_channel_settings(project: Path, home: Path) -> None:
+    env = {
+        "AWAITHUMANS_PAYLOAD_KEY": "0" * 64,
+        "AWAITHUMANS_EMAIL_TRANSPORT": "smtp",
+        "AWAITHUMANS_EMAIL_FROM": "approvals@acme.com",
+        "AWAITHUMANS_SLACK_BOT_TOKEN": "xoxb-test",
+    }
+    result = run_cli("doctor", cwd=project, home=home, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
+    assert problems == [
+        "✗ AWAITHUMANS_SLACK_BOT_TOKEN is set but AWAITHUMANS_SLACK_SIGNING_SECRET is not.",
+        "✗ The smtp email transport needs AWAITHUMANS_SMTP_HOST.",
+    ]
+    assert "xoxb-test" not in result.stdout
+
+
+def test_a_malformed_setting_is_one_clear_line(project: Path, home: Path) -> None:
+    result = run_cli("serve", cwd=project, home=home, env={"AWAITHUMANS_PORT": "eighty"})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "AWAITHUMANS_PORT='eighty' is not valid: Input should be a valid integer,"
+        " unable to parse string as an integer."
+    ]

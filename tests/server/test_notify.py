@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.server.services.delivery import Job, Outcome
 from tests._app_fixtures import make_settings, running_app
 
 TASK = {

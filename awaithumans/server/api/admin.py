@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from awaithumans.server.services.directory import (
     RevokeAgentKey,
     SaveUser,
 )
-from awaithumans.server.services.outbox import Redeliver, list_jobs
+from awaithumans.server.services.outbox_rows import Redeliver, list_jobs
 
 router = APIRouter(
     prefix="/api/admin",
@@ -229,10 +230,7 @@ async def list_deliveries(
 ) -> list[DeliveryOut]:
     async with ctx.engine.connect() as conn:
         rows = await list_jobs(conn, status=status, task_id=task_id, limit=limit)
-    return [
-        DeliveryOut.model_validate({**dict(r), "event": str(r["body"].get("event", ""))})
-        for r in rows
-    ]
+    return [DeliveryOut.model_validate({**dataclasses.asdict(r), "event": r.event}) for r in rows]
 
 
 # The outbox id column is a 32-bit INTEGER on PostgreSQL (and 64-bit on SQLite): a larger

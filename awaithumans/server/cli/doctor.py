@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from awaithumans.core._discovery import dev_file_path, read_dev_file
-from awaithumans.server.settings import Settings
+from awaithumans.server.settings import Settings, describe_error
 
 
 class Report:
@@ -28,10 +27,10 @@ class Report:
         print(f"· {text}")
 
 
-def _check_key(report: Report, dev_dir: Path) -> str | None:
+def _check_key(report: Report, env: Settings, dev_dir: Path) -> None:
     from awaithumans.server.security import parse_payload_key
 
-    key = os.environ.get("AWAITHUMANS_PAYLOAD_KEY")
+    key = env.payload_key.get_secret_value() if env.payload_key else None
     source = "AWAITHUMANS_PAYLOAD_KEY"
     if not key and (dev_dir / "payload.key").exists():
         key, source = (dev_dir / "payload.key").read_text().strip(), str(dev_dir / "payload.key")
@@ -40,18 +39,17 @@ def _check_key(report: Report, dev_dir: Path) -> str | None:
             "No payload key: AWAITHUMANS_PAYLOAD_KEY is unset and there is no dev key.",
             "export AWAITHUMANS_PAYLOAD_KEY=$(awaithumans gen-key), or run `awaithumans dev`.",
         )
-        return None
+        return
     try:
         parse_payload_key(key)
     except ValueError as exc:
         report.bad(f"The payload key from {source} is malformed: {exc}", "awaithumans gen-key")
-        return None
+        return
     report.ok(f"Payload key found ({source}).")
     if (dev_dir / "payload.key").exists() and (dev_dir / "payload.key").stat().st_mode & 0o077:
         report.bad(
             f"{dev_dir / 'payload.key'} is readable by others.", f"chmod 600 {dev_dir}/payload.key"
         )
-    return key
 
 
 async def _check_db(report: Report, settings: Settings) -> None:
@@ -89,13 +87,18 @@ async def _check_db(report: Report, settings: Settings) -> None:
 
 def run_doctor(dev_dir: Path) -> int:
     report = Report()
-    key = _check_key(report, dev_dir)
-    db_url = os.environ.get("AWAITHUMANS_DATABASE_URL") or f"sqlite:///./{dev_dir / 'dev.db'}"
     try:
-        settings = Settings(database_url=db_url, payload_key=key)
+        env = Settings()
     except ValidationError as exc:
-        report.bad(f"Invalid settings: {exc.errors()[0]['msg']}", "see awaithumans serve --help")
+        report.bad(describe_error(exc), "see awaithumans serve --help")
         return 1
+    _check_key(report, env, dev_dir)
+    # Where `awaithumans dev` keeps its database unless the environment names one.
+    settings = (
+        env
+        if "database_url" in env.model_fields_set
+        else Settings(database_url=f"sqlite:///./{dev_dir / 'dev.db'}")
+    )
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None and not sqlite_file.exists():
         # Connecting would create the file (and its folder, 0755 instead of the dev server's
@@ -122,13 +125,40 @@ def run_doctor(dev_dir: Path) -> int:
         except ModuleNotFoundError:
             present = False
         report.note(f"{extra}: {'installed' if present else 'not installed'}")
-    if os.environ.get("AWAITHUMANS_SLACK_BOT_TOKEN") and not os.environ.get(
-        "AWAITHUMANS_SLACK_SIGNING_SECRET"
-    ):
-        report.bad(
-            "AWAITHUMANS_SLACK_BOT_TOKEN is set but AWAITHUMANS_SLACK_SIGNING_SECRET is not.",
-            "copy the Signing Secret from your Slack app's Basic Information page.",
-        )
+    _check_channels(report, settings)
     print()
     print("All good." if report.problems == 0 else f"{report.problems} problem(s) to fix.")
     return 0 if report.problems == 0 else 1
+
+
+def _check_channels(report: Report, settings: Settings) -> None:
+    slack, email = settings.slack, settings.email
+    if slack.configured and slack.signing_secret is None:
+        set_one = "BOT_TOKEN" if slack.bot_token is not None else "CLIENT_ID"
+        report.bad(
+            f"AWAITHUMANS_SLACK_{set_one} is set but AWAITHUMANS_SLACK_SIGNING_SECRET is not.",
+            "copy the Signing Secret from your Slack app's Basic Information page.",
+        )
+    if slack.client_id is not None and (slack.client_secret is None or not slack.install_token):
+        report.bad(
+            "Slack OAuth needs AWAITHUMANS_SLACK_CLIENT_SECRET and AWAITHUMANS_SLACK_INSTALL_TOKEN"
+            " next to AWAITHUMANS_SLACK_CLIENT_ID.",
+            "copy the client secret from your Slack app; pick any long random install token.",
+        )
+    if not email.configured:
+        return
+    if email.from_address is None:
+        report.bad(
+            "AWAITHUMANS_EMAIL_TRANSPORT is set but AWAITHUMANS_EMAIL_FROM is not.",
+            "export AWAITHUMANS_EMAIL_FROM=approvals@your-domain",
+        )
+    if email.transport == "smtp" and email.smtp.host is None:
+        report.bad(
+            "The smtp email transport needs AWAITHUMANS_SMTP_HOST.",
+            "export AWAITHUMANS_SMTP_HOST=smtp.your-provider.com (and _PORT, _USERNAME, ...)",
+        )
+    if email.transport == "resend" and email.resend_api_key is None:
+        report.bad(
+            "The resend email transport needs AWAITHUMANS_RESEND_API_KEY.",
+            "create an API key in Resend and export it as AWAITHUMANS_RESEND_API_KEY.",
+        )

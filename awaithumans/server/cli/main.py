@@ -7,8 +7,10 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from awaithumans.server.cli.files import (
     DEV_DIR,
@@ -17,12 +19,26 @@ from awaithumans.server.cli.files import (
     write_discovery,
 )
 from awaithumans.server.cli.runner import first_free_port, port_free, serve
-from awaithumans.server.settings import DEFAULT_PORT, Settings
+from awaithumans.server.settings import Settings, describe_error
 from awaithumans.server.version import __version__
 
 
-def _env_or(name: str, fallback: str | None) -> str | None:
-    return os.environ.get(f"AWAITHUMANS_{name}") or fallback
+def _environment() -> Settings:
+    """The settings the ``AWAITHUMANS_*`` environment gives; a bad value ends the command."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SystemExit(describe_error(exc)) from None
+
+
+def _settings(fallbacks: dict[str, object], **explicit: object) -> Settings:
+    """Explicit values, then the environment, then ``fallbacks`` (the dev server's files)."""
+    env = _environment()
+    chosen = {k: v for k, v in fallbacks.items() if k not in env.model_fields_set}
+    try:
+        return Settings(**chosen, **explicit)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SystemExit(describe_error(exc)) from None
 
 
 def _print_banner(app: FastAPI, settings: Settings, db_label: str) -> None:
@@ -68,7 +84,8 @@ def _refuse_bad_key(command: str, settings: Settings) -> bool:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     payload_key, admin_token = dev_secrets(DEV_DIR)
-    host = args.host
+    env = _environment()
+    host = args.host or env.host
     if args.port is not None:
         if not port_free(host, args.port):
             print(
@@ -77,12 +94,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return 1
         port = args.port
     else:
-        port = first_free_port(host, _env_port())
+        port = first_free_port(host, env.port)
     db_path = DEV_DIR / "dev.db"
-    settings = Settings(
-        database_url=_env_or("DATABASE_URL", f"sqlite+aiosqlite:///./{db_path}"),
-        payload_key=_env_or("PAYLOAD_KEY", payload_key),
-        admin_api_token=_env_or("ADMIN_API_TOKEN", admin_token),
+    settings = _settings(
+        {
+            "database_url": f"sqlite+aiosqlite:///./{db_path}",
+            "payload_key": payload_key,
+            "admin_api_token": admin_token,
+        },
         host=host,
         port=port,
         dev_mode=True,
@@ -117,10 +136,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    env = _environment()
     missing = [
-        name
-        for name in ("DATABASE_URL", "PAYLOAD_KEY")
-        if not os.environ.get(f"AWAITHUMANS_{name}")
+        name.upper() for name in ("database_url", "payload_key") if name not in env.model_fields_set
     ]
     if missing:
         print(
@@ -132,7 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = Settings(host=args.host, port=args.port)
+    settings = _settings({}, host=args.host or env.host, port=args.port or env.port)
     if _refuse_bad_key("serve", settings):
         return 2
     db_label = "SQLite" if settings.is_sqlite else "PostgreSQL"
@@ -144,23 +162,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
-def _env_port() -> int:
-    raw = os.environ.get("AWAITHUMANS_PORT")
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise SystemExit(f"AWAITHUMANS_PORT={raw!r} is not a port number (1..65535).")
-    return port
-
-
 def _settings_for_admin_commands() -> Settings:
     """Settings for one-off commands: the environment, else the dev server's files."""
-    if os.environ.get("AWAITHUMANS_DATABASE_URL"):
-        return Settings()
+    env = _environment()
+    if "database_url" in env.model_fields_set:
+        return env
     if not (DEV_DIR / "dev.db").exists():
         # Making a fresh database here would hand out a key that no running server knows.
         raise SystemExit(
@@ -169,10 +175,9 @@ def _settings_for_admin_commands() -> Settings:
             "`awaithumans dev` runs."
         )
     payload_key, admin_token = dev_secrets(DEV_DIR)
-    return Settings(
+    return _settings(
+        {"payload_key": payload_key, "admin_api_token": admin_token},
         database_url=f"sqlite+aiosqlite:///./{DEV_DIR / 'dev.db'}",
-        payload_key=_env_or("PAYLOAD_KEY", payload_key),
-        admin_api_token=_env_or("ADMIN_API_TOKEN", admin_token),
     )
 
 
@@ -253,34 +258,16 @@ def cmd_relay_temporal(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    import uvicorn
-
-    secret = os.environ.get(args.webhook_secret_env)
-    if not secret:
-        print(
-            f"awaithumans relay temporal: ${args.webhook_secret_env} is empty;"
-            " set it to the output of `awaithumans webhook-secret`.",
-            file=sys.stderr,
-        )
+    secret = _relay_secret("temporal", args)
+    if secret is None:
         return 2
 
     async def connect() -> Client:
         # Connected lazily on uvicorn's loop: the client's futures belong to that loop.
         return await Client.connect(args.temporal_address, namespace=args.namespace)
 
-    print(
-        f"✓ Relaying webhooks on http://{args.host}:{args.port} to Temporal"
-        f" {args.temporal_address} (namespace {args.namespace})",
-        flush=True,
-    )
-    uvicorn.run(
-        relay_app(connect, secret),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-    )
-    return 0
+    where = f"Temporal {args.temporal_address} (namespace {args.namespace})"
+    return _serve_relay(relay_app(connect, secret), args, where)
 
 
 def cmd_relay_prefect(args: argparse.Namespace) -> int:
@@ -294,16 +281,10 @@ def cmd_relay_prefect(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    import uvicorn
     from prefect.settings import PREFECT_API_URL
 
-    secret = os.environ.get(args.webhook_secret_env)
-    if not secret:
-        print(
-            f"awaithumans relay prefect: ${args.webhook_secret_env} is empty;"
-            " set it to the output of `awaithumans webhook-secret`.",
-            file=sys.stderr,
-        )
+    secret = _relay_secret("prefect", args)
+    if secret is None:
         return 2
     api_url = PREFECT_API_URL.value()
     if not api_url:
@@ -315,16 +296,38 @@ def cmd_relay_prefect(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(
-        f"✓ Relaying webhooks on http://{args.host}:{args.port} to Prefect {api_url}",
-        flush=True,
-    )
+    return _serve_relay(relay_app(secret), args, f"Prefect {api_url}")
+
+
+_SECRET_ENV = "AWAITHUMANS_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
+
+
+def _relay_secret(engine: str, args: argparse.Namespace) -> str | None:
+    """The webhook secret a relay verifies with, or None after saying what is missing."""
+    name = args.webhook_secret_env
+    if name == _SECRET_ENV:
+        found = _environment().webhook_secret
+        secret = found.get_secret_value() if found else None
+    else:
+        # A variable named on the command line: the user's own, not one of our settings.
+        secret = os.environ.get(name)
+    if not secret:
+        print(
+            f"awaithumans relay {engine}: ${name} is empty;"
+            " set it to the output of `awaithumans webhook-secret`.",
+            file=sys.stderr,
+        )
+        return None
+    return secret
+
+
+def _serve_relay(app: Any, args: argparse.Namespace, where: str) -> int:
+    import uvicorn
+
+    host = args.host or _environment().host
+    print(f"✓ Relaying webhooks on http://{host}:{args.port} to {where}", flush=True)
     uvicorn.run(
-        relay_app(secret),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        app, host=host, port=args.port, log_level=args.log_level, access_log=args.access_log
     )
     return 0
 
@@ -341,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def server_flags(p: argparse.ArgumentParser, port_default: int | None) -> None:
-        p.add_argument("--host", default=os.environ.get("AWAITHUMANS_HOST", "127.0.0.1"))
+        # None: AWAITHUMANS_HOST / AWAITHUMANS_PORT, else the settings' defaults.
+        p.add_argument("--host", default=None)
         p.add_argument("--port", type=int, default=port_default)
         p.add_argument(
             "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
@@ -353,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     prod = sub.add_parser("serve", help="run the server from AWAITHUMANS_* configuration")
-    server_flags(prod, _env_port())
+    server_flags(prod, None)
     prod.set_defaults(func=cmd_serve)
 
     key = sub.add_parser("create-agent-key", help="create a scoped API key for an agent")
@@ -380,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     temporal.add_argument("--namespace", default="default")
     temporal.add_argument(
         "--webhook-secret-env",
-        default="AWAITHUMANS_WEBHOOK_SECRET",
+        default=_SECRET_ENV,
         metavar="NAME",
         help="environment variable holding the webhook secret",
     )
@@ -392,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prefect.add_argument(
         "--webhook-secret-env",
-        default="AWAITHUMANS_WEBHOOK_SECRET",
+        default=_SECRET_ENV,
         metavar="NAME",
         help="environment variable holding the webhook secret",
     )

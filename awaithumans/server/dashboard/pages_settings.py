@@ -61,8 +61,7 @@ async def _server_status(request: Request) -> dict[str, Any]:
 
 
 def _channels(request: Request) -> list[dict[str, Any]]:
-    registry = ctx_of(request).channels
-    names = registry.names if registry is not None else []
+    names = ctx_of(request).handlers.names
     found = [
         {
             "name": "Webhooks",

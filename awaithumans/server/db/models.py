@@ -159,6 +159,26 @@ class OutboxRow(Base):
     )
 
 
+class DeliveryReceiptRow(Base):
+    """Where a notification landed: enough for its channel to update it after the fact.
+
+    Written with the outbox row's "delivered" in one transaction, from the ``receipt`` of
+    the channel's ``Outcome``; handed back to the jobs that follow on the same route.
+    """
+
+    __tablename__ = "delivery_receipts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id"))
+    outbox_id: Mapped[int] = mapped_column(Integer, ForeignKey("outbox.id"))
+    route: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_delivery_receipts_task_route", "task_id", "route"),)
+
+
 class UserRow(Base):
     __tablename__ = "users"
 

@@ -14,6 +14,10 @@ NOTIFY = "notify"
 TEMPORAL = "temporal"
 PREFECT = "prefect"
 
+#: The event of the notification that asks a person to act; every other event announces
+#: an ending (``task.completed``, ``task.timed_out``, ...).
+CREATED_EVENT = "task.created"
+
 
 def _event_id() -> str:
     return "msg_" + secrets.token_hex(12)
@@ -37,7 +41,7 @@ def outbox_values(task_id: str, kind: str, target: str, body: dict[str, Any]) ->
 def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, Any]]:
     """One notification job per route of a new task."""
     return [
-        outbox_values(task_id, NOTIFY, route, {"event": "task.created"}) for route in notify or ()
+        outbox_values(task_id, NOTIFY, route, {"event": CREATED_EVENT}) for route in notify or ()
     ]
 
 

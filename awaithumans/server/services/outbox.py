@@ -11,114 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
-from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.core._routes import InvalidNotifyRouteError, NotifyRoute, parse_route
 from awaithumans.server.context import ServerContext
-from awaithumans.server.db.models import OutboxRow, TaskRow
-from awaithumans.server.db.types import utcnow
+from awaithumans.server.db.models import DeliveryReceiptRow, TaskRow
+from awaithumans.server.db.records import OutboxRecord, TaskRecord
 from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services.delivery import Job, Outcome, Receipt
 from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.outbox_rows import ClaimDue, RecordOutcome
 from awaithumans.server.services.task_actions import MarkNotified
 from awaithumans.server.services.views import open_for
-from awaithumans.server.services.writer import Write
-
-# Jitter from a private generator: the global one is the application's (seeded runs,
-# Hypothesis) and a library should not move it.
-_jitter = random.Random()
 
 log = logging.getLogger("awaithumans.server.outbox")
 
 # Deliveries in flight at once; also the most rows one claim takes.
 _CONCURRENCY = 16
-# A claimed job whose process died becomes due again after this long.
-_CLAIM_SECONDS = 120
-_MAX_BACKOFF_SECONDS = 3600.0
-
-
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: ~2 s, 4 s, 8 s ... capped at an hour."""
-    base = min(_MAX_BACKOFF_SECONDS, 2.0**attempts)
-    return base * _jitter.uniform(0.5, 1.0)
-
-
-class ClaimDue(Write[list[dict[str, Any]]]):
-    """Take up to ``limit`` due rows for this process (others skip them while claimed)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-    async def apply(self, conn: AsyncConnection) -> list[dict[str, Any]]:
-        now = utcnow()
-        due = and_(
-            OutboxRow.status == "pending",
-            OutboxRow.next_attempt_at <= now,
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-        )
-        ids = list(
-            (
-                await conn.execute(
-                    select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(self.limit)
-                )
-            ).scalars()
-        )
-        if not ids:
-            return []
-        claimed = await conn.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids), due)
-            .values(claimed_until=now + timedelta(seconds=_CLAIM_SECONDS))
-            .returning(*OutboxRow.__table__.columns)
-        )
-        return [dict(r) for r in claimed.mappings()]
-
-
-class RecordOutcome(Write[None]):
-    def __init__(self, row: dict[str, Any], outcome: Outcome, max_attempts: int) -> None:
-        self.row = row
-        self.outcome = outcome
-        self.max_attempts = max_attempts
-
-    async def apply(self, conn: AsyncConnection) -> None:
-        attempts = self.row["attempts"] + 1
-        out = self.outcome
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "claimed_until": None,
-            "last_error": out.error,
-            "last_status_code": out.status_code,
-        }
-        if out.delivered:
-            values.update(status="delivered", delivered_at=utcnow(), last_error=None)
-        elif out.skipped:
-            values.update(status="skipped")
-        elif not out.retry or attempts >= self.max_attempts:
-            values.update(status="failed")
-        else:
-            values.update(next_attempt_at=utcnow() + timedelta(seconds=retry_delay(attempts)))
-        await conn.execute(update(OutboxRow).where(OutboxRow.id == self.row["id"]).values(values))
-
-
-class Redeliver(Write[bool]):
-    """An operator asks for a job to be sent again, whatever its state."""
-
-    def __init__(self, outbox_id: int) -> None:
-        self.outbox_id = outbox_id
-
-    async def apply(self, conn: AsyncConnection) -> bool:
-        result = await conn.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == self.outbox_id)
-            .values(status="pending", next_attempt_at=utcnow(), claimed_until=None)
-        )
-        return result.rowcount == 1
 
 
 class OutboxDispatcher:
@@ -134,9 +45,9 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        # True when the last claim took all the room there was: the next delivery to
-        # finish wakes the loop, as due rows may be waiting.
-        self._saturated = False
+        # True when the last claim took all the room there was, or left a due row waiting
+        # for one in flight: the next delivery to finish wakes the loop.
+        self._claim_again = False
         self.delivered = 0
 
     def start(self) -> None:
@@ -146,7 +57,7 @@ class OutboxDispatcher:
         tasks = [t for t in (self._task, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()
-        # A cancelled delivery's row stays claimed; it is due again after _CLAIM_SECONDS.
+        # A cancelled delivery's row stays claimed; it is due again when the claim runs out.
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         self._inflight.clear()
@@ -169,107 +80,130 @@ class OutboxDispatcher:
 
     async def _claim_and_start(self) -> None:
         room = _CONCURRENCY - len(self._inflight)
-        self._saturated = room <= 0
-        if self._saturated:
+        self._claim_again = room <= 0
+        if self._claim_again:
             return
-        rows = await self._ctx.writer.submit(ClaimDue(room))
+        claimed = await self._ctx.writer.submit(ClaimDue(room))
+        rows = claimed.rows
         # A full claim may have left due rows behind: take them as deliveries finish.
-        self._saturated = len(rows) == room
+        self._claim_again = len(rows) == room or claimed.held_back
         if not rows:
             return
-        tasks = await self._load_tasks({r["task_id"] for r in rows})
+        jobs = await self._jobs(rows)
         for row in rows:
             task = asyncio.create_task(
-                self._deliver(row, tasks.get(row["task_id"])),
-                name=f"awaithumans-deliver-{row['id']}",
+                self._deliver(row, jobs.get(row.id)), name=f"awaithumans-deliver-{row.id}"
             )
             self._inflight.add(task)
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        if self._saturated:
+        if self._claim_again:
             self._wake.set()
 
-    async def _load_tasks(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+    async def _jobs(self, rows: list[OutboxRecord]) -> dict[int, Job | Outcome]:
+        """Each row as its handler's job (task decrypted, route parsed, receipts attached),
+        or the outcome it already has when there is nothing to deliver."""
+        notify_tasks = {r.task_id for r in rows if r.kind == NOTIFY}
         async with self._ctx.engine.connect() as conn:
-            found = (await conn.execute(select(TaskRow).where(TaskRow.id.in_(ids)))).mappings()
-            return {r["id"]: dict(r) for r in found}
+            tasks = {
+                r["id"]: TaskRecord.from_row(r)
+                for r in (
+                    await conn.execute(
+                        select(TaskRow).where(TaskRow.id.in_({r.task_id for r in rows}))
+                    )
+                ).mappings()
+            }
+            receipts: dict[tuple[str, str], list[Receipt]] = {}
+            if notify_tasks:
+                found = await conn.execute(
+                    select(DeliveryReceiptRow)
+                    .where(DeliveryReceiptRow.task_id.in_(notify_tasks))
+                    .order_by(DeliveryReceiptRow.id)
+                )
+                for r in found.mappings():
+                    receipts.setdefault((r["task_id"], r["route"]), []).append(
+                        Receipt(channel=r["channel"], ref=r["ref"], outbox_id=r["outbox_id"])
+                    )
+        jobs: dict[int, Job | Outcome] = {}
+        for row in rows:
+            task = tasks.get(row.task_id)
+            if task is None:
+                jobs[row.id] = Outcome.skip("the task no longer exists")
+                continue
+            route: NotifyRoute | None = None
+            if row.kind == NOTIFY:
+                try:
+                    route = parse_route(row.target)
+                except InvalidNotifyRouteError as exc:
+                    # Routes are checked at create; one stored by an older version may not be.
+                    jobs[row.id] = Outcome.fail(str(exc), retry=False)
+                    continue
+            jobs[row.id] = self._job(row, task, route, receipts.get((row.task_id, row.target)))
+        return jobs
 
-    async def _deliver(self, row: dict[str, Any], task: dict[str, Any] | None) -> None:
+    def _job(
+        self,
+        row: OutboxRecord,
+        task: TaskRecord,
+        route: NotifyRoute | None,
+        receipts: list[Receipt] | None,
+    ) -> Job:
+        sealer = self._ctx.sealer
+        return Job(
+            id=row.id,
+            event_id=row.event_id,
+            task_id=row.task_id,
+            kind=row.kind,
+            target=row.target,
+            event=row.event,
+            attempt=row.attempts + 1,
+            task=task,
+            response=open_for(sealer, task.id, task.response_enc),
+            payload=None if task.redact_payload else open_for(sealer, task.id, task.payload_enc),
+            route=route,
+            receipts=tuple(receipts or ()),
+        )
+
+    async def _deliver(self, row: OutboxRecord, job: Job | Outcome | None) -> None:
         try:
-            await self._deliver_once(row, task)
+            await self._deliver_once(row, job)
         except asyncio.CancelledError:
             raise
         except Exception:
             # The row stays claimed and is retried once its claim runs out.
-            log.exception("delivering %s job %s failed", row["kind"], row["event_id"])
+            log.exception("delivering %s job %s failed", row.kind, row.event_id)
 
-    async def _deliver_once(self, row: dict[str, Any], task: dict[str, Any] | None) -> None:
-        outcome = await self._attempt(row, task)
-        await self._ctx.writer.submit(
-            RecordOutcome(row, outcome, self._ctx.settings.webhook_max_attempts)
-        )
+    async def _deliver_once(self, row: OutboxRecord, job: Job | Outcome | None) -> None:
+        name = row.kind
+        if isinstance(job, Job):
+            name = job.route.channel if job.route is not None else job.kind
+            outcome = await self._attempt(name, job)
+        else:
+            outcome = job or Outcome.skip("nothing to deliver")
+        writer = self._ctx.writer
+        max_attempts = self._ctx.settings.webhook_max_attempts
+        await writer.submit(RecordOutcome(row, outcome, max_attempts, channel=name))
         if outcome.delivered:
             self.delivered += 1
         if outcome.skipped:
-            log.info(
-                "%s job %s for %s skipped: %s",
-                row["kind"],
-                row["event_id"],
-                row["task_id"],
-                outcome.error,
-            )
+            log.info("%s job %s for %s skipped: %s", row.kind, row.event_id, row.task_id,
+                     outcome.error)  # fmt: skip
         elif outcome.error and not outcome.delivered:
-            log.warning(
-                "%s job %s for %s -> %s: %s",
-                row["kind"],
-                row["event_id"],
-                row["task_id"],
-                row["target"],
-                outcome.error,
-            )
-        if row["kind"] == NOTIFY and outcome.reached_human:
-            await self._ctx.writer.submit(
-                MarkNotified(self._ctx, row["task_id"], SYSTEM, Channel.SYSTEM, row["target"])
+            log.warning("%s job %s for %s -> %s: %s", row.kind, row.event_id, row.task_id,
+                        row.target, outcome.error)  # fmt: skip
+        if row.kind == NOTIFY and outcome.reached_human:
+            await writer.submit(
+                MarkNotified(self._ctx, row.task_id, SYSTEM, Channel.SYSTEM, row.target)
             )
 
-    async def _attempt(self, row: dict[str, Any], task: dict[str, Any] | None) -> Outcome:
-        if task is None:
-            return Outcome.skip("the task no longer exists")
-        name = row["kind"] if row["kind"] != NOTIFY else row["target"].split(":", 1)[0]
-        name = name.split("+", 1)[0]
-        handler = self._ctx.channels.get(name)
+    async def _attempt(self, name: str, job: Job) -> Outcome:
+        handler = self._ctx.handlers.get(name)
         if handler is None:
             return Outcome.skip(f"channel {name!r} is not configured on this server")
-        sealer = self._ctx.sealer
-        job = Job(
-            id=row["id"],
-            event_id=row["event_id"],
-            task_id=row["task_id"],
-            kind=row["kind"],
-            target=row["target"],
-            event=str(row["body"].get("event", "")),
-            attempt=row["attempts"] + 1,
-            task=task,
-            response=open_for(sealer, task["id"], task["response_enc"]),
-            payload=None
-            if task["redact_payload"]
-            else open_for(sealer, task["id"], task["payload_enc"]),
-        )
         try:
             return await handler.deliver(job)
         except Exception as exc:
             log.exception("channel %s raised", name)
             return Outcome.fail(f"{type(exc).__name__}: {exc}")
-
-
-async def list_jobs(
-    conn: AsyncConnection, *, status: str | None, task_id: str | None, limit: int
-) -> Sequence[Any]:
-    query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
-    if status:
-        query = query.where(OutboxRow.status == status)
-    if task_id:
-        query = query.where(OutboxRow.task_id == task_id)
-    return (await conn.execute(query)).mappings().all()

@@ -1,4 +1,8 @@
-"""Signed webhooks (Standard Webhooks) for task events, posted to ``callback_url``."""
+"""Signed webhooks (Standard Webhooks) for task events, posted to ``callback_url``.
+
+The way back into any workflow engine: a relay (``awaithumans relay temporal``), a
+LangGraph resumer or a Prefect relay receives the event and resumes the waiting run.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from awaithumans.server.channels.base import Job, Outcome
+from awaithumans.server.services.delivery import Job, Outcome
 
 # Redirects could bounce a signed body to a host the task's author never named.
 _FOLLOW_REDIRECTS = False
@@ -22,21 +26,21 @@ def webhook_body(job: Job, now: datetime) -> dict[str, object]:
         "timestamp": now.isoformat(),
         "data": {
             "task_id": job.task_id,
-            "idempotency_key": task["idempotency_key"],
-            "status": task["status"],
+            "idempotency_key": task.idempotency_key,
+            "status": task.status.value,
             "response": job.response,
-            "completed_at": _iso(task.get("completed_at")),
-            "timed_out_at": _iso(task.get("timed_out_at")),
-            "verification_attempt": task.get("verification_attempt", 0),
-            "completed_by_email": task.get("completed_by_email"),
-            "completed_via_channel": task.get("completed_via_channel"),
-            "task_metadata": task.get("task_metadata"),
+            "completed_at": _iso(task.completed_at),
+            "timed_out_at": _iso(task.timed_out_at),
+            "verification_attempt": task.verification_attempt,
+            "completed_by_email": task.completed_by_email,
+            "completed_via_channel": task.completed_via_channel,
+            "task_metadata": task.task_metadata,
         },
     }
 
 
-def _iso(value: object) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else None
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class WebhookSender:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from awaithumans.server.channels.base import Job, Outcome
-from awaithumans.server.channels.webhook import webhook_body
+from awaithumans.server.engines.webhook import webhook_body
+from awaithumans.server.services.delivery import Job, Outcome
 
 NAME = "prefect"
 

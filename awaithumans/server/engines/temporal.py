@@ -12,8 +12,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from awaithumans.server.channels.base import Job, Outcome
-from awaithumans.server.channels.webhook import webhook_body
+from awaithumans.server.engines.webhook import webhook_body
+from awaithumans.server.services.delivery import Job, Outcome
 
 NAME = "temporal"
 

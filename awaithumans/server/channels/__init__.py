@@ -1,1 +1,0 @@
-"""Delivery channels: webhooks back into workflow engines, and notifications to humans."""

@@ -1,0 +1,47 @@
+"""What a notification channel plugs into: its inbound routes and its construction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from fastapi import APIRouter, FastAPI
+
+from awaithumans.server.services.delivery import Handler
+from awaithumans.server.settings import Settings
+
+INBOUND_PREFIX = "/api/channels"
+
+
+@runtime_checkable
+class InboundChannel(Protocol):
+    """A channel people answer through: Slack's interactions and events, email's links."""
+
+    @property
+    def name(self) -> str: ...
+
+    def inbound(self) -> APIRouter:
+        """The channel's routes, mounted under ``/api/channels/<name>/``."""
+        ...
+
+
+def mount_inbound(app: FastAPI, handlers: Iterable[Handler]) -> list[str]:
+    """Mount the inbound routes of every handler that has some; returns their prefixes."""
+    mounted = []
+    for handler in handlers:
+        if isinstance(handler, InboundChannel):
+            prefix = f"{INBOUND_PREFIX}/{handler.name}"
+            app.include_router(handler.inbound(), prefix=prefix)
+            mounted.append(prefix)
+    return mounted
+
+
+def notify_channels(settings: Settings) -> list[Handler]:
+    """The notification channels ``settings`` configures.
+
+    Slack (``settings.slack``) and email (``settings.email``) add themselves here once they
+    ship; until then a route naming them is recorded and its jobs are skipped as "not
+    configured", and the task is answered on the dashboard.
+    """
+    del settings  # no built-in channel reads it yet
+    return []

@@ -1,0 +1,141 @@
+"""The one interface between the outbox and everything it delivers to.
+
+The outbox dispatcher hands each due job to the handler registered for it: engine
+deliveries (``server/engines/``: signed webhooks, Temporal signals, Prefect resumes) by the
+job's kind, human notifications (``server/notify/``: Slack, email) by the channel their
+route names. A handler only says what happened, as an :class:`Outcome`; retries, backoff,
+bookkeeping, delivery receipts and the task's lifecycle stay in the outbox, so adding a
+channel touches nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from awaithumans.core._routes import NotifyRoute
+from awaithumans.server.db.records import TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where an earlier notification for the same route landed.
+
+    Attributes:
+        channel: The channel that delivered it (``slack``, ``email``).
+        ref: The channel's own reference, opaque to everything else: a Slack channel and
+            message ``ts``, an email ``Message-ID``. Enough to update or answer the message.
+        outbox_id: The job that delivered it.
+    """
+
+    channel: str
+    ref: Mapping[str, Any]
+    outbox_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One outbox row, as a handler sees it.
+
+    Attributes:
+        event: ``task.created``, ``task.completed``, ...
+        attempt: 1 for the first try.
+        target: The webhook URL, workflow id or flow run id; for notifications the route
+            as written at create time (``route`` holds it parsed).
+        route: The parsed notify route; None for engine deliveries.
+        receipts: For a notification, where earlier notifications of this task on the same
+            route landed (oldest first), so a channel can update its message.
+        response: The answer, decrypted (None until there is one).
+        payload: The payload, decrypted; None when the task's payload is redacted.
+    """
+
+    id: int
+    event_id: str
+    task_id: str
+    kind: str
+    target: str
+    event: str
+    attempt: int
+    task: TaskRecord
+    response: dict[str, Any] | None
+    payload: dict[str, Any] | None
+    route: NotifyRoute | None = None
+    receipts: tuple[Receipt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a delivery attempt came to.
+
+    ``delivered``: done. ``skipped``: nothing to do and nothing to retry (e.g. the channel is
+    not configured). Otherwise it failed: ``retry`` says whether trying again can help.
+    ``reached_human``: a notification is in front of a person (the task becomes
+    ``notified``); ``receipt`` is the channel's reference to what it sent, kept as a
+    delivery receipt for the jobs that follow on the same route.
+    """
+
+    delivered: bool = False
+    skipped: bool = False
+    retry: bool = True
+    status_code: int | None = None
+    error: str | None = None
+    reached_human: bool = False
+    receipt: Mapping[str, Any] | None = field(default=None)
+
+    @classmethod
+    def ok(
+        cls,
+        status_code: int | None = None,
+        *,
+        reached_human: bool = False,
+        receipt: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        return cls(
+            delivered=True, status_code=status_code, reached_human=reached_human, receipt=receipt
+        )
+
+    @classmethod
+    def skip(cls, reason: str) -> Outcome:
+        return cls(skipped=True, retry=False, error=reason)
+
+    @classmethod
+    def fail(cls, error: str, *, status_code: int | None = None, retry: bool = True) -> Outcome:
+        return cls(retry=retry, status_code=status_code, error=error)
+
+
+class Handler(Protocol):
+    """Delivers jobs of one kind (``webhook``) or of one notify channel (``slack``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def deliver(self, job: Job) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HandlerRegistry:
+    """Handlers by name. Notification routes are dispatched on their channel."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, handler: Handler) -> None:
+        if handler.name in self._handlers:
+            raise ValueError(f"a delivery handler named {handler.name!r} is already registered")
+        self._handlers[handler.name] = handler
+
+    def get(self, name: str) -> Handler | None:
+        return self._handlers.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(list(self._handlers.values()))
+
+    async def aclose(self) -> None:
+        for handler in self._handlers.values():
+            await handler.aclose()
