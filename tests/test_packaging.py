@@ -6,6 +6,7 @@ environment (uv resolves from the registry, through its cache).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -21,26 +22,36 @@ UV = str(Path(sys.executable).parent / "uv")
 HEAVY = ["fastapi", "langgraph", "prefect", "sqlalchemy", "starlette", "temporalio", "uvicorn"]
 
 PUBLIC_API = [
+    "ApiError",
     "AuthenticationError",
     "AwaitHumansError",
+    "ConfigurationError",
+    "ErrorCode",
     "FormDefinition",
     "FormField",
     "IdempotencyConflictError",
     "InvalidRequestError",
+    "InvalidResumeError",
+    "MissingExtraError",
+    "NotOurEventError",
+    "PermissionDeniedError",
+    "RetryLaterError",
     "SchemaValidationError",
     "ServerUnreachableError",
     "TaskCancelledError",
     "TaskClient",
+    "TaskError",
     "TaskNotFoundError",
     "TaskStatus",
     "TaskTimeoutError",
     "TimeoutRangeError",
     "VerificationExhaustedError",
+    "__version__",
     "await_human",
     "await_human_sync",
     "extract_form",
 ]
-CORE_API = sorted([*PUBLIC_API, "form_from_json_schema"])
+CORE_API = sorted([*(n for n in PUBLIC_API if n != "__version__"), "form_from_json_schema"])
 
 # The base install: the SDK's two dependencies and what they pull in.
 BASE_DISTRIBUTIONS = {
@@ -86,7 +97,7 @@ def test_import_does_not_load_server_or_adapter_dependencies() -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('awaithumans.'))))"
     )
     ours = json.loads(run([sys.executable, "-c", probe_ours]).stdout)
-    assert all(m.startswith("awaithumans.core") for m in ours), ours
+    assert all(m.startswith(("awaithumans.core", "awaithumans._version")) for m in ours), ours
 
 
 def test_public_api_is_pinned_and_sorted() -> None:
@@ -95,7 +106,9 @@ def test_public_api_is_pinned_and_sorted() -> None:
     assert awaithumans.core.__all__ == sorted(awaithumans.core.__all__)
     assert awaithumans.core.__all__ == CORE_API
     for name in awaithumans.__all__:
-        assert getattr(awaithumans, name) is getattr(awaithumans.core, name)
+        if name != "__version__":
+            assert getattr(awaithumans, name) is getattr(awaithumans.core, name)
+    assert awaithumans.__version__ == importlib.metadata.version("awaithumans")
 
 
 def test_wheel_without_extras_is_the_sdk_and_the_cli_names_the_extra(tmp_path: Path) -> None:

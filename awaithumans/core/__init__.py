@@ -5,14 +5,23 @@ Imports httpx and pydantic only.
 
 from awaithumans.core._await import await_human, await_human_sync
 from awaithumans.core._client import TaskClient
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._errors import (
+    ApiError,
     AuthenticationError,
     AwaitHumansError,
+    ConfigurationError,
     IdempotencyConflictError,
     InvalidRequestError,
+    InvalidResumeError,
+    MissingExtraError,
+    NotOurEventError,
+    PermissionDeniedError,
+    RetryLaterError,
     SchemaValidationError,
     ServerUnreachableError,
     TaskCancelledError,
+    TaskError,
     TaskNotFoundError,
     TaskTimeoutError,
     TimeoutRangeError,
@@ -22,16 +31,25 @@ from awaithumans.core._forms import FormDefinition, FormField, extract_form, for
 from awaithumans.core._wire import TaskStatus
 
 __all__ = [
+    "ApiError",
     "AuthenticationError",
     "AwaitHumansError",
+    "ConfigurationError",
+    "ErrorCode",
     "FormDefinition",
     "FormField",
     "IdempotencyConflictError",
     "InvalidRequestError",
+    "InvalidResumeError",
+    "MissingExtraError",
+    "NotOurEventError",
+    "PermissionDeniedError",
+    "RetryLaterError",
     "SchemaValidationError",
     "ServerUnreachableError",
     "TaskCancelledError",
     "TaskClient",
+    "TaskError",
     "TaskNotFoundError",
     "TaskStatus",
     "TaskTimeoutError",

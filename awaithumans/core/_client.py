@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._errors import (
     AuthenticationError,
     IdempotencyConflictError,
     InvalidRequestError,
+    PermissionDeniedError,
     SchemaValidationError,
     ServerUnreachableError,
     TaskNotFoundError,
@@ -192,16 +194,31 @@ class TaskClient:
         if resp.status_code in _RETRY_STATUS or resp.status_code >= 500:
             return _Transient(f"HTTP {resp.status_code}")
         code, message, details = _error_fields(resp)
-        if resp.status_code in (401, 403):
+        status = resp.status_code
+        if status == 401:
             return AuthenticationError(
                 message,
-                code=code or "UNAUTHORIZED",
+                code=code,
+                status_code=status,
                 hint="Set AWAITHUMANS_API_KEY (an agent key from `awaithumans create-agent-key`)"
                 " or run against `awaithumans dev`, whose token the SDK finds by itself.",
             )
-        if code == "SCHEMA_VALIDATION_FAILED":
+        if status == 403:
+            # The credential is fine; the server's message says what it may not do.
+            return PermissionDeniedError(
+                message, code=code, status_code=status, hint=_FORBIDDEN_HINTS.get(code or "")
+            )
+        if code == ErrorCode.SCHEMA_VALIDATION_FAILED:
             return SchemaValidationError("request", message, errors=details)
-        return InvalidRequestError(message, code=code, status_code=resp.status_code)
+        return InvalidRequestError(message, code=code, status_code=status, details=details)
+
+
+_FORBIDDEN_HINTS: dict[str, str] = {
+    ErrorCode.NOT_ASSIGNED_TO_YOU: "The task is assigned to someone else: answer as them or as"
+    " an operator, or have an operator reassign it.",
+    ErrorCode.FORBIDDEN: "This credential may not do it: agent keys create and read tasks;"
+    " answering needs an operator's or the assignee's credential.",
+}
 
 
 def _error_fields(resp: httpx.Response) -> tuple[str | None, str, list[dict[str, Any]]]:

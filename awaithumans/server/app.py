@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api import admin, auth, health, tasks
 from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.api.errors import error_response, install_error_handlers
@@ -69,7 +70,9 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "PAYLOAD_TOO_LARGE", f"The request body is over the {self.limit}-byte limit."
+            413,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The request body is over the {self.limit}-byte limit.",
         )
         await response(scope, receive, send)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.db.models import AgentKeyRow, SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
@@ -190,16 +191,18 @@ class Authenticator:
         if creds.authorization:
             scheme, _, token = creds.authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise ApiError(401, "UNAUTHORIZED", "Use 'Authorization: Bearer <token>'.")
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, "Use 'Authorization: Bearer <token>'.")
             principal = await self.from_bearer(token.strip())
             if principal is None:
-                raise ApiError(401, "UNAUTHORIZED", "The bearer token is not valid.")
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, "The bearer token is not valid.")
             return Authenticated(principal)
         if creds.session_cookie:
             if creds.method not in _SAFE_METHODS and not _same_origin(creds.origin, creds.host):
                 # A cookie rides along on cross-site requests; a bearer token never does.
                 raise ApiError(
-                    403, "CSRF_FAILED", "Cross-site request refused; call the API with a token."
+                    403,
+                    ErrorCode.CSRF_FAILED,
+                    "Cross-site request refused; call the API with a token.",
                 )
             found = await self.from_session(creds.session_cookie)
             if found is not None:

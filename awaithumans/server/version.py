@@ -1,10 +1,7 @@
-"""The installed version, read once from the package metadata."""
+"""The server reports the package's version (one number for the SDK and the server)."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from awaithumans._version import __version__
 
-try:
-    __version__ = version("awaithumans")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+local"
+__all__ = ["__version__"]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api.deps import Ctx, Operator
 from awaithumans.server.api.errors import error_responses
 from awaithumans.server.db.models import AgentKeyRow, UserRow
@@ -74,13 +75,13 @@ def _user_out(row: UserRow) -> UserOut:
 
 
 _REFUSALS = {
-    "EMAIL_TAKEN": (409, "Another user already has that email."),
-    "USER_NOT_FOUND": (404, "No such user."),
-    "LAST_OPERATOR": (409, "This is the last active operator; promote someone else first."),
+    ErrorCode.EMAIL_TAKEN: (409, "Another user already has that email."),
+    ErrorCode.USER_NOT_FOUND: (404, "No such user."),
+    ErrorCode.LAST_OPERATOR: (409, "This is the last active operator; promote someone else first."),
 }
 
 
-def _raise_refusal(code: str | None) -> None:
+def _raise_refusal(code: ErrorCode | None) -> None:
     if code is not None:
         status, message = _REFUSALS[code]
         raise ApiError(status, code, message)
@@ -92,7 +93,7 @@ async def _password_hash(password: str | None) -> str | None:
     try:
         validate_new_password(password)
     except ValueError as exc:
-        raise ApiError(422, "WEAK_PASSWORD", str(exc)) from None
+        raise ApiError(422, ErrorCode.WEAK_PASSWORD, str(exc)) from None
     return await hash_password_async(password)
 
 
@@ -100,7 +101,7 @@ async def _get_user(ctx: Ctx, user_id: str) -> UserRow:
     async with ctx.engine.connect() as conn:
         row = (await conn.execute(select(UserRow).where(UserRow.id == user_id))).one_or_none()
     if row is None:
-        raise ApiError(404, "USER_NOT_FOUND", "No such user.")
+        raise ApiError(404, ErrorCode.USER_NOT_FOUND, "No such user.")
     return UserRow(**row._mapping)
 
 
@@ -115,7 +116,9 @@ async def list_users(ctx: Ctx, _op: Operator) -> list[UserOut]:
 async def create_user(body: UserIn, ctx: Ctx, _op: Operator) -> UserOut:
     if body.email is None and body.slack_user_id is None:
         raise ApiError(
-            422, "USER_UNREACHABLE", "A user needs an email or a Slack member id to be reachable."
+            422,
+            ErrorCode.USER_UNREACHABLE,
+            "A user needs an email or a Slack member id to be reachable.",
         )
     user_id = "usr_" + secrets.token_hex(12)
     values: dict[str, Any] = {
@@ -142,7 +145,7 @@ async def update_user(user_id: str, body: UserPatch, ctx: Ctx, _op: Operator) ->
     if nulled:
         raise ApiError(
             422,
-            "VALIDATION_ERROR",
+            ErrorCode.VALIDATION_ERROR,
             f"Invalid request: {nulled[0]}: may not be null",
             details=[
                 {"loc": [n], "msg": "may not be null", "type": "null_forbidden"} for n in nulled
@@ -200,7 +203,7 @@ async def create_agent_key(body: AgentKeyIn, ctx: Ctx, op: Operator) -> AgentKey
 @router.delete("/agent-keys/{key_id}", status_code=204)
 async def revoke_agent_key(key_id: str, ctx: Ctx, _op: Operator) -> None:
     if not await ctx.writer.submit(RevokeAgentKey(key_id)):
-        raise ApiError(404, "AGENT_KEY_NOT_FOUND", "No active agent key with that id.")
+        raise ApiError(404, ErrorCode.AGENT_KEY_NOT_FOUND, "No active agent key with that id.")
     ctx.auth.forget_keys()
 
 
@@ -241,6 +244,6 @@ DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.post("/deliveries/{delivery_id}/redeliver", status_code=202)
 async def redeliver(delivery_id: DeliveryId, ctx: Ctx, _op: Operator) -> dict[str, str]:
     if not await ctx.writer.submit(Redeliver(delivery_id)):
-        raise ApiError(404, "DELIVERY_NOT_FOUND", "No delivery with that id.")
+        raise ApiError(404, ErrorCode.DELIVERY_NOT_FOUND, "No delivery with that id.")
     ctx.wake.outbox()
     return {"status": "queued"}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api.deps import Ctx, optional_principal
 from awaithumans.server.api.errors import error_responses
 from awaithumans.server.errors import ApiError
@@ -96,7 +97,7 @@ async def logout(
 @router.get("/auth/me", response_model=Me)
 async def me(who: Annotated[Principal | None, Depends(optional_principal)]) -> Me:
     if who is None:
-        raise ApiError(401, "UNAUTHORIZED", "Not signed in.")
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "Not signed in.")
     return Me(
         kind=who.kind,
         id=who.id,

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeAlias
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.auth import SESSION_COOKIE, Credentials
 from awaithumans.server.context import ServerContext
 from awaithumans.server.errors import ApiError
@@ -52,7 +53,7 @@ async def require_principal(
     if principal is None:
         raise ApiError(
             401,
-            "UNAUTHORIZED",
+            ErrorCode.UNAUTHORIZED,
             "Sign in, or send 'Authorization: Bearer <token>' (an agent key or the admin token).",
         )
     return principal
@@ -60,7 +61,9 @@ async def require_principal(
 
 async def require_human(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
     if not principal.can_answer:
-        raise ApiError(403, "FORBIDDEN", "Agent keys may create and read tasks, not answer them.")
+        raise ApiError(
+            403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
+        )
     return principal
 
 
@@ -68,7 +71,7 @@ async def require_operator(
     principal: Annotated[Principal, Depends(require_principal)],
 ) -> Principal:
     if not principal.is_operator:
-        raise ApiError(403, "FORBIDDEN", "Only operators may do this.")
+        raise ApiError(403, ErrorCode.FORBIDDEN, "Only operators may do this.")
     return principal
 
 
@@ -101,7 +104,7 @@ def _bad_text(loc: list[Any]) -> ApiError:
     where = ".".join(str(p) for p in loc) or "body"
     return ApiError(
         422,
-        "VALIDATION_ERROR",
+        ErrorCode.VALIDATION_ERROR,
         f"Invalid request: {where}: {msg}",
         details=[{"loc": loc, "msg": msg, "type": "string_unstorable"}],
     )
@@ -135,7 +138,7 @@ def _json_problem(value: Any) -> ApiError | None:
             msg = f"nested deeper than {MAX_JSON_DEPTH} levels"
             return ApiError(
                 422,
-                "VALIDATION_ERROR",
+                ErrorCode.VALIDATION_ERROR,
                 f"Invalid request: {'.'.join(map(str, loc[:3]))}...: {msg}",
                 details=[{"loc": loc, "msg": msg, "type": "json_too_deep"}],
             )
@@ -146,7 +149,9 @@ def _json_problem(value: Any) -> ApiError | None:
             # Python's parser accepts NaN and Infinity; JSON (and every column) does not.
             if not math.isfinite(node):
                 return ApiError(
-                    400, "INVALID_JSON", "The request body is not valid JSON (NaN or Infinity)."
+                    400,
+                    ErrorCode.INVALID_JSON,
+                    "The request body is not valid JSON (NaN or Infinity).",
                 )
         elif isinstance(node, dict):
             for key, child in node.items():

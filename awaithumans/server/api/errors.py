@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import ErrorBody
 from awaithumans.server.errors import ApiError
 
@@ -59,16 +60,16 @@ _DESCRIPTIONS = {
 }
 
 
-_HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
+_HTTP_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
 }
 
 
@@ -100,7 +101,9 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
     async def _validation(_req: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "INVALID_JSON", "The request body is not valid JSON.")
+            return error_response(
+                400, ErrorCode.INVALID_JSON, "The request body is not valid JSON."
+            )
         details = [
             {"loc": _clean_loc(e.get("loc")), "msg": str(e.get("msg", "")), "type": e.get("type")}
             for e in errors
@@ -110,14 +113,14 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
         if any(e["loc"] == ["timeout_seconds"] and e["type"] != "missing" for e in details):
             return error_response(
                 422,
-                "TIMEOUT_OUT_OF_RANGE",
+                ErrorCode.TIMEOUT_OUT_OF_RANGE,
                 "timeout_seconds must be an integer between 60 and 2592000.",
                 details,
             )
         first = details[0] if details else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"]) or "request"
         return error_response(
-            422, "VALIDATION_ERROR", f"Invalid request: {where}: {first['msg']}", details
+            422, ErrorCode.VALIDATION_ERROR, f"Invalid request: {where}: {first['msg']}", details
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -128,8 +131,10 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
             # FastAPI's generic "error parsing the body": bytes that are not UTF-8 (a
             # UnicodeDecodeError) or JSON nested past the parser's recursion limit.
-            return error_response(400, "INVALID_JSON", "The request body is not valid JSON.")
-        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+            return error_response(
+                400, ErrorCode.INVALID_JSON, "The request body is not valid JSON."
+            )
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
         return error_response(
             exc.status_code, code, message, headers=dict(exc.headers) if exc.headers else None
@@ -138,4 +143,4 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "INTERNAL_ERROR", "The server hit an unexpected error.")
+        return error_response(500, ErrorCode.INTERNAL_ERROR, "The server hit an unexpected error.")

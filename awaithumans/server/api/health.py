@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api.deps import Ctx
 from awaithumans.server.api.errors import error_responses
 from awaithumans.server.errors import ApiError
@@ -31,7 +32,9 @@ async def health(ctx: Ctx) -> Health:
         async with ctx.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception:
-        raise ApiError(503, "DATABASE_UNAVAILABLE", "The database is not reachable.") from None
+        raise ApiError(
+            503, ErrorCode.DATABASE_UNAVAILABLE, "The database is not reachable."
+        ) from None
     return Health(status="ok", database=ctx.engine.dialect.name, waiting_polls=ctx.hub.waiting)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_, select
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import (
     MAX_POLL_SECONDS,
     CompleteTaskRequest,
@@ -71,7 +72,7 @@ async def create_task(body: CreateTaskRequest, ctx: Ctx, who: AnyPrincipal) -> R
     if result.conflict or result.view is None:
         raise ApiError(
             409,
-            "IDEMPOTENCY_CONFLICT",
+            ErrorCode.IDEMPOTENCY_CONFLICT,
             f"Idempotency key {body.idempotency_key!r} is already used by a task with"
             " different content.",
         )
@@ -170,7 +171,7 @@ async def poll_task(
             # the keep-alive connection so it cannot park here again.
             raise ApiError(
                 503,
-                "SERVER_RESTARTING",
+                ErrorCode.SERVER_RESTARTING,
                 "The server is shutting down; poll again.",
                 headers={"Connection": "close", "Retry-After": "1"},
             )
@@ -220,7 +221,7 @@ def _reply(
     if isinstance(outcome, answers.Invalid):
         raise ApiError(
             422,
-            "SCHEMA_VALIDATION_FAILED",
+            ErrorCode.SCHEMA_VALIDATION_FAILED,
             "The response does not match the task's response_schema.",
             details=outcome.problems,
         )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.bootstrap import operator_exists, stored_setup_hash
 from awaithumans.server.dashboard.access import ctx_of, page_user, safe_next
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
@@ -82,7 +83,7 @@ async def setup_submit(request: Request) -> Response:
                 password=password,
             )
         except ApiError as exc:
-            if exc.code == "WEAK_PASSWORD":
+            if exc.code == ErrorCode.WEAK_PASSWORD:
                 errors["password"] = exc.message
             else:
                 return render(

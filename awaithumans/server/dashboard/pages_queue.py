@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import ColumnElement, Select, TextClause, func, or_, select, text, tuple_
 from starlette.responses import JSONResponse, Response
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.api.errors import error_response
 from awaithumans.server.dashboard.access import ctx_of, page_user, require_user
@@ -397,7 +398,7 @@ async def audit_fragment(request: Request) -> Response:
 
 def _signed_out() -> Response:
     return error_response(
-        401, "UNAUTHENTICATED", "Your session has ended; sign in again.", headers=_NO_STORE
+        401, ErrorCode.UNAUTHENTICATED, "Your session has ended; sign in again.", headers=_NO_STORE
     )
 
 
@@ -420,7 +421,7 @@ async def changes(
         # process is gone. It retries after a pause and finds the next process.
         return error_response(
             503,
-            "SERVER_RESTARTING",
+            ErrorCode.SERVER_RESTARTING,
             "The server is shutting down; poll again.",
             headers={**_NO_STORE, "Retry-After": "3", "Connection": "close"},
         )

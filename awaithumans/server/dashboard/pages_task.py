@@ -18,6 +18,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
@@ -301,9 +302,9 @@ def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
     current = refusal.current
     if current is not None and current in CLOSED and refusal.code in _STATE_CODES:
         return _closed(current, verb)
-    if refusal.code == "NOT_ASSIGNED_TO_YOU" and verb == "answer":
+    if refusal.code == ErrorCode.NOT_ASSIGNED_TO_YOU and verb == "answer":
         return "This task isn't assigned to you, so your answer was not recorded."
-    if refusal.code == "VERIFIER_API_KEY_MISSING":
+    if refusal.code == ErrorCode.VERIFIER_API_KEY_MISSING:
         return (
             "This task needs a verifier, and this server has no verifier backend configured, "
             "so the answer cannot be accepted."
@@ -312,7 +313,9 @@ def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
 
 
 # Refusals that only say "not in a state for this" (the page words those itself).
-_STATE_CODES = frozenset({"TASK_ALREADY_TERMINAL", "INVALID_TRANSITION", "TASK_ALREADY_CLAIMED"})
+_STATE_CODES = frozenset(
+    {ErrorCode.TASK_ALREADY_TERMINAL, ErrorCode.INVALID_TRANSITION, ErrorCode.TASK_ALREADY_CLAIMED}
+)
 
 
 async def _after(
@@ -351,7 +354,7 @@ async def submit_answer(request: Request) -> Response:
             request, who, t, values=posted, errors=errors, top_errors=general, status_code=422
         )
     if isinstance(outcome, answers.Refusal):
-        if outcome.code != "TASK_NOT_FOUND":
+        if outcome.code != ErrorCode.TASK_NOT_FOUND:
             t = await _load(ctx, task_id, who)
         notice = Notice("error", _refusal_text(outcome, "answer"))
         return _page(request, who, t, values=posted, notice=notice, status_code=outcome.status_code)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.dashboard.access import PageError, ctx_of, require_operator
 from awaithumans.server.dashboard.admin_common import (
     EMAIL_PATTERN,
@@ -300,9 +301,9 @@ async def edit_user(request: Request, user_id: str) -> Response:
             if user_id == who.id and not v["is_operator"]:
                 return RedirectResponse("/", status_code=303)  # no longer allowed on /users
             return RedirectResponse("/users?done=saved", status_code=303)
-        if refusal == "USER_NOT_FOUND":
+        if refusal is ErrorCode.USER_NOT_FOUND:
             raise PageError(404, "No such user", "That user does not exist any more.")
-        if refusal == "EMAIL_TAKEN":
+        if refusal is ErrorCode.EMAIL_TAKEN:
             got.errors["email"] = EMAIL_TAKEN_MESSAGE
         else:
             alert = LAST_OPERATOR_MESSAGE
@@ -319,7 +320,7 @@ async def edit_user(request: Request, user_id: str) -> Response:
     )
 
 
-class _SetActive(Write[str | None]):
+class _SetActive(Write[ErrorCode | None]):
     """(De)activate a user; deactivating also ends their sessions, in the same commit.
 
     Sessions of a deactivated user are refused anyway, but revoking them means reactivating
@@ -330,7 +331,7 @@ class _SetActive(Write[str | None]):
         self.user_id = user_id
         self.active = active
 
-    async def apply(self, conn: AsyncConnection) -> str | None:
+    async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
         refusal = await SaveUser(self.user_id, {"is_active": self.active}, create=False).apply(conn)
         if refusal is None and not self.active:
             await conn.execute(
@@ -351,7 +352,7 @@ async def _set_active(request: Request, user_id: str, active: bool) -> Response:
     if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     refusal = await ctx.writer.submit(_SetActive(user_id, active))
-    if refusal == "USER_NOT_FOUND":
+    if refusal is ErrorCode.USER_NOT_FOUND:
         raise PageError(404, "No such user", "That user does not exist (check the link).")
     if refusal is not None:
         target = await _one_user(request, user_id)

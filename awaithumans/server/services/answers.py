@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import TaskRow
@@ -62,7 +63,7 @@ class Refusal:
     """
 
     status_code: int
-    code: str
+    code: ErrorCode
     message: str
     current: TaskStatus | None = None
 
@@ -110,7 +111,7 @@ async def visible_task(ctx: ServerContext, task_id: str, who: Principal) -> Task
 
 
 def not_found(task_id: str) -> Refusal:
-    return Refusal(404, "TASK_NOT_FOUND", f"No task {task_id!r}.")
+    return Refusal(404, ErrorCode.TASK_NOT_FOUND, f"No task {task_id!r}.")
 
 
 async def answer(
@@ -132,7 +133,9 @@ async def answer(
     if task is None:
         return not_found(task_id)
     if not who.can_answer:
-        return Refusal(403, "FORBIDDEN", "Agent keys may create and read tasks, not answer them.")
+        return Refusal(
+            403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
+        )
     if task.status not in ANSWERABLE:
         return _refused(Refused(task_id, task.status), "answer")
     if not may_answer(who, task):
@@ -145,7 +148,7 @@ async def answer(
         # an answer cannot be checked, and an unchecked answer must not land.
         return Refusal(
             424,
-            "VERIFIER_API_KEY_MISSING",
+            ErrorCode.VERIFIER_API_KEY_MISSING,
             "This task needs a verifier, and this server has no verifier backend configured.",
             task.status,
         )
@@ -160,7 +163,9 @@ async def claim(
     if await visible_task(ctx, task_id, who) is None:
         return not_found(task_id)
     if not who.can_answer:
-        return Refusal(403, "FORBIDDEN", "Agent keys may create and read tasks, not claim them.")
+        return Refusal(
+            403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not claim them."
+        )
     return await _act(ctx, Claim(ctx, task_id, who, channel), "claim")
 
 
@@ -186,17 +191,19 @@ def _refused(result: Refused, verb: str) -> Refusal:
     if current is None:
         return not_found(result.task_id)
     if result.reason == "NOT_ASSIGNED_TO_YOU":
-        return Refusal(403, "NOT_ASSIGNED_TO_YOU", "This task isn't assigned to you.", current)
+        return Refusal(
+            403, ErrorCode.NOT_ASSIGNED_TO_YOU, "This task isn't assigned to you.", current
+        )
     if result.reason == "FORBIDDEN":
-        return Refusal(403, "FORBIDDEN", f"You may not {verb} this task.", current)
+        return Refusal(403, ErrorCode.FORBIDDEN, f"You may not {verb} this task.", current)
     if current.is_terminal:
         return Refusal(
-            409, "TASK_ALREADY_TERMINAL", f"The task is already {current.value}.", current
+            409, ErrorCode.TASK_ALREADY_TERMINAL, f"The task is already {current.value}.", current
         )
     if verb == "claim":
         return Refusal(
-            409, "TASK_ALREADY_CLAIMED", "Someone else claimed this task first.", current
+            409, ErrorCode.TASK_ALREADY_CLAIMED, "Someone else claimed this task first.", current
         )
     return Refusal(
-        409, "INVALID_TRANSITION", f"Cannot {verb} a task that is {current.value}.", current
+        409, ErrorCode.INVALID_TRANSITION, f"Cannot {verb} a task that is {current.value}.", current
     )

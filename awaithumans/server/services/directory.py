@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.db.models import AgentKeyRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.security import generate_agent_key
@@ -73,7 +74,7 @@ async def active_operators(conn: AsyncConnection) -> int:
     )
 
 
-class SaveUser(Write[str | None]):
+class SaveUser(Write[ErrorCode | None]):
     """Insert or update a directory user; refuses to leave the server without an operator.
 
     Returns None on success or a refusal code.
@@ -84,14 +85,14 @@ class SaveUser(Write[str | None]):
         self.values = values
         self.create = create
 
-    async def apply(self, conn: AsyncConnection) -> str | None:
+    async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
         email = self.values.get("email")
         if email is not None:
             clash = await conn.scalar(
                 select(UserRow.id).where(UserRow.email == email, UserRow.id != self.user_id)
             )
             if clash is not None:
-                return "EMAIL_TAKEN"
+                return ErrorCode.EMAIL_TAKEN
         if self.create:
             now = utcnow()
             await conn.execute(
@@ -106,14 +107,14 @@ class SaveUser(Write[str | None]):
             .one_or_none()
         )
         if current is None:
-            return "USER_NOT_FOUND"
+            return ErrorCode.USER_NOT_FOUND
         loses_operator = (
             current["is_operator"]
             and current["is_active"]
             and (self.values.get("is_operator") is False or self.values.get("is_active") is False)
         )
         if loses_operator and await active_operators(conn) <= 1:
-            return "LAST_OPERATOR"
+            return ErrorCode.LAST_OPERATOR
         await conn.execute(
             update(UserRow)
             .where(UserRow.id == self.user_id)

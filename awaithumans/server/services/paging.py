@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.errors import ApiError
 from awaithumans.server.services.answers import TASK_ID
 
@@ -20,7 +21,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     Raises:
         ApiError: 400 ``INVALID_CURSOR`` for anything this server did not issue.
     """
-    invalid = ApiError(400, "INVALID_CURSOR", "The cursor is not one this server issued.")
+    invalid = ApiError(400, ErrorCode.INVALID_CURSOR, "The cursor is not one this server issued.")
     try:
         stamp, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         at = datetime.fromisoformat(stamp)

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import fingerprint
 from awaithumans.server.errors import ApiError
 
@@ -40,7 +41,7 @@ class SchemaCache:
         except (jsonschema_rs.ValidationError, ValueError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else "invalid schema"
             raise ApiError(
-                400, "INVALID_SCHEMA", f"{which} is not a valid JSON Schema: {first_line}"
+                400, ErrorCode.INVALID_SCHEMA, f"{which} is not a valid JSON Schema: {first_line}"
             ) from None
         self._validators[key] = compiled
         if len(self._validators) > _MAX_CACHED:

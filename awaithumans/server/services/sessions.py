@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.server.bootstrap import SETUP_TOKEN_KEY, operator_exists, stored_setup_hash
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import ServerStateRow, SessionRow, UserRow
@@ -28,19 +29,19 @@ def new_user_id() -> str:
     return "usr_" + secrets.token_hex(12)
 
 
-class CreateFirstOperator(Write[str | None]):
+class CreateFirstOperator(Write[ErrorCode | None]):
     """Creates the first operator and burns the setup token, atomically."""
 
     def __init__(self, token_hash: str, values: dict[str, object]) -> None:
         self.token_hash = token_hash
         self.values = values
 
-    async def apply(self, conn: AsyncConnection) -> str | None:
+    async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
         stored = await stored_setup_hash(conn)
         if stored is None or not tokens_equal(stored, self.token_hash):
-            return "INVALID_SETUP_TOKEN"
+            return ErrorCode.INVALID_SETUP_TOKEN
         if await operator_exists(conn):
-            return "SETUP_ALREADY_DONE"
+            return ErrorCode.SETUP_ALREADY_DONE
         taken = await conn.scalar(select(UserRow.id).where(UserRow.email == self.values["email"]))
         if taken is not None:
             self.values["id"] = taken
@@ -86,7 +87,7 @@ async def create_first_operator(
     try:
         validate_new_password(password)
     except ValueError as exc:
-        raise ApiError(422, "WEAK_PASSWORD", str(exc)) from None
+        raise ApiError(422, ErrorCode.WEAK_PASSWORD, str(exc)) from None
     now = utcnow()
     values: dict[str, object] = {
         "id": new_user_id(),
@@ -100,7 +101,7 @@ async def create_first_operator(
         "updated_at": now,
     }
     refusal = await ctx.writer.submit(CreateFirstOperator(hash_token(token), values))
-    if refusal == "SETUP_ALREADY_DONE":
+    if refusal is ErrorCode.SETUP_ALREADY_DONE:
         raise ApiError(409, refusal, "An operator already exists; sign in instead.")
     if refusal is not None:
         raise ApiError(403, refusal, "This setup link is not valid (it works only once).")
@@ -122,7 +123,7 @@ async def sign_in(
     if wait is not None:
         raise ApiError(
             429,
-            "RATE_LIMITED",
+            ErrorCode.RATE_LIMITED,
             f"Too many failed sign-ins; try again in {int(wait) + 1}s.",
             headers={"Retry-After": str(int(wait) + 1)},
         )
@@ -136,7 +137,7 @@ async def sign_in(
     ok = await verify_password_async(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:
         throttle.record_failure(ip, email)
-        raise ApiError(401, "INVALID_CREDENTIALS", "Wrong email or password.")
+        raise ApiError(401, ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     throttle.record_success(ip, email)
     return dict(user), await open_session(ctx, user["id"])
 

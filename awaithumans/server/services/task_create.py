@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._forms import form_from_json_schema
 from awaithumans.core._routes import InvalidNotifyRouteError, parse_routes
 from awaithumans.core._wire import TASK_ID_PREFIX, CreateTaskRequest, TaskStatus, TaskView
@@ -53,7 +54,9 @@ def _check_callback_url(url: str | None) -> None:
         parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ApiError(
-            400, "INVALID_CALLBACK_URL", f"callback_url must be an http(s) URL, got {url!r}."
+            400,
+            ErrorCode.INVALID_CALLBACK_URL,
+            f"callback_url must be an http(s) URL, got {url!r}.",
         )
 
 
@@ -61,7 +64,7 @@ def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
     if assign_to is None:
         return []
     if "user_id" in assign_to and not isinstance(assign_to["user_id"], str):
-        raise ApiError(400, "INVALID_ASSIGNEE", "assign_to.user_id must be a string.")
+        raise ApiError(400, ErrorCode.INVALID_ASSIGNEE, "assign_to.user_id must be a string.")
     if isinstance(assign_to.get("email"), str):
         return [assign_to["email"].strip().lower()]
     emails = assign_to.get("emails")
@@ -71,7 +74,7 @@ def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
         return []
     raise ApiError(
         400,
-        "INVALID_ASSIGNEE",
+        ErrorCode.INVALID_ASSIGNEE,
         'assign_to must be {"email": ...}, {"emails": [...]} or {"user_id": ...}.',
     )
 
@@ -84,14 +87,14 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
     if problems:
         raise ApiError(
             422,
-            "SCHEMA_VALIDATION_FAILED",
+            ErrorCode.SCHEMA_VALIDATION_FAILED,
             "payload does not match payload_schema.",
             details=problems,
         )
     try:
         routes = [str(r) for r in parse_routes(req.notify or [])]
     except InvalidNotifyRouteError as exc:
-        raise ApiError(400, "INVALID_NOTIFY_ROUTE", str(exc)) from None
+        raise ApiError(400, ErrorCode.INVALID_NOTIFY_ROUTE, str(exc)) from None
     _check_callback_url(req.callback_url)
     emails = _assignee_emails(req.assign_to)
     verifier = None
@@ -102,7 +105,7 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
             first = exc.errors(include_url=False)[0]
             raise ApiError(
                 400,
-                "INVALID_VERIFIER_CONFIG",
+                ErrorCode.INVALID_VERIFIER_CONFIG,
                 f"verifier_config.{'.'.join(map(str, first['loc']))}: {first['msg']}",
             ) from None
     form = req.form_definition
