@@ -4,7 +4,7 @@ Load it with ``pytest_plugins = ["tests._pg_fixtures"]`` in the root ``conftest.
 single test module, by importing the two fixtures from here).
 
 Fixtures:
-    postgres_server: One :class:`~awaithumans.testing.PostgresServer` for the whole session,
+    postgres_server: One :class:`~tests.support.postgres.PostgresServer` for the whole session,
         started on first use and stopped at the end.
     postgres_url: A fresh, empty database per test, as an async SQLAlchemy URL
         (``postgresql+asyncpg://postgres@127.0.0.1:PORT/NAME``); dropped after the test.
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from awaithumans.testing import PostgresServer
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -1,29 +1,21 @@
 """Helpers for testing code that uses awaithumans.
 
-:class:`PostgresServer` gives a test suite a real, private PostgreSQL to run against, started
-and deleted by the tests themselves; see :mod:`awaithumans.testing.postgres`.
-:class:`ServerProcess` runs a real awaithumans server in a subprocess;
-:class:`PrefectServer` a real Prefect server, for flows that call the Prefect adapter.
+:class:`ServerProcess` runs a real awaithumans server in a subprocess (:func:`free_port` picks
+a port for it); :class:`WebhookReceiver` records the webhooks it sends (each a
+:class:`Delivery`); :class:`PrefectServer` runs a real Prefect server, for flows that call the
+Prefect adapter. :func:`stop_process` stops a child process: a signal, then a kill.
 """
 
-from awaithumans.testing.postgres import (
-    PostgresNotInstalledError,
-    PostgresServer,
-    PostgresServerError,
-    find_postgres_bindir,
-)
+from awaithumans.testing._process import stop_process
 from awaithumans.testing.prefect import PrefectServer
 from awaithumans.testing.receiver import Delivery, WebhookReceiver
 from awaithumans.testing.server import ServerProcess, free_port
 
 __all__ = [
     "Delivery",
-    "PostgresNotInstalledError",
-    "PostgresServer",
-    "PostgresServerError",
     "PrefectServer",
     "ServerProcess",
     "WebhookReceiver",
-    "find_postgres_bindir",
     "free_port",
+    "stop_process",
 ]

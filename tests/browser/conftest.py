@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
-from awaithumans.testing.browser import (
+from tests.support.browser import (
     ChromiumNotFoundError,
     DevServer,
     find_chromium,
@@ -34,8 +34,8 @@ from awaithumans.testing.browser import (
 )
 
 HERE = Path(__file__).parent
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+MOBILE: ViewportSize = {"width": 390, "height": 844}
 # Same rendering everywhere: fixed locale, time zone, colour scheme, no animations.
 CONTEXT_DEFAULTS: dict[str, Any] = {
     "locale": "en-US",
@@ -80,7 +80,7 @@ def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
     browser.close()
 
 
-def _open_page(browser: Browser, viewport: dict[str, int], **options: Any) -> Iterator[Page]:
+def _open_page(browser: Browser, viewport: ViewportSize, **options: Any) -> Iterator[Page]:
     context = browser.new_context(viewport=viewport, **CONTEXT_DEFAULTS, **options)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     off_host: list[str] = []

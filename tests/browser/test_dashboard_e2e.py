@@ -26,9 +26,9 @@ from playwright.sync_api import Browser, Page, expect
 from pydantic import BaseModel, Field
 
 from awaithumans.core._await import build_create_request
-from awaithumans.testing.browser import DevServer
 from tests.browser.conftest import DESKTOP, _open_page
 from tests.e2e.test_cli import Lines, clean_env, default_sigint, stop_process
+from tests.support.browser import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 REFUND_SCRIPT = REPO / "examples" / "quickstart" / "refund.py"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from awaithumans.testing.browser import DevServer
 from tests.browser.conftest import DESKTOP, _open_page
 from tests.browser.test_dashboard_e2e import api_client, create_task, set_up_operator, task_status
+from tests.support.browser import DevServer
 
 
 @pytest.fixture

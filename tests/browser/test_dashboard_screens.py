@@ -13,7 +13,6 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from awaithumans.testing.browser import DevServer
 from tests.browser.test_dashboard_e2e import (
     CASE,
     OPERATOR,
@@ -26,6 +25,7 @@ from tests.browser.test_dashboard_e2e import (
     set_up_operator,
     sign_in,
 )
+from tests.support.browser import DevServer
 
 Shoot = Callable[[Page, str], Path]
 

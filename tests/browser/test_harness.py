@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page
 
-from awaithumans.testing.browser import DevServer
+from tests.support.browser import DevServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

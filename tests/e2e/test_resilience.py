@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,12 +84,12 @@ def _timeout_row(db: Path, task_id: str) -> tuple[str, str | None, str | None]:
 
 
 @pytest.fixture
-def fast_scheduler_server(tmp_path: Path) -> ServerProcess:
+def fast_scheduler_server(tmp_path: Path) -> Iterator[ServerProcess]:
     # The scheduler re-reads its schedule at least this often, so it notices deadlines that
     # the test moves behind its back (a new task would wake it; an UPDATE does not).
     proc = ServerProcess(workdir=tmp_path, env={"AWAITHUMANS_SCHEDULER_MAX_SLEEP_SECONDS": "0.2"})
     proc.start()
-    yield proc  # type: ignore[misc]
+    yield proc
     proc.close()
 
 

@@ -580,6 +580,7 @@ async def test_bad_callback_url_is_400(app_client: httpx.AsyncClient) -> None:
 
 async def test_bad_assign_to_shape_is_400(app_client: httpx.AsyncClient) -> None:
     before = await world(app_client)
+    assign_to: dict[str, Any]
     for assign_to in (
         {},
         {"name": "alice"},

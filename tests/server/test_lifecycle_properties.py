@@ -267,7 +267,7 @@ create_slots = st.integers(0, SLOTS - 1)
 # Calls on an existing task mostly; now and then on an id no task has (slot SLOTS).
 slots_st = st.sampled_from([*range(SLOTS), *range(SLOTS), SLOTS])
 # No NULs (PostgreSQL text refuses them) and no lone surrogates (not encodable as UTF-8 JSON).
-note_chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+note_chars = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
 valid_answers = st.fixed_dictionaries(
     {"approved": st.booleans()}, optional={"note": st.text(note_chars, max_size=20)}
 )

@@ -112,8 +112,8 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[Any]]:
 
 def case_strategy(
     op: Any, mode: GenerationMode, seeds: dict[str, list[Any]]
-) -> st.SearchStrategy[Case]:
-    generated: st.SearchStrategy[Case] = op.as_strategy(generation_mode=mode)
+) -> st.SearchStrategy[Case[Any]]:
+    generated: st.SearchStrategy[Case[Any]] = op.as_strategy(generation_mode=mode)
     if mode is not GenerationMode.POSITIVE:
         return generated
     names = [p.name for p in op.path_parameters]
@@ -133,7 +133,7 @@ def has_inputs(op: Any) -> bool:
     return bool(list(op.iter_parameters())) or bool(list(op.body))
 
 
-def httpx_kwargs(case: Case) -> dict[str, Any]:
+def httpx_kwargs(case: Case[Any]) -> dict[str, Any]:
     kw = case.as_transport_kwargs(
         base_url="http://testserver", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     )
@@ -162,7 +162,7 @@ def fuzz_operation(op: Any, mode: GenerationMode, seeds: dict[str, list[Any]], s
         suppress_health_check=list(HealthCheck),
     )
     @given(case=case_strategy(op, mode, seeds))
-    def check(case: Case) -> None:
+    def check(case: Case[Any]) -> None:
         response = send(httpx_kwargs(case))
         for leak in LEAKS:
             assert leak not in response.text, f"{case.method} {case.formatted_path}: {leak!r}"

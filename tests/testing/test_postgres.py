@@ -14,16 +14,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from awaithumans.testing import (
+# pytest_plugins may only be declared in the root conftest, which this module does not own;
+# importing the fixtures registers them for this module alone.
+from tests._pg_fixtures import postgres_server, postgres_url  # noqa: F401
+from tests.support.postgres import (
     PostgresNotInstalledError,
     PostgresServer,
     PostgresServerError,
     find_postgres_bindir,
 )
-
-# pytest_plugins may only be declared in the root conftest, which this module does not own;
-# importing the fixtures registers them for this module alone.
-from tests._pg_fixtures import postgres_server, postgres_url  # noqa: F401
 
 
 def _plain(url: str) -> str:
@@ -118,12 +117,18 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+def _is_running(server: PostgresServer) -> bool:
+    # A call, not the property itself: mypy would keep ``server.running`` narrowed to True
+    # across stop() and call every check after it unreachable.
+    return server.running
+
+
 def test_stop_removes_files_and_frees_port() -> None:
     started = time.perf_counter()
     server = PostgresServer().start()
     elapsed = time.perf_counter() - started
     port, temp_dir, data_dir = server.port, server.temp_dir, server.data_dir
-    assert server.running
+    assert _is_running(server)
     assert (data_dir / "PG_VERSION").is_file()
     assert not _port_is_free(port)
     # initdb plus startup; generous so a loaded CI machine does not make this flaky.
@@ -131,7 +136,7 @@ def test_stop_removes_files_and_frees_port() -> None:
 
     server.stop()
 
-    assert not server.running
+    assert not _is_running(server)
     assert not temp_dir.exists()
     assert _port_is_free(port)
     with pytest.raises(PostgresServerError, match="not started"):
@@ -141,9 +146,9 @@ def test_stop_removes_files_and_frees_port() -> None:
 
 def test_context_manager_starts_and_stops() -> None:
     with PostgresServer() as server:
-        assert server.running
+        assert _is_running(server)
         temp_dir = server.temp_dir
-    assert not server.running
+    assert not _is_running(server)
     assert not temp_dir.exists()
 
 

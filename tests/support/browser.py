@@ -13,8 +13,7 @@ Playwright's own browser download is not used: the tests drive the distribution'
 
 Use Playwright's *sync* API in tests. While a sync Playwright is started, the thread counts
 as running its event loop, so no asyncio test can run in the same thread until it is
-stopped. Playwright itself is imported only where needed: installing awaithumans does not
-bring it in.
+stopped. Playwright is imported here only for type checking.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from awaithumans.testing.server import free_port
+from awaithumans.testing import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -148,7 +147,7 @@ class DevServer:
         self.home.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "awaithumans._cli_entry", "dev", "--port", str(self.port)]
         with self.stderr_path.open("w") as stderr:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+            self.proc = subprocess.Popen(
                 command,
                 cwd=self.cwd,
                 env=self.env(),

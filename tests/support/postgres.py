@@ -1,11 +1,11 @@
-"""A throwaway PostgreSQL server for tests and benchmarks.
+"""A throwaway PostgreSQL server for the project's own tests.
 
 :class:`PostgresServer` creates a fresh cluster in a temporary directory with ``initdb``,
 starts ``postgres`` on a free port of 127.0.0.1 with durability switched off (nothing in a
 throwaway cluster is worth an fsync), waits until it accepts connections and, on
 :meth:`PostgresServer.stop`, kills it and deletes every file it wrote::
 
-    from awaithumans.testing import PostgresServer
+    from tests.support.postgres import PostgresServer
 
     with PostgresServer() as pg:
         url = pg.create_database("orders")  # postgresql+asyncpg://postgres@127.0.0.1:PORT/orders
@@ -124,7 +124,7 @@ def find_postgres_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            out = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
             ).stdout.strip()
             if out:
@@ -474,7 +474,7 @@ class PostgresServer:
             # Skip fsyncing the new files: the cluster is thrown away anyway.
             "--no-sync",
         ]
-        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        result = subprocess.run(
             argv,
             capture_output=True,
             text=True,
@@ -500,7 +500,7 @@ class PostgresServer:
             for key, value in self._settings.items():
                 argv += ["-c", f"{key}={value}"]
             with log_path.open("ab") as log:
-                proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -542,7 +542,7 @@ class PostgresServer:
             if proc.poll() is not None:
                 return False
             if _postmaster_ready(pid_file, proc.pid, port):
-                ready = subprocess.run(  # noqa: S603 - fixed argv, no shell
+                ready = subprocess.run(
                     argv, env=_clean_env(), capture_output=True, timeout=10, check=False
                 )
                 # Exit status 0 means accepting connections. Check we are still alive, in
@@ -561,7 +561,7 @@ class PostgresServer:
         argv = [str(bindir / "psql"), "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]
         argv += ["-h", self.host, "-p", str(port), "-U", _SUPERUSER, "-d", "postgres"]
         argv += ["-c", sql]
-        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        result = subprocess.run(
             argv, env=_clean_env(), capture_output=True, text=True, timeout=60, check=False
         )
         if result.returncode != 0:
