@@ -13,7 +13,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import apause_flow_run
 from pydantic import BaseModel
 
-from awaithumans.adapters.prefect import await_human, await_human_async
+from awaithumans.adapters.prefect import await_human, await_human_sync
 
 # Flow run ids by run number, for the bench in the same process to find its runs.
 RUN_IDS: dict[int, UUID] = {}
@@ -50,7 +50,7 @@ def _remember(i: int) -> None:
 async def paused_refund(i: int, poll_interval: float) -> float:
     """Returns when (perf_counter) the flow was running again after the answer."""
     _remember(i)
-    await await_human_async(**_ask(i), poll_interval=poll_interval)
+    await await_human(**_ask(i), poll_interval=poll_interval)
     return time.perf_counter()
 
 
@@ -65,5 +65,5 @@ async def bare_pause(i: int, poll_interval: float) -> float:
 @flow
 def suspended_refund(i: int, callback_url: str, out: str) -> None:
     """Writes the wall-clock time at which the re-run flow had the answer in hand."""
-    await_human(**_ask(i), suspend=True, callback_url=callback_url)
+    await_human_sync(**_ask(i), suspend=True, callback_url=callback_url)
     Path(out).write_text(repr(time.time()))

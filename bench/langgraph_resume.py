@@ -4,8 +4,8 @@ interrupted graph run to its end?
     .venv/bin/python bench/langgraph_resume.py [--runs 100] [--json out.json]
 
 One ``awaithumans serve`` (SQLite) in a subprocess; everything else in this process on one
-event loop: a two-node graph (``approve`` calls ``await_human_async``, then ``pay``) compiled
-with LangGraph's ``AsyncSqliteSaver`` on a file, and ``resumer_app`` served by uvicorn on
+event loop: a two-node graph (``approve`` calls ``await_human``, then ``pay``) compiled
+with LangGraph's ``AsyncSqliteSaver`` on a file, and ``relay_app`` served by uvicorn on
 127.0.0.1 as the tasks' ``callback_url``. For each run: invoke a new thread until it
 interrupts, then t0, POST ``/complete`` from an already-connected client, and t1 when the
 resumer has answered the webhook, i.e. ``resume_from_event`` returned: the graph finished
@@ -36,7 +36,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, interrupt
 
-from awaithumans.adapters.langgraph import await_human_async, resumer_app
+from awaithumans.adapters.langgraph import await_human, relay_app
 from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
@@ -53,7 +53,7 @@ class State(TypedDict, total=False):
 
 
 async def approve(state: State) -> dict[str, Any]:
-    decision = await await_human_async(
+    decision = await await_human(
         task=f"Refund order ord_{state['i']:06d}?",
         payload_schema=RefundRequest,
         payload=payload(state["i"]),
@@ -89,10 +89,10 @@ def config(thread: str) -> Any:
 
 
 class TimedResumer:
-    """``resumer_app`` on a pre-bound socket; records when each webhook's reply went out."""
+    """``relay_app`` on a pre-bound socket; records when each webhook's reply went out."""
 
     def __init__(self, graph: CompiledStateGraph[Any], secret: str, *, close: bool) -> None:
-        self.inner = resumer_app(graph, secret)
+        self.inner = relay_app(graph, secret)
         self.close = close
         self.done: dict[str, asyncio.Future[tuple[float, float, int, Any]]] = {}
         # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets

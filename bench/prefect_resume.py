@@ -5,7 +5,7 @@
 A real Prefect server (``prefect server start``, SQLite) and one ``awaithumans serve``
 (SQLite), each in a subprocess.
 
-Paused runs: a flow in this process calls ``await_human_async`` (poll_interval 1 s, the
+Paused runs: a flow in this process calls ``await_human`` (poll_interval 1 s, the
 adapter's default) and is paused; after a random delay in [0, 1 s) (a human does not
 answer in step with Prefect's polling) the bench POSTs ``/complete`` at t0; t1 is when the
 flow's code runs again after the call. Target: p50 <= 700 ms. Reference: the same flow
@@ -34,8 +34,7 @@ from typing import Any
 import httpx
 from _common import REPO, Row, log, machine, make_parser, ms, percentile, quiet_check, report
 
-from awaithumans.testing import PrefectServer, ServerProcess, free_port
-from awaithumans.testing._process import stop_process
+from awaithumans.testing import PrefectServer, ServerProcess, free_port, stop_process
 
 WARMUP_RUNS = 3
 POLL_INTERVAL = 1.0

@@ -8,6 +8,7 @@ read from the source (AST), so this runs without importing anything.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,22 @@ def test_services_know_nothing_of_the_web(where: str) -> None:
         str(p.relative_to(PACKAGE)): sorted(_third_party(p) & set(WEB_FRAMEWORKS)) for p in paths
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def _imports_of(prefix: str) -> dict[str, set[str]]:
+    return {m: targets for m, targets in _graph().items() if m.startswith(prefix)}
+
+
+def test_layers_import_downwards_only() -> None:
+    # The SDK core knows nothing above it; adapters know the core, never the server; the
+    # server uses an adapter only through its public package, never its private modules.
+    core = _imports_of("awaithumans.core")
+    above = {m: t for m, t in core.items() if any(not n.startswith("awaithumans.core") for n in t)}
+    assert not above
+    adapters = _imports_of("awaithumans.adapters")
+    assert not {
+        m: t for m, t in adapters.items() if any(n.startswith("awaithumans.server") for n in t)
+    }
+    private = re.compile(r"^awaithumans\.adapters\.(?:[a-z]+\.)?_")
+    server = _imports_of("awaithumans.server")
+    assert not {m: sorted(t) for m, t in server.items() if any(private.match(n) for n in t)}

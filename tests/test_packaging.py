@@ -51,7 +51,14 @@ PUBLIC_API = [
     "await_human_sync",
     "extract_form",
 ]
-CORE_API = sorted([*(n for n in PUBLIC_API if n != "__version__"), "form_from_json_schema"])
+CORE_API = sorted(
+    [
+        *(n for n in PUBLIC_API if n != "__version__"),
+        "ASK_PARAMETERS",
+        "Ask",
+        "form_from_json_schema",
+    ]
+)
 
 # The base install: the SDK's two dependencies and what they pull in.
 BASE_DISTRIBUTIONS = {

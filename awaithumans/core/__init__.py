@@ -3,6 +3,7 @@
 Imports httpx and pydantic only.
 """
 
+from awaithumans.core._ask import ASK_PARAMETERS, Ask
 from awaithumans.core._await import await_human, await_human_sync
 from awaithumans.core._client import TaskClient
 from awaithumans.core._codes import ErrorCode
@@ -31,7 +32,9 @@ from awaithumans.core._forms import FormDefinition, FormField, extract_form, for
 from awaithumans.core._wire import TaskStatus
 
 __all__ = [
+    "ASK_PARAMETERS",
     "ApiError",
+    "Ask",
     "AuthenticationError",
     "AwaitHumansError",
     "ConfigurationError",

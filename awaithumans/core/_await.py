@@ -2,39 +2,36 @@
 
 The wait protocol is written once, as a coroutine. ``await_human_sync`` drives that same
 coroutine, on a private event loop in the calling thread or, when the caller already runs a
-loop (a notebook, an async web handler calling sync code), on a helper thread.
+loop (a notebook, an async web handler calling sync code), on a helper thread. The pieces
+the adapters reuse (:func:`create_task`, :func:`outcome_of`) live here too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import threading
 import time
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from awaithumans.core._ask import Ask, Assignee, VerifierConfig, error_list, summary
 from awaithumans.core._client import TaskClient
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import (
     SchemaValidationError,
     TaskCancelledError,
     TaskTimeoutError,
-    TimeoutRangeError,
     VerificationExhaustedError,
 )
-from awaithumans.core._sync import run_in_thread
+from awaithumans.core._sync import blocking
 from awaithumans.core._wire import (
     MAX_POLL_SECONDS,
-    MAX_TIMEOUT_SECONDS,
-    MIN_TIMEOUT_SECONDS,
     CreateTaskRequest,
     PollResponse,
     TaskStatus,
     TaskView,
-    derive_idempotency_key,
 )
 
 R = TypeVar("R", bound=BaseModel)
@@ -48,74 +45,6 @@ _CREATE_WINDOW_SECONDS = 15.0
 _DEADLINE_GRACE_SECONDS = 5.0
 
 
-class _Dumpable(Protocol):
-    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
-
-
-def build_create_request(
-    *,
-    task: str,
-    payload_schema: type[BaseModel],
-    payload: BaseModel | dict[str, Any],
-    response_schema: type[BaseModel],
-    timeout_seconds: int,
-    idempotency_key: str | None = None,
-    notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
-    redact_payload: bool = False,
-    task_metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    form_definition: dict[str, Any] | None = None,
-) -> CreateTaskRequest:
-    """Validate the caller's arguments and build the wire body (no I/O).
-
-    Adapters call this too, so a Temporal or LangGraph task carries exactly the body a plain
-    ``await_human`` would send.
-    """
-    if not MIN_TIMEOUT_SECONDS <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
-        raise TimeoutRangeError(timeout_seconds, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
-    raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
-    try:
-        checked = payload_schema.model_validate(raw)
-    except ValidationError as exc:
-        raise SchemaValidationError("payload", _summary(exc), errors=_errors(exc)) from None
-    payload_json = checked.model_dump(mode="json")
-    if form_definition is None:
-        from awaithumans.core._forms import extract_form
-
-        form_definition = extract_form(response_schema).model_dump(mode="json", exclude_none=True)
-    verifier_json: dict[str, Any] | None
-    if verifier is None or isinstance(verifier, dict):
-        verifier_json = verifier
-    else:
-        verifier_json = verifier.model_dump(mode="json")
-    return CreateTaskRequest(
-        task=task,
-        payload=payload_json,
-        payload_schema=payload_schema.model_json_schema(),
-        response_schema=response_schema.model_json_schema(),
-        timeout_seconds=timeout_seconds,
-        idempotency_key=idempotency_key or derive_idempotency_key(task, payload_json),
-        form_definition=form_definition,
-        assign_to=_assign_to_wire(assign_to),
-        notify=notify,
-        verifier_config=verifier_json,
-        redact_payload=redact_payload,
-        callback_url=callback_url,
-        task_metadata=task_metadata,
-    )
-
-
-def _assign_to_wire(value: str | list[str] | dict[str, Any] | None) -> dict[str, Any] | None:
-    # The published protocol's shapes: one email, several emails, or a structured object.
-    if value is None or isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        return {"email": value}
-    return {"emails": list(value)}
-
-
 def outcome_of(
     poll: PollResponse, *, task: str, task_id: str, timeout_seconds: int, response_schema: type[R]
 ) -> R | None:
@@ -125,7 +54,7 @@ def outcome_of(
         try:
             return response_schema.model_validate(poll.response or {})
         except ValidationError as exc:
-            raise SchemaValidationError("response", _summary(exc), errors=_errors(exc)) from None
+            raise SchemaValidationError("response", summary(exc), errors=error_list(exc)) from None
     if status is TaskStatus.TIMED_OUT:
         raise TaskTimeoutError(task, timeout_seconds, task_id=task_id)
     if status is TaskStatus.CANCELLED:
@@ -133,6 +62,39 @@ def outcome_of(
     if status is TaskStatus.VERIFICATION_EXHAUSTED:
         raise VerificationExhaustedError(task, poll.verification_attempt, task_id=task_id)
     return None
+
+
+def poll_of(view: TaskView) -> PollResponse:
+    """A task as its long-poll reports it."""
+    return PollResponse(
+        status=view.status,
+        response=view.response,
+        verification_attempt=view.verification_attempt,
+    )
+
+
+def view_outcome(view: TaskView, response_schema: type[R]) -> R | None:
+    """:func:`outcome_of` for a task read whole (a replayed create, a cancel's reply)."""
+    return outcome_of(
+        poll_of(view),
+        task=view.task,
+        task_id=view.id,
+        timeout_seconds=view.timeout_seconds,
+        response_schema=response_schema,
+    )
+
+
+async def create_task(
+    client: TaskClient, base_url: str, body: CreateTaskRequest
+) -> tuple[TaskView, bool, str]:
+    """Create the task (or find it again by its key): (task, replayed, review URL).
+
+    Keeps trying to reach the server for a short window (``AWAITHUMANS_CONNECT_TIMEOUT``
+    seconds, 15 by default, at most the task's timeout).
+    """
+    deadline = time.monotonic() + min(_create_window(), float(body.timeout_seconds))
+    view, replayed = await client.create_task(body, deadline=deadline)
+    return view, replayed, view.review_url or f"{base_url}/task?id={view.id}"
 
 
 async def wait_for_answer(
@@ -186,6 +148,20 @@ def _say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+async def ask_and_wait(ask: Ask[R]) -> R:
+    """Create ``ask``'s task and long-poll it to the end (the body of :func:`await_human`)."""
+    body = ask.request()
+    target = resolve_server(ask.server_url, ask.api_key)
+    async with TaskClient(target.url, target.api_key) as client:
+        view, replayed, review_url = await create_task(client, target.url, body)
+        _say(f"✓ Task {'resumed' if replayed else 'created'}: {view.id}")
+        _say(f"  Review at: {review_url}")
+        if not view.status.is_terminal:
+            _say(f"  Waiting for human (timeout: {view.timeout_seconds}s). Ctrl-C to abort.")
+        deadline = _deadline_from(view, view.timeout_seconds)
+        return await wait_for_answer(client, view, ask.response_schema, deadline=deadline)
+
+
 async def await_human(
     *,
     task: str,
@@ -195,8 +171,8 @@ async def await_human(
     timeout_seconds: int,
     idempotency_key: str | None = None,
     notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
+    assign_to: Assignee | None = None,
+    verifier: VerifierConfig | dict[str, Any] | None = None,
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
@@ -205,22 +181,7 @@ async def await_human(
 ) -> R:
     """Ask a human and wait for a validated answer.
 
-    Args:
-        task: The question, as the human sees it.
-        payload_schema: Pydantic model describing ``payload``.
-        payload: What the human needs to decide (an instance of ``payload_schema``).
-        response_schema: Pydantic model of the answer; the return value is an instance of it.
-        timeout_seconds: How long the human has (60 s to 30 days).
-        idempotency_key: Same key, same task: a re-run resumes the wait or gets the stored
-            answer. Derived from ``task`` and ``payload`` when omitted.
-        notify: Routes such as ``"slack:#approvals"`` or ``"email:ops@acme.com"``.
-        assign_to: An email, several emails, or a structured assignment.
-        verifier: A verifier config, e.g. ``claude_verifier(...)``; runs on the server.
-        redact_payload: Hide the payload from channels that would show it in the clear.
-        task_metadata: Free-form JSON stored with the task.
-        callback_url: A URL the server calls (signed webhook) when the task ends.
-        server_url: The server; else ``AWAITHUMANS_URL``, the dev file, or localhost:3001.
-        api_key: The credential; else ``AWAITHUMANS_API_KEY`` / the dev admin token.
+    The parameters are those of :class:`~awaithumans.core.Ask`, where each is described.
 
     Returns:
         The human's answer as a ``response_schema`` instance.
@@ -230,85 +191,29 @@ async def await_human(
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload (before sending) or the answer does not validate.
+        TimeoutRangeError: ``timeout_seconds`` is out of range (60 s to 30 days).
         IdempotencyConflictError: The key is taken by a task with other content.
         ServerUnreachableError: The server could not be reached in time.
         AuthenticationError: The server refused the credential.
     """
-    body = build_create_request(
-        task=task,
-        payload_schema=payload_schema,
-        payload=payload,
-        response_schema=response_schema,
-        timeout_seconds=timeout_seconds,
-        idempotency_key=idempotency_key,
-        notify=notify,
-        assign_to=assign_to,
-        verifier=verifier,
-        redact_payload=redact_payload,
-        task_metadata=task_metadata,
-        callback_url=callback_url,
+    return await ask_and_wait(
+        Ask(
+            task=task,
+            payload_schema=payload_schema,
+            payload=payload,
+            response_schema=response_schema,
+            timeout_seconds=timeout_seconds,
+            idempotency_key=idempotency_key,
+            notify=notify,
+            assign_to=assign_to,
+            verifier=verifier,
+            redact_payload=redact_payload,
+            task_metadata=task_metadata,
+            callback_url=callback_url,
+            server_url=server_url,
+            api_key=api_key,
+        )
     )
-    target = resolve_server(server_url, api_key)
-    async with TaskClient(target.url, target.api_key) as client:
-        create_by = time.monotonic() + min(_create_window(), float(timeout_seconds))
-        view, replayed = await client.create_task(body, deadline=create_by)
-        review_url = view.review_url or f"{target.url}/task?id={view.id}"
-        _say(f"✓ Task {'resumed' if replayed else 'created'}: {view.id}")
-        _say(f"  Review at: {review_url}")
-        if not view.status.is_terminal:
-            _say(f"  Waiting for human (timeout: {view.timeout_seconds}s). Ctrl-C to abort.")
-        deadline = _deadline_from(view, view.timeout_seconds)
-        return await wait_for_answer(client, view, response_schema, deadline=deadline)
-
-
-def await_human_sync(
-    *,
-    task: str,
-    payload_schema: type[BaseModel],
-    payload: BaseModel | dict[str, Any],
-    response_schema: type[R],
-    timeout_seconds: int,
-    idempotency_key: str | None = None,
-    notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
-    redact_payload: bool = False,
-    task_metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    server_url: str | None = None,
-    api_key: str | None = None,
-) -> R:
-    """Blocking form of :func:`await_human`; same arguments, same result, same errors.
-
-    Works from plain scripts and from code that already runs an event loop (a notebook).
-    Ctrl-C in a script prints one line and exits with status 130 instead of a traceback;
-    the task stays open, and re-running with the same idempotency key resumes it.
-    """
-    coro = await_human(
-        task=task,
-        payload_schema=payload_schema,
-        payload=payload,
-        response_schema=response_schema,
-        timeout_seconds=timeout_seconds,
-        idempotency_key=idempotency_key,
-        notify=notify,
-        assign_to=assign_to,
-        verifier=verifier,
-        redact_payload=redact_payload,
-        task_metadata=task_metadata,
-        callback_url=callback_url,
-        server_url=server_url,
-        api_key=api_key,
-    )
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        try:
-            return asyncio.run(coro)
-        except KeyboardInterrupt:
-            _on_interrupt()
-            raise
-    return run_in_thread(coro)
 
 
 def _on_interrupt() -> None:
@@ -319,15 +224,13 @@ def _on_interrupt() -> None:
     # In a REPL or a notebook the KeyboardInterrupt goes on to the caller as usual.
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False)
-    ]
+await_human_sync = blocking(
+    await_human,
+    on_interrupt=_on_interrupt,
+    doc="""Blocking form of :func:`await_human`; same arguments, same result, same errors.
 
-
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
+    Works from plain scripts and from code that already runs an event loop (a notebook).
+    Ctrl-C in a script prints one line and exits with status 130 instead of a traceback;
+    the task stays open, and re-running with the same idempotency key resumes it.
+    """,
+)

@@ -217,6 +217,33 @@ class InvalidResumeError(TaskError):
 
     default_code = ErrorCode.RESUME_NOT_FINAL
 
+    @classmethod
+    def task_mismatch(cls, sent_for: object, task_id: str) -> InvalidResumeError:
+        """The run was resumed with the outcome of another task."""
+        return cls(
+            f"The run was resumed for task {sent_for!r}, but waits for {task_id!r}.",
+            task_id=task_id,
+            code=ErrorCode.RESUME_TASK_MISMATCH,
+        )
+
+    @classmethod
+    def not_final(cls, task_id: str, status: str) -> InvalidResumeError:
+        """The run was resumed with a status that does not end the wait."""
+        return cls(
+            f"The run was resumed for task {task_id!r} with non-final status {status!r}.",
+            task_id=task_id,
+            code=ErrorCode.RESUME_NOT_FINAL,
+        )
+
+    @classmethod
+    def without_response(cls, task_id: str) -> InvalidResumeError:
+        """The run was resumed as completed, without an answer."""
+        return cls(
+            f"The run was resumed for task {task_id!r} as completed, without a response.",
+            task_id=task_id,
+            code=ErrorCode.RESUME_WITHOUT_RESPONSE,
+        )
+
 
 # -- the caller's side -------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """A refund agent as a LangGraph graph: look the order up, ask a person, then pay or not.
 
-The ``approve`` node calls ``await_human_async``. Its first run creates the review task and
+The ``approve`` node calls ``await_human``. Its first run creates the review task and
 interrupts the graph; the thread then lives only in the checkpoint file. When the reviewer
-answers, the server's webhook reaches ``resumer.py``, which re-runs ``approve`` (it now
+answers, the server's webhook reaches ``relay.py``, which re-runs ``approve`` (it now
 returns the typed answer) and the graph goes on to ``refund``.
 """
 
@@ -16,13 +16,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, Field
 
-from awaithumans.adapters.langgraph import await_human_async
+from awaithumans.adapters.langgraph import await_human
 
 # Both processes must open the same checkpoint file.
 CHECKPOINT_DB = os.environ.get("CHECKPOINT_DB", "langgraph-refunds.db")
-# Where the server sends the signed webhook: resumer.py. run.py puts it in the thread's
-# state, so the node, re-run by the resumer, asks with exactly the same request.
-RESUMER_URL = os.environ.get("RESUMER_URL", "http://127.0.0.1:8765/")
+# Where the server sends the signed webhook: relay.py. run.py puts it in the thread's
+# state, so the node, re-run by the relay, asks with exactly the same request.
+RELAY_URL = os.environ.get("RELAY_URL", "http://127.0.0.1:8765/")
 
 
 class RefundRequest(BaseModel):
@@ -54,7 +54,7 @@ def look_up_order(state: RefundState) -> dict[str, Any]:
 
 
 async def approve(state: RefundState) -> dict[str, Any]:
-    decision = await await_human_async(
+    decision = await await_human(
         task=f"Refund {state['amount_cents'] / 100:.2f} USD for order {state['order_id']}?",
         payload_schema=RefundRequest,
         payload=RefundRequest(

@@ -2,7 +2,7 @@
 
     python run.py ORDER_ID AMOUNT_CENTS
 
-The graph stops at the approval; nothing keeps running here. ``resumer.py`` finishes it.
+The graph stops at the approval; nothing keeps running here. ``relay.py`` finishes it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from graph import CHECKPOINT_DB, RESUMER_URL, build, thread_config
+from graph import CHECKPOINT_DB, RELAY_URL, build, thread_config
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from awaithumans.adapters.langgraph import INTERRUPT_KEY
@@ -28,7 +28,7 @@ async def main(order_id: str, amount_cents: int) -> None:
         # a second task: if the thread already waits for its reviewer, just show it again.
         pending = state.interrupts or (
             await graph.ainvoke(
-                {"order_id": order_id, "amount_cents": amount_cents, "callback_url": RESUMER_URL},
+                {"order_id": order_id, "amount_cents": amount_cents, "callback_url": RELAY_URL},
                 config,
             )
         ).get("__interrupt__", ())

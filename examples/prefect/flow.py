@@ -2,7 +2,7 @@
 
     python flow.py ORDER_ID AMOUNT_CENTS
 
-``look_up_order`` runs, then ``await_human`` pauses the flow run until a person approves or
+``look_up_order`` runs, then ``await_human_sync`` pauses the flow run until a person approves or
 declines in awaithumans; the run shows as Paused in Prefect meanwhile, with the question as
 its expected input. ``serve.py`` serves the same flow as a deployment that suspends
 instead, so no process waits at all.
@@ -16,7 +16,7 @@ import sys
 from prefect import flow, task
 from pydantic import BaseModel, Field
 
-from awaithumans.adapters.prefect import await_human
+from awaithumans.adapters.prefect import await_human_sync
 
 
 class RefundRequest(BaseModel):
@@ -51,7 +51,7 @@ def issue_refund(request: RefundRequest, notes: str) -> str:
 @flow(name="refund")
 def refund(order_id: str, amount_cents: int, suspend: bool = False) -> str:
     request = look_up_order(order_id, amount_cents)
-    decision = await_human(
+    decision = await_human_sync(
         task=f"Refund {amount_cents / 100:.2f} USD for order {order_id}?",
         payload_schema=RefundRequest,
         payload=request,

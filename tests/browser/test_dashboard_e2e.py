@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from pydantic import BaseModel, Field
 
-from awaithumans.core._await import build_create_request
+from awaithumans.core import Ask
 from tests.browser.conftest import DESKTOP, _open_page
 from tests.e2e.test_cli import Lines, clean_env, default_sigint, stop_process
 from tests.support.browser import DevServer
@@ -133,7 +133,7 @@ def create_task(
 ) -> str:
     """Create a task as an agent does (the SDK's request body); returns its id."""
     payload = payload or Order(order_id="ord_1", amount_usd=40)
-    body = build_create_request(
+    body = Ask(
         task=title,
         payload_schema=type(payload),
         payload=payload,
@@ -141,7 +141,7 @@ def create_task(
         timeout_seconds=900,
         idempotency_key=f"browser-test:{title}",
         assign_to=assign_to,
-    )
+    ).request()
     created = api.post("/api/tasks", json=body.model_dump(mode="json", exclude_none=True))
     assert created.status_code == 201, created.text
     task_id: str = created.json()["id"]

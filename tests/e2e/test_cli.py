@@ -27,7 +27,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from awaithumans.core._await import build_create_request
+from awaithumans.core import Ask
 
 pytestmark = pytest.mark.e2e
 
@@ -313,14 +313,18 @@ class Decision(BaseModel):
 
 
 def task_body(key: str) -> dict[str, Any]:
-    return build_create_request(
-        task="Approve $250 refund?",
-        payload_schema=Refund,
-        payload=Refund(amount_usd=250, customer_id="cus_1", reason="Duplicate charge"),
-        response_schema=Decision,
-        timeout_seconds=900,
-        idempotency_key=key,
-    ).model_dump(mode="json")
+    return (
+        Ask(
+            task="Approve $250 refund?",
+            payload_schema=Refund,
+            payload=Refund(amount_usd=250, customer_id="cus_1", reason="Duplicate charge"),
+            response_schema=Decision,
+            timeout_seconds=900,
+            idempotency_key=key,
+        )
+        .request()
+        .model_dump(mode="json")
+    )
 
 
 # --- awaithumans dev ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``examples/langgraph`` as a user runs it: the resumer and the starter as subprocesses
+"""``examples/langgraph`` as a user runs it: the relay and the starter as subprocesses
 against a real awaithumans server; the answer comes through the API."""
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ def example_env(aw_server: ServerProcess, tmp_path: Path) -> dict[str, str]:
         "AWAITHUMANS_QUIET": "1",
         "WEBHOOK_SECRET": webhook_secret(Settings(payload_key=key), KeyRing.from_text(key)),
         "CHECKPOINT_DB": str(tmp_path / "refunds.db"),
-        "RESUMER_PORT": "0",
+        "RELAY_PORT": "0",
     }
 
 
 @pytest.fixture
-async def resumer(
+async def relay(
     example_env: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """``python resumer.py``; yields the process (stdout piped) and its URL."""
-    log = (tmp_path / "resumer.log").open("wb")
+    """``python relay.py``; yields the process (stdout piped) and its URL."""
+    log = (tmp_path / "relay.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "resumer.py",
+        "relay.py",
         cwd=EXAMPLE,
         env=example_env,
         stdout=asyncio.subprocess.PIPE,
@@ -64,9 +64,9 @@ async def resumer(
     try:
         assert proc.stdout is not None
         first = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert first.startswith("resumer listening on "), first + _log(tmp_path)
-        yield proc, first.removeprefix("resumer listening on ").strip()
-        assert proc.returncode is None, f"the resumer died:\n{_log(tmp_path)}"
+        assert first.startswith("relay listening on "), first + _log(tmp_path)
+        yield proc, first.removeprefix("relay listening on ").strip()
+        assert proc.returncode is None, f"the relay died:\n{_log(tmp_path)}"
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -75,7 +75,7 @@ async def resumer(
 
 
 def _log(tmp_path: Path) -> str:
-    return (tmp_path / "resumer.log").read_text(errors="replace")
+    return (tmp_path / "relay.log").read_text(errors="replace")
 
 
 async def run_example(env: dict[str, str], *args: str) -> str:
@@ -110,12 +110,12 @@ def field(output: str, name: str) -> str:
 async def test_refund_example_end_to_end(
     aw_server: ServerProcess,
     example_env: dict[str, str],
-    resumer: tuple[asyncio.subprocess.Process, str],
+    relay: tuple[asyncio.subprocess.Process, str],
     response: dict[str, Any],
     outcome: str,
 ) -> None:
-    proc, resumer_url = resumer
-    env = {**example_env, "RESUMER_URL": resumer_url}
+    proc, relay_url = relay
+    env = {**example_env, "RELAY_URL": relay_url}
     order = f"ord_{uuid.uuid4().hex[:8]}"
 
     started = await run_example(env, order, "4200")

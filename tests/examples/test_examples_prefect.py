@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from awaithumans.testing import PrefectServer, ServerProcess, free_port
-from awaithumans.testing._process import stop_process
+from awaithumans.testing import PrefectServer, ServerProcess, free_port, stop_process
 from tests._waiting import until
 
 pytestmark = pytest.mark.e2e

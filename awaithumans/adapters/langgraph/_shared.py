@@ -1,4 +1,4 @@
-"""Names shared by the node side (``await_human``) and the resumer side."""
+"""What the node side (``await_human``) and the relay side agree on."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 # Key of the interrupt value LangGraph surfaces to clients: {"awaithumans": {...}}.
 INTERRUPT_KEY = "awaithumans"
-# Key under which the task's metadata records where the waiting node lives.
-METADATA_KEY = "langgraph"
+
+# The fields of the webhook's data the node needs; the resume value is checkpointed, so it
+# stays small and free of personal data such as the answering human's email.
+_RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
 
 
 def interrupt_task_id(value: Any) -> str | None:
@@ -17,3 +19,8 @@ def interrupt_task_id(value: Any) -> str | None:
     info = value.get(INTERRUPT_KEY)
     task_id = info.get("task_id") if isinstance(info, dict) else None
     return task_id if isinstance(task_id, str) else None
+
+
+def resume_value(data: dict[str, Any]) -> dict[str, Any]:
+    """The value a waiting ``await_human`` is resumed with, from a webhook's ``data``."""
+    return {k: data.get(k) for k in _RESUME_FIELDS}

@@ -22,13 +22,10 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError
 from langgraph_sdk.schema import Interrupt, Run, ThreadState
 
-from awaithumans.adapters._events import webhook_data
-from awaithumans.adapters.langgraph._shared import interrupt_task_id
-from awaithumans.adapters.langgraph.resumer import (
-    _RESUME_FIELDS,
-    InterruptNotReadyError,
-    _target,
-)
+from awaithumans.adapters._relay import webhook_data
+from awaithumans.adapters.langgraph._shared import interrupt_task_id, resume_value
+from awaithumans.adapters.langgraph.relay import interrupt_not_ready, node_still_running
+from awaithumans.core._runs import LangGraphThread, final_status
 
 
 def _find(interrupts: Iterable[Interrupt] | None, task_id: str) -> Interrupt | None:
@@ -48,14 +45,6 @@ def _waiting_interrupt(state: ThreadState, task_id: str) -> Interrupt | None:
         if found is not None:
             return found
     return None
-
-
-def _node_still_running(state: ThreadState, checkpoint_ns: str) -> bool:
-    top = checkpoint_ns.split("|", 1)[0]
-    return any(
-        f"{t.get('name')}:{t.get('id')}" == top and not t.get("interrupts")
-        for t in state.get("tasks") or ()
-    )
 
 
 async def resume_on_platform(
@@ -79,25 +68,29 @@ async def resume_on_platform(
         task (the thread finished, moved on, or is unknown): a late or duplicate event.
 
     Raises:
-        ValueError: The event lacks ``task_id`` or ``task_metadata.langgraph.thread_id``.
-        InterruptNotReadyError: The waiting node has not interrupted yet; retry later.
+        NotOurEventError: The event names no task or no thread, or is not a final outcome.
+        RetryLaterError: The waiting node has not interrupted yet (``INTERRUPT_NOT_READY``).
         langgraph_sdk.errors.APIError: The Platform refused a call or was unreachable.
     """
     data = webhook_data(event_data)
-    task_id, thread_id, checkpoint_ns = _target(data)
+    task_id, thread = LangGraphThread.from_event(data)
+    final_status(data)
     try:
-        state = await client.threads.get_state(thread_id)
+        state = await client.threads.get_state(thread.thread_id)
     except NotFoundError:
         return None  # an unknown (or deleted) thread: nothing waits, do not start one
     waiting = _waiting_interrupt(state, task_id)
     if waiting is None:
-        if _node_still_running(state, checkpoint_ns):
-            raise InterruptNotReadyError(task_id, thread_id)
+        pending = [
+            (str(t.get("name")), str(t.get("id")), bool(t.get("interrupts")))
+            for t in state.get("tasks") or ()
+        ]
+        if node_still_running(pending, thread.checkpoint_ns):
+            raise interrupt_not_ready(task_id, thread.thread_id)
         return None
-    value = {k: data.get(k) for k in _RESUME_FIELDS}
     return await client.runs.create(
-        thread_id,
+        thread.thread_id,
         assistant_id,
-        command={"resume": {waiting["id"]: value}},
+        command={"resume": {waiting["id"]: resume_value(data)}},
         **dict(run_kwargs or {}),
     )

@@ -2,40 +2,43 @@
 
 In a flow::
 
-    from awaithumans.adapters.prefect import await_human
+    from awaithumans.adapters.prefect import await_human_sync
 
     @flow
     def refund(order_id: str) -> None:
-        decision = await_human(task=..., payload_schema=..., payload=...,
-                               response_schema=RefundDecision, timeout_seconds=3600)
+        decision = await_human_sync(task=..., payload_schema=..., payload=...,
+                                    response_schema=RefundDecision, timeout_seconds=3600)
 
-The run shows as Paused in Prefect, waiting for a ``RefundDecisionInput`` input; the
-human answers in awaithumans (or in Prefect's UI) and the run goes on. With
-``suspend=True`` the process exits while waiting; the server (``AWAITHUMANS_PREFECT_API_URL``)
-or ``awaithumans relay prefect`` (the task's ``callback_url``) resumes the run, which Prefect
-then runs again from its deployment. The relay's pieces: :mod:`.relay`.
+(``await await_human(...)`` in ``async def`` flows.) The run shows as Paused in Prefect,
+waiting for a ``RefundDecisionInput`` input; the human answers in awaithumans (or in
+Prefect's UI) and the run goes on. With ``suspend=True`` the process exits while waiting;
+the server (``AWAITHUMANS_PREFECT_API_URL``) or :func:`relay_app` (``awaithumans relay
+prefect``, the task's ``callback_url``) resumes the run, which Prefect then runs again from
+its deployment.
 """
 
-from __future__ import annotations
+from awaithumans.core._extras import require_extra
 
-try:
-    import prefect  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised without the extra installed
-    raise ImportError(
-        'awaithumans.adapters.prefect needs Prefect: pip install "awaithumans[prefect]"'
-    ) from exc
+require_extra("awaithumans.adapters.prefect", "prefect", "prefect")
 
-from awaithumans.adapters.prefect._flow import PAUSE_GRACE_SECONDS, await_human, await_human_async
-from awaithumans.adapters.prefect._resume import PrefectUnavailableError, Resumed, ResumeResult
-from awaithumans.adapters.prefect._shared import METADATA_KEY, decision_model
+from awaithumans.adapters._relay import Resumed, ResumeResult
+from awaithumans.adapters.prefect._flow import (
+    PAUSE_GRACE_SECONDS,
+    await_human,
+    await_human_sync,
+)
+from awaithumans.adapters.prefect._shared import decision_model
+from awaithumans.adapters.prefect.relay import relay_app, resume_from_event
+from awaithumans.core._runs import PrefectPause
 
 __all__ = [
-    "METADATA_KEY",
     "PAUSE_GRACE_SECONDS",
-    "PrefectUnavailableError",
+    "PrefectPause",
     "ResumeResult",
     "Resumed",
     "await_human",
-    "await_human_async",
+    "await_human_sync",
     "decision_model",
+    "relay_app",
+    "resume_from_event",
 ]

@@ -16,7 +16,6 @@ import logging
 import math
 import time
 from typing import Any, TypeVar, cast
-from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
@@ -25,28 +24,25 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
-from awaithumans.adapters.prefect._resume import (
-    PrefectUnavailableError,
-    Resumed,
-    ResumeResult,
-    resume_paused_run,
-)
-from awaithumans.adapters.prefect._shared import (
-    METADATA_KEY,
-    decision_model,
-    pause_key,
-    run_input,
-)
-from awaithumans.core._await import _create_window, _Dumpable, build_create_request, outcome_of
+from awaithumans.adapters._relay import Resumed
+from awaithumans.adapters.prefect._resume import Keyset, resume_paused_run
+from awaithumans.adapters.prefect._shared import decision_model, pause_key, run_input
+from awaithumans.core._ask import Ask, Assignee, VerifierConfig
+from awaithumans.core._await import create_task, outcome_of, poll_of
 from awaithumans.core._client import TaskClient
+from awaithumans.core._codes import ErrorCode
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import (
     AuthenticationError,
     AwaitHumansError,
+    ConfigurationError,
     InvalidRequestError,
+    InvalidResumeError,
+    RetryLaterError,
     TaskTimeoutError,
 )
-from awaithumans.core._sync import run_blocking
+from awaithumans.core._runs import PrefectPause
+from awaithumans.core._sync import blocking
 from awaithumans.core._wire import MAX_POLL_SECONDS, PollResponse, TaskStatus, TaskView
 
 R = TypeVar("R", bound=BaseModel)
@@ -65,9 +61,9 @@ _COUNTER = "awaithumans"
 def _flow_run(suspend: bool) -> FlowRunContext:
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
-        raise RuntimeError("awaithumans.adapters.prefect.await_human must run inside a flow")
+        raise ConfigurationError("awaithumans.adapters.prefect.await_human must run inside a flow")
     if suspend and TaskRunContext.get() is not None:
-        raise RuntimeError("suspend=True works in the flow itself, not inside a task")
+        raise ConfigurationError("suspend=True works in the flow itself, not inside a task")
     return context
 
 
@@ -94,17 +90,9 @@ def _description(view: TaskView, review_url: str) -> str:
     )
 
 
-def _poll_of(view: TaskView) -> PollResponse:
-    return PollResponse(
-        status=view.status,
-        response=view.response,
-        verification_attempt=view.verification_attempt,
-    )
-
-
 async def _watch_and_resume(
-    client: TaskClient, view: TaskView, flow_run_id: UUID, key: str, deadline: float
-) -> dict[str, str] | None:
+    client: TaskClient, view: TaskView, pause: PrefectPause, deadline: float
+) -> Keyset | None:
     """Long-poll the task; once it is final, resume this (paused) run with its outcome.
 
     Returns the pause's input keyset once the run is running again (resumed here or by a
@@ -119,18 +107,18 @@ async def _watch_and_resume(
     async with get_client() as prefect:
         while True:
             try:
-                result = await resume_paused_run(prefect, flow_run_id, key, outcome)
-            except PrefectUnavailableError as exc:
-                result = ResumeResult(Resumed.NOT_READY, exc.message)
+                result, keyset = await resume_paused_run(prefect, pause, outcome)
+            except RetryLaterError:
+                # Not paused yet (we are between the create and the pause), or Prefect is
+                # briefly unreachable: soon.
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                attempt += 1
+                continue
             if result.outcome in (Resumed.RESUMED, Resumed.ALREADY):
-                return result.keyset
-            if result.outcome is not Resumed.NOT_READY:
-                log.warning("resuming flow run %s for %s: %s %s", flow_run_id, view.id,
-                            result.outcome.value, result.reason or "")  # fmt: skip
-                return None
-            # The run is not paused yet (we are between the create and the pause): soon.
-            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-            attempt += 1
+                return keyset
+            log.warning("resuming flow run %s for %s: %s %s", pause.flow_run_id, view.id,
+                        result.outcome.value, result.reason or "")  # fmt: skip
+            return None
 
 
 async def _record_prefect_answer(
@@ -141,65 +129,56 @@ async def _record_prefect_answer(
     If the task was answered (or ended) in awaithumans meanwhile, that outcome stands.
     """
     try:
-        return _poll_of(await client.complete_task(view.id, response))
+        return poll_of(await client.complete_task(view.id, response))
     except AuthenticationError:
         # Agent keys may not answer tasks: close the task instead, saying where it went.
         with contextlib.suppress(AwaitHumansError):
             await client.cancel_task(view.id, reason="answered in Prefect's UI")
         return PollResponse(status=TaskStatus.COMPLETED, response=response)
     except InvalidRequestError as exc:
-        if exc.code != "TASK_ALREADY_TERMINAL":
+        if exc.code != ErrorCode.TASK_ALREADY_TERMINAL:
             raise
-        return _poll_of(await client.get_task(view.id))
+        return poll_of(await client.get_task(view.id))
 
 
-async def await_human_async(
+async def await_human(
     *,
     task: str,
     payload_schema: type[BaseModel],
     payload: BaseModel | dict[str, Any],
     response_schema: type[R],
     timeout_seconds: int,
-    suspend: bool = False,
-    key: str | None = None,
-    poll_interval: float = 1.0,
     idempotency_key: str | None = None,
     notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
+    assign_to: Assignee | None = None,
+    verifier: VerifierConfig | dict[str, Any] | None = None,
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
     server_url: str | None = None,
     api_key: str | None = None,
+    suspend: bool = False,
+    key: str | None = None,
+    poll_interval: float = 1.0,
 ) -> R:
     """Ask a human from inside a Prefect flow; the run pauses (or suspends) until answered.
 
+    The shared parameters are those of :class:`~awaithumans.core.Ask`. Here
+    ``timeout_seconds`` is also Prefect's pause timeout (which ends ``PAUSE_GRACE_SECONDS``
+    later, as a backstop), ``idempotency_key`` defaults to ``prefect:{flow_run_id}:{key}``,
+    and ``task_metadata`` gets a ``"prefect"`` entry naming the run and its pause, which
+    the relay reads. ``callback_url`` is the relay's URL when the server does not resume
+    runs itself.
+
     Args:
-        task: The question, as the human sees it.
-        payload_schema: Pydantic model describing ``payload``.
-        payload: What the human needs to decide.
-        response_schema: Pydantic model of the answer.
-        timeout_seconds: How long the human has (60 s to 30 days); also Prefect's pause
-            timeout, which ends ``PAUSE_GRACE_SECONDS`` later as a backstop.
         suspend: Suspend the run instead of pausing it: the process exits and the run is
-            resumed from its deployment by the relay (``awaithumans relay prefect``), which
-            must be the task's ``callback_url``. Only in the flow itself, not in a task.
+            resumed from its deployment by the server (``AWAITHUMANS_PREFECT_API_URL``) or
+            the relay (``awaithumans relay prefect``). Only in the flow itself, not in a task.
         key: Names this ask within the flow run (default: its position, 0, 1, ...). Give
             one when asks run concurrently or the flow's path to them is not deterministic.
         poll_interval: How often, in seconds, the paused run asks Prefect whether it was
             resumed from elsewhere (Prefect's UI, a relay). When this process resumes its
             own run with the answer, it goes on at once.
-        idempotency_key: Overrides ``prefect:{flow_run_id}:{key}``.
-        notify: Notification routes.
-        assign_to: An email, several emails, or a structured assignment.
-        verifier: A verifier config; runs on the server.
-        redact_payload: Hide the payload from channels and notifications.
-        task_metadata: Free-form JSON; ``{"prefect": {"flow_run_id", "pause_key"}}`` is
-            added so a relay knows which run to resume.
-        callback_url: Where the server posts the signed webhook: the relay's URL.
-        server_url: The awaithumans server (else discovered as in the core).
-        api_key: The credential (else discovered as in the core).
 
     Returns:
         The human's answer as a ``response_schema`` instance.
@@ -209,62 +188,61 @@ async def await_human_async(
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload or the answer does not validate.
-        RuntimeError: Called outside a flow run, or ``suspend=True`` inside a task.
+        ConfigurationError: Called outside a flow run, or ``suspend=True`` inside a task.
     """
-    context = _flow_run(suspend)
-    assert context.flow_run is not None
-    flow_run_id = context.flow_run.id
-    call_key = _call_key(context, key)
-    paused_at = pause_key(call_key)
-    metadata = dict(task_metadata or {})
-    metadata[METADATA_KEY] = {"flow_run_id": str(flow_run_id), "pause_key": paused_at}
-    body = build_create_request(
+    ask = Ask(
         task=task,
         payload_schema=payload_schema,
         payload=payload,
         response_schema=response_schema,
         timeout_seconds=timeout_seconds,
-        idempotency_key=idempotency_key or f"prefect:{flow_run_id}:{call_key}",
+        idempotency_key=idempotency_key,
         notify=notify,
         assign_to=assign_to,
         verifier=verifier,
         redact_payload=redact_payload,
-        task_metadata=metadata,
+        task_metadata=task_metadata,
         callback_url=callback_url,
+        server_url=server_url,
+        api_key=api_key,
     )
-    target = resolve_server(server_url, api_key)
+    return await _ask_in_flow(ask, suspend=suspend, key=key, poll_interval=poll_interval)
+
+
+async def _ask_in_flow(ask: Ask[R], *, suspend: bool, key: str | None, poll_interval: float) -> R:
+    context = _flow_run(suspend)
+    assert context.flow_run is not None
+    flow_run_id = context.flow_run.id
+    call_key = _call_key(context, key)
+    pause = PrefectPause(str(flow_run_id), pause_key(call_key))
+    body = ask.request(default_key=f"prefect:{flow_run_id}:{call_key}", run=pause)
+    target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
-        created = time.monotonic() + min(_create_window(), float(timeout_seconds))
-        view, _replayed = await client.create_task(body, deadline=created)
-        poll = _poll_of(view)
+        view, _replayed, review_url = await create_task(client, target.url, body)
+        poll = poll_of(view)
         # Terminal already: the run after a suspend, or a flow retry; the answer is on record.
         if not view.status.is_terminal:
-            review_url = view.review_url or f"{target.url}/task?id={view.id}"
             # In the run's logs, so Prefect's UI says where the human answers.
             get_run_logger().info("Waiting for a human: %s (task %s)", review_url, view.id)
-            waits_for = decision_model(response_schema).with_initial_data(
+            waits_for = decision_model(ask.response_schema).with_initial_data(
                 description=_description(view, review_url), task_id=view.id
             )
             if suspend:
                 decision = await asuspend_flow_run(
-                    wait_for_input=waits_for, timeout=_prefect_timeout(view), key=paused_at
+                    wait_for_input=waits_for, timeout=_prefect_timeout(view), key=pause.pause_key
                 )
             else:
-                decision = await _pause(client, view, waits_for, flow_run_id, paused_at,
-                                        poll_interval)  # fmt: skip
+                decision = await _pause(client, view, waits_for, pause, poll_interval)
             poll = await _from_decision(client, view, decision)
     answer = outcome_of(
         poll,
         task=view.task,
         task_id=view.id,
         timeout_seconds=view.timeout_seconds,
-        response_schema=response_schema,
+        response_schema=ask.response_schema,
     )
     if answer is None:
-        raise InvalidRequestError(
-            f"Flow run resumed for task {view.id!r} with non-final status {poll.status.value!r}.",
-            code="RESUME_NOT_FINAL",
-        )
+        raise InvalidResumeError.not_final(view.id, poll.status.value)
     return answer
 
 
@@ -272,8 +250,7 @@ async def _pause(
     client: TaskClient,
     view: TaskView,
     waits_for: type[Any],
-    flow_run_id: UUID,
-    paused_at: str,
+    paused_at: PrefectPause,
     poll_interval: float,
 ) -> Any:
     timeout = _prefect_timeout(view)
@@ -283,12 +260,12 @@ async def _pause(
             timeout=timeout,
             # Prefect's signature says int; it sleeps with anyio, which takes any number.
             poll_interval=cast(int, poll_interval),
-            key=paused_at,
+            key=paused_at.pause_key,
         ),
         name=f"awaithumans-pause-{view.id}",
     )
     watcher = asyncio.create_task(
-        _watch_and_resume(client, view, flow_run_id, paused_at, time.monotonic() + timeout),
+        _watch_and_resume(client, view, paused_at, time.monotonic() + timeout),
         name=f"awaithumans-watch-{view.id}",
     )
     try:
@@ -320,17 +297,11 @@ async def _pause(
 
 async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> PollResponse:
     if decision.task_id != view.id:
-        raise InvalidRequestError(
-            f"The run was resumed for task {decision.task_id!r}, but waits for {view.id!r}.",
-            code="RESUME_TASK_MISMATCH",
-        )
+        raise InvalidResumeError.task_mismatch(decision.task_id, view.id)
     response = decision.response.model_dump(mode="json") if decision.response else None
     if decision.answered_in == "prefect" and decision.status == "completed":
         if response is None:
-            raise InvalidRequestError(
-                "The run was resumed as completed without a response.",
-                code="RESUME_WITHOUT_RESPONSE",
-            )
+            raise InvalidResumeError.without_response(view.id)
         return await _record_prefect_answer(client, view, response)
     return PollResponse(
         status=TaskStatus(decision.status),
@@ -339,45 +310,7 @@ async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> P
     )
 
 
-def await_human(
-    *,
-    task: str,
-    payload_schema: type[BaseModel],
-    payload: BaseModel | dict[str, Any],
-    response_schema: type[R],
-    timeout_seconds: int,
-    suspend: bool = False,
-    key: str | None = None,
-    poll_interval: float = 1.0,
-    idempotency_key: str | None = None,
-    notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
-    redact_payload: bool = False,
-    task_metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    server_url: str | None = None,
-    api_key: str | None = None,
-) -> R:
-    """Sync form of :func:`await_human_async`, for ``def`` flows; same arguments and errors."""
-    return run_blocking(
-        await_human_async(
-            task=task,
-            payload_schema=payload_schema,
-            payload=payload,
-            response_schema=response_schema,
-            timeout_seconds=timeout_seconds,
-            suspend=suspend,
-            key=key,
-            poll_interval=poll_interval,
-            idempotency_key=idempotency_key,
-            notify=notify,
-            assign_to=assign_to,
-            verifier=verifier,
-            redact_payload=redact_payload,
-            task_metadata=task_metadata,
-            callback_url=callback_url,
-            server_url=server_url,
-            api_key=api_key,
-        )
-    )
+await_human_sync = blocking(
+    await_human,
+    doc="""Blocking form of :func:`await_human`, for ``def`` flows; same arguments and errors.""",
+)

@@ -7,10 +7,7 @@ question; so the run's current pause must carry the pause key the task was creat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
-from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -18,89 +15,80 @@ from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
-from awaithumans.core._errors import AwaitHumansError
+from awaithumans.adapters._relay import Resumed, ResumeResult
+from awaithumans.core._codes import ErrorCode
+from awaithumans.core._errors import RetryLaterError
+from awaithumans.core._runs import PrefectPause
+
+#: Where Prefect keeps a pause's input (schema, description, response).
+Keyset = dict[str, str]
 
 
-class Resumed(StrEnum):
-    """What became of one attempt to resume a run with a task's outcome."""
-
-    RESUMED = "resumed"
-    #: The run went past this pause already (a duplicate or late event): nothing to do.
-    ALREADY = "already_resumed"
-    #: The run has ended, or Prefect does not know it.
-    FINISHED = "run_finished"
-    #: The run has not reached this pause yet (the human was quicker): try again later.
-    NOT_READY = "not_paused_yet"
-    #: Prefect's own pause timeout ran out first: the run can no longer be resumed.
-    EXPIRED = "pause_expired"
-    #: Prefect refused the input (it does not fit the schema the run waits for).
-    REJECTED = "input_rejected"
+def _unavailable(detail: str) -> RetryLaterError:
+    return RetryLaterError(f"Prefect: {detail}", code=ErrorCode.PREFECT_UNAVAILABLE)
 
 
-@dataclass(frozen=True)
-class ResumeResult:
-    outcome: Resumed
-    #: Prefect's reason, for refusals.
-    reason: str | None = None
-    #: Where Prefect keeps the pause's input (schema, description, response), when known.
-    keyset: dict[str, str] | None = None
-
-
-class PrefectUnavailableError(AwaitHumansError):
-    """Prefect's API could not be reached or failed; the resume can be tried again."""
-
-    default_code = "PREFECT_UNAVAILABLE"
+def _not_paused_yet(pause: PrefectPause, detail: str | None = None) -> RetryLaterError:
+    return RetryLaterError(
+        f"Flow run {pause.flow_run_id} is not paused at {pause.pause_key!r} yet"
+        + (f" ({detail})" if detail else ""),
+        code=ErrorCode.RUN_NOT_PAUSED_YET,
+    )
 
 
 async def resume_paused_run(
-    client: PrefectClient, flow_run_id: UUID, pause_key: str, run_input: dict[str, Any]
-) -> ResumeResult:
-    """Resume ``flow_run_id`` with ``run_input`` if it waits at ``pause_key``.
+    client: PrefectClient, pause: PrefectPause, run_input: dict[str, Any]
+) -> tuple[ResumeResult, Keyset | None]:
+    """Resume ``pause``'s run with ``run_input`` if it waits at that pause.
+
+    Returns the result and, when known, the pause's input keyset (the pausing process reads
+    its input from there at once instead of waiting for Prefect's next poll).
 
     Raises:
-        PrefectUnavailableError: Prefect's API is unreachable or answered with a 5xx.
+        RetryLaterError: The run has not reached the pause yet (``RUN_NOT_PAUSED_YET``), or
+            Prefect's API is unreachable or failed (``PREFECT_UNAVAILABLE``).
     """
     try:
-        return await _resume(client, flow_run_id, pause_key, run_input)
+        return await _resume(client, pause, run_input)
     except ObjectNotFound:
-        return ResumeResult(Resumed.FINISHED, "Prefect does not know this flow run")
+        return ResumeResult(Resumed.NOT_WAITING, "Prefect does not know this flow run"), None
     except PrefectHTTPStatusError as exc:
         if exc.response.status_code >= 500:
-            raise PrefectUnavailableError(f"Prefect answered {exc.response.status_code}") from exc
+            raise _unavailable(f"answered {exc.response.status_code}") from exc
         raise
     except httpx.TransportError as exc:
-        raise PrefectUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        raise _unavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _keyset(state: State) -> dict[str, str] | None:
+def _keyset(state: State) -> Keyset | None:
     keyset = state.state_details.run_input_keyset
     return dict(keyset) if keyset else None
 
 
 async def _resume(
-    client: PrefectClient, flow_run_id: UUID, pause_key: str, run_input: dict[str, Any]
-) -> ResumeResult:
-    run = await client.read_flow_run(flow_run_id)
+    client: PrefectClient, pause: PrefectPause, run_input: dict[str, Any]
+) -> tuple[ResumeResult, Keyset | None]:
+    run = await client.read_flow_run(pause.run_uuid)
     state = run.state
-    if state is not None and state.is_paused() and state.state_details.pause_key == pause_key:
-        result = await client.resume_flow_run(flow_run_id, run_input=run_input)
+    if state is not None and state.is_paused() and state.state_details.pause_key == pause.pause_key:
+        result = await client.resume_flow_run(pause.run_uuid, run_input=run_input)
         keyset = _keyset(state)
         if result.status == SetStateStatus.ACCEPT:
-            return ResumeResult(Resumed.RESUMED, None, keyset)
+            return ResumeResult(Resumed.RESUMED), keyset
         reason = getattr(result.details, "reason", None)
         if result.state is not None and result.state.type == StateType.FAILED:
-            return ResumeResult(Resumed.EXPIRED, reason)
+            return ResumeResult(Resumed.REFUSED, f"the pause expired: {reason}"), None
         if result.status == SetStateStatus.ABORT:
             # Someone else resumed it between our read and our resume.
-            return ResumeResult(Resumed.ALREADY, reason, keyset)
+            return ResumeResult(Resumed.ALREADY, reason), keyset
         if reason and "schema not found" in reason:
             # Paused a moment ago: the flow saves its input schema right after pausing.
-            return ResumeResult(Resumed.NOT_READY, reason)
-        return ResumeResult(Resumed.REJECTED, reason)
+            raise _not_paused_yet(pause, reason)
+        return ResumeResult(Resumed.REFUSED, f"the input was rejected: {reason}"), None
     if state is None or state.is_final():
-        return ResumeResult(Resumed.FINISHED)
+        return ResumeResult(Resumed.NOT_WAITING, "the flow run has ended"), None
     # Running, scheduled, or paused elsewhere: has the run been at this pause before?
-    for past in await client.read_flow_run_states(flow_run_id):
-        if past.is_paused() and past.state_details.pause_key == pause_key:
-            return ResumeResult(Resumed.ALREADY, None, _keyset(past))
-    return ResumeResult(Resumed.NOT_READY)
+    for past in await client.read_flow_run_states(pause.run_uuid):
+        if past.is_paused() and past.state_details.pause_key == pause.pause_key:
+            return ResumeResult(Resumed.ALREADY), _keyset(past)
+    raise _not_paused_yet(pause)

@@ -8,9 +8,6 @@ from typing import Any, Literal
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, create_model
 
-#: ``task_metadata`` key naming the flow run and pause a task belongs to.
-METADATA_KEY = "prefect"
-
 Status = Literal["completed", "cancelled", "timed_out", "verification_exhausted"]
 AnsweredIn = Literal["awaithumans", "prefect"]
 

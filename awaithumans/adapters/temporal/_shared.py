@@ -14,8 +14,6 @@ from typing import Any
 SIGNAL_NAME = "awaithumans.task_event"
 CREATE_ACTIVITY = "awaithumans_create_task"
 CANCEL_ACTIVITY = "awaithumans_cancel_task"
-#: Where ``task_metadata`` carries the workflow's address for the relay.
-METADATA_KEY = "temporal"
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from awaithumans.adapters.temporal._activities import cancel_task, create_task
-    from awaithumans.adapters.temporal._shared import (
-        METADATA_KEY,
-        SIGNAL_NAME,
-        CancelTaskInput,
-        CreateTaskInput,
-    )
-    from awaithumans.core._await import _Dumpable, build_create_request, outcome_of
+    from awaithumans.adapters.temporal._shared import SIGNAL_NAME, CancelTaskInput, CreateTaskInput
+    from awaithumans.core._ask import Ask, Assignee, VerifierConfig
+    from awaithumans.core._await import outcome_of, view_outcome
     from awaithumans.core._errors import AwaitHumansError, TaskTimeoutError
+    from awaithumans.core._runs import TemporalWorkflow
     from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
 
 R = TypeVar("R", bound=BaseModel)
@@ -93,8 +90,8 @@ async def await_human(
     timeout_seconds: int,
     idempotency_key: str | None = None,
     notify: list[str] | None = None,
-    assign_to: str | list[str] | dict[str, Any] | None = None,
-    verifier: _Dumpable | dict[str, Any] | None = None,
+    assign_to: Assignee | None = None,
+    verifier: VerifierConfig | dict[str, Any] | None = None,
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
@@ -104,28 +101,16 @@ async def await_human(
     """Ask a human from inside a Temporal workflow and durably wait for the typed answer.
 
     Call it only from workflow code. The worker must register :func:`activities` (or use
-    :class:`AwaitHumansPlugin`), and ``callback_url`` must reach an ``awaithumans relay
-    temporal`` connected to this workflow's namespace.
+    :class:`AwaitHumansPlugin`), and the answer must reach the workflow: either the server
+    signals it itself (``AWAITHUMANS_TEMPORAL_ADDRESS``), or ``callback_url`` reaches an
+    ``awaithumans relay temporal`` connected to this workflow's namespace.
 
-    Args:
-        task: The question, as the human sees it.
-        payload_schema: Pydantic model describing ``payload``.
-        payload: What the human needs to decide.
-        response_schema: Pydantic model of the answer.
-        timeout_seconds: How long the human has (60 s to 30 days); a durable timer.
-        idempotency_key: Defaults to ``temporal:{workflow_id}:{n}``, ``n`` counting this
-            workflow's calls, so a reset or a replay finds the same task again.
-        notify: Routes such as ``"slack:#approvals"``.
-        assign_to: An email, several emails, or a structured assignment.
-        verifier: A verifier config; runs on the server.
-        redact_payload: Hide the payload from channels that would show it in the clear.
-        task_metadata: Free-form JSON; the adapter adds a ``"temporal"`` entry with the
-            workflow's address, which the relay reads.
-        callback_url: The relay's URL. Without it no answer can reach the workflow, and the
-            call ends only by its timer.
-        server_url: The server; else resolved on the worker (``AWAITHUMANS_URL``, ...).
-        api_key: The credential; else ``AWAITHUMANS_API_KEY`` on the worker. A key given
-            here is stored in the workflow history.
+    The parameters are those of :class:`~awaithumans.core.Ask`. Here ``timeout_seconds``
+    is a durable timer; ``idempotency_key`` defaults to ``temporal:{workflow_id}:{n}``,
+    ``n`` counting this workflow's calls, so a reset or a replay finds the same task again;
+    ``task_metadata`` gets a ``"temporal"`` entry with the workflow's address; and
+    ``server_url`` / ``api_key`` are resolved on the worker when omitted (a key given here
+    is stored in the workflow history).
 
     Returns:
         The human's answer as a ``response_schema`` instance.
@@ -138,31 +123,34 @@ async def await_human(
         temporalio.exceptions.ActivityError: The server refused to create the task
             (its cause is a non-retryable ``ApplicationError`` typed with the error code).
     """
+    return await _ask_in_workflow(
+        Ask(
+            task=task,
+            payload_schema=payload_schema,
+            payload=payload,
+            response_schema=response_schema,
+            timeout_seconds=timeout_seconds,
+            idempotency_key=idempotency_key,
+            notify=notify,
+            assign_to=assign_to,
+            verifier=verifier,
+            redact_payload=redact_payload,
+            task_metadata=task_metadata,
+            callback_url=callback_url,
+            server_url=server_url,
+            api_key=api_key,
+        )
+    )
+
+
+async def _ask_in_workflow(ask: Ask[R]) -> R:
     state = _state()
     seq = state.seq
     state.seq += 1
     info = workflow.info()
-    metadata = dict(task_metadata or {})
-    metadata[METADATA_KEY] = {
-        "workflow_id": info.workflow_id,
-        "run_id": info.run_id,
-        "namespace": info.namespace,
-        "task_queue": info.task_queue,
-    }
-    body = build_create_request(
-        task=task,
-        payload_schema=payload_schema,
-        payload=payload,
-        response_schema=response_schema,
-        timeout_seconds=timeout_seconds,
-        idempotency_key=idempotency_key or f"temporal:{info.workflow_id}:{seq}",
-        notify=notify,
-        assign_to=assign_to,
-        verifier=verifier,
-        redact_payload=redact_payload,
-        task_metadata=metadata,
-        callback_url=callback_url,
-    )
+    run = TemporalWorkflow(info.workflow_id, info.run_id, info.namespace, info.task_queue)
+    body = ask.request(default_key=f"temporal:{info.workflow_id}:{seq}", run=run)
+    server_url, api_key = ask.server_url, ask.api_key
     creating = workflow.start_activity(
         create_task,
         CreateTaskInput(body.model_dump(mode="json", exclude_none=True), server_url, api_key),
@@ -179,7 +167,7 @@ async def await_human(
     view = TaskView.model_validate(view_json)
     if view.status.is_terminal:
         # A task found again by its key that ended before this run started waiting.
-        return _outcome(view, response_schema)
+        return _outcome(view, ask.response_schema)
 
     remaining = (view.timeout_at - workflow.now()).total_seconds()
     try:
@@ -191,18 +179,18 @@ async def await_human(
     except TimeoutError:
         final = await _cancel(view.id, "timed out in the workflow", server_url, api_key)
         if final.status is TaskStatus.CANCELLED:
-            raise TaskTimeoutError(task, timeout_seconds, task_id=view.id) from None
-        return _outcome(final, response_schema)
+            raise TaskTimeoutError(ask.task, ask.timeout_seconds, task_id=view.id) from None
+        return _outcome(final, ask.response_schema)
     except asyncio.CancelledError:
         await _cancel(view.id, "workflow cancelled", server_url, api_key)
         raise
     event = PollResponse.model_validate(state.events[view.id])
     answer = outcome_of(
         event,
-        task=task,
+        task=ask.task,
         task_id=view.id,
-        timeout_seconds=timeout_seconds,
-        response_schema=response_schema,
+        timeout_seconds=ask.timeout_seconds,
+        response_schema=ask.response_schema,
     )
     assert answer is not None  # only terminal events are recorded
     return answer
@@ -224,18 +212,7 @@ async def _cancel(
 
 
 def _outcome(view: TaskView, response_schema: type[R]) -> R:
-    poll = PollResponse(
-        status=view.status,
-        response=view.response,
-        verification_attempt=view.verification_attempt,
-    )
-    answer = outcome_of(
-        poll,
-        task=view.task,
-        task_id=view.id,
-        timeout_seconds=view.timeout_seconds,
-        response_schema=response_schema,
-    )
+    answer = view_outcome(view, response_schema)
     if answer is None:  # the cancel activity returns only terminal tasks
         raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id)
     return answer

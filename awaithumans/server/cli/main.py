@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from awaithumans.core import MissingExtraError
 from awaithumans.server.cli.files import (
     DEV_DIR,
     dev_secrets,
@@ -248,16 +249,12 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
 def cmd_relay_temporal(args: argparse.Namespace) -> int:
     """Run the webhook-to-signal relay for Temporal workflows until SIGINT/SIGTERM."""
     try:
-        from temporalio.client import Client
-
-        from awaithumans.adapters.temporal.relay import relay_app
-    except ImportError:
-        print(
-            "awaithumans relay temporal: temporalio is not installed;"
-            " pip install 'awaithumans[temporal,server]'",
-            file=sys.stderr,
-        )
+        from awaithumans.adapters.temporal import relay_app
+    except MissingExtraError as exc:
+        print(f"awaithumans relay temporal: {exc.message}", file=sys.stderr)
         return 2
+    from temporalio.client import Client
+
     secret = _relay_secret("temporal", args)
     if secret is None:
         return 2
@@ -273,14 +270,11 @@ def cmd_relay_temporal(args: argparse.Namespace) -> int:
 def cmd_relay_prefect(args: argparse.Namespace) -> int:
     """Run the webhook-to-resume relay for Prefect flow runs until SIGINT/SIGTERM."""
     try:
-        from awaithumans.adapters.prefect.relay import relay_app
-    except ImportError:
-        print(
-            "awaithumans relay prefect: prefect is not installed;"
-            " pip install 'awaithumans[prefect,server]'",
-            file=sys.stderr,
-        )
+        from awaithumans.adapters.prefect import relay_app
+    except MissingExtraError as exc:
+        print(f"awaithumans relay prefect: {exc.message}", file=sys.stderr)
         return 2
+    from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     secret = _relay_secret("prefect", args)
@@ -296,7 +290,7 @@ def cmd_relay_prefect(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return _serve_relay(relay_app(secret), args, f"Prefect {api_url}")
+    return _serve_relay(relay_app(get_client, secret), args, f"Prefect {api_url}")
 
 
 _SECRET_ENV = "AWAITHUMANS_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret

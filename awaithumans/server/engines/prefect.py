@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from awaithumans.core import NotOurEventError, RetryLaterError
+from awaithumans.server.engines.resumes import delivery_outcome
 from awaithumans.server.engines.webhook import webhook_body
 from awaithumans.server.services.delivery import Job, Outcome
 
@@ -28,26 +30,17 @@ class PrefectResumer:
     async def deliver(self, job: Job) -> Outcome:
         from prefect.client.orchestration import PrefectClient
 
-        from awaithumans.adapters.prefect._resume import PrefectUnavailableError, Resumed
-        from awaithumans.adapters.prefect.relay import NotAPrefectEvent, resume_from_event
+        from awaithumans.adapters.prefect import resume_from_event
 
         data = webhook_body(job, datetime.now(UTC))["data"]
         try:
             async with PrefectClient(self._api_url, api_key=self._api_key) as client:
-                result = await resume_from_event(data, client)
-        except NotAPrefectEvent as exc:
-            return Outcome.skip(str(exc))
-        except (PrefectUnavailableError, OSError) as exc:
+                result = await resume_from_event(client, data)
+        except NotOurEventError as exc:
+            return Outcome.skip(exc.message)
+        except (RetryLaterError, OSError) as exc:
             return Outcome.fail(f"prefect: {exc}")
-        note = f"{result.outcome.value}: {result.reason}" if result.reason else None
-        if result.outcome is Resumed.RESUMED:
-            return Outcome.ok()
-        if result.outcome is Resumed.NOT_READY:
-            return Outcome.fail(f"prefect: {result.outcome.value}")
-        if result.outcome in (Resumed.EXPIRED, Resumed.REJECTED):
-            return Outcome.fail(f"prefect refused: {note or result.outcome.value}", retry=False)
-        # Already past that pause, or the run is over: nothing left to deliver.
-        return Outcome.skip(note or result.outcome.value)
+        return delivery_outcome(NAME, result)
 
     async def aclose(self) -> None:
         return None

@@ -12,6 +12,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from awaithumans.core import NotOurEventError, RetryLaterError
+from awaithumans.server.engines.resumes import delivery_outcome
 from awaithumans.server.engines.webhook import webhook_body
 from awaithumans.server.services.delivery import Job, Outcome
 
@@ -38,24 +40,17 @@ class TemporalSignaler:
             return self._client
 
     async def deliver(self, job: Job) -> Outcome:
-        from awaithumans.adapters.temporal._signal import (
-            NotATemporalEvent,
-            TemporalUnavailable,
-            signal_task_event,
-        )
+        from awaithumans.adapters.temporal import resume_from_event
 
         data = webhook_body(job, datetime.now(UTC))["data"]
-        assert isinstance(data, dict)
         try:
             client = await self._connect()
-            report = await signal_task_event(client, data)
-        except NotATemporalEvent as exc:
-            return Outcome.skip(str(exc))
-        except (TemporalUnavailable, OSError, RuntimeError) as exc:
+            result = await resume_from_event(client, data)
+        except NotOurEventError as exc:
+            return Outcome.skip(exc.message)
+        except (RetryLaterError, OSError, RuntimeError) as exc:
             return Outcome.fail(f"temporal: {exc}")
-        if not report.get("delivered"):
-            return Outcome.skip(str(report.get("note")))
-        return Outcome.ok()
+        return delivery_outcome(NAME, result)
 
     async def aclose(self) -> None:
         self._client = None

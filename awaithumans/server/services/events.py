@@ -6,13 +6,14 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from awaithumans.core._runs import WAITING_RUNS, PrefectPause, TemporalWorkflow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 
 WEBHOOK = "webhook"
 NOTIFY = "notify"
-TEMPORAL = "temporal"
-PREFECT = "prefect"
+TEMPORAL = TemporalWorkflow.KEY
+PREFECT = PrefectPause.KEY
 
 #: The event of the notification that asks a person to act; every other event announces
 #: an ending (``task.completed``, ``task.timed_out``, ...).
@@ -63,16 +64,8 @@ def terminal_rows(
     )
     # The server delivers into the engine itself (it knows the engine's address); without
     # that, a relay behind callback_url carries the event.
-    for engine, field in ((TEMPORAL, "workflow_id"), (PREFECT, "flow_run_id")):
-        target = _waits_in(task, engine, field) if engine in engines else None
-        if target is not None:
-            rows.append(outbox_values(task.id, engine, target, {"event": event}))
+    for engine in (TEMPORAL, PREFECT):
+        run = WAITING_RUNS[engine].from_metadata(task.task_metadata) if engine in engines else None
+        if run is not None:
+            rows.append(outbox_values(task.id, engine, run.address, {"event": event}))
     return rows
-
-
-def _waits_in(task: TaskRecord, engine: str, field: str) -> str | None:
-    """The workflow / flow run the adapter recorded in the task's metadata, if any."""
-    meta = task.task_metadata
-    where = meta.get(engine) if isinstance(meta, dict) else None
-    target = where.get(field) if isinstance(where, dict) else None
-    return target if isinstance(target, str) and target else None

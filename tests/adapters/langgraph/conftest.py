@@ -18,8 +18,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from awaithumans.adapters.langgraph import resumer_app
-from awaithumans.adapters.langgraph.resumer import CompiledGraph
+from awaithumans.adapters.langgraph import relay_app
+from awaithumans.adapters.langgraph.relay import CompiledGraph
 from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
@@ -78,7 +78,7 @@ class Call:
 
 @dataclass
 class LiveResumer:
-    """``resumer_app`` served by uvicorn on the test's own event loop.
+    """``relay_app`` served by uvicorn on the test's own event loop.
 
     Same loop as the checkpointer's connection (aiosqlite and psycopg connections belong to
     one loop). Every answered request lands in ``calls``, so tests await it, not sleep.
@@ -109,7 +109,7 @@ async def serve_resumer(graph: CompiledGraph, secret: str) -> AsyncIterator[Live
     sock.listen(64)
     port = sock.getsockname()[1]
     live = LiveResumer(url=f"http://127.0.0.1:{port}/hook")
-    inner = resumer_app(graph, secret)
+    inner = relay_app(graph, secret)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

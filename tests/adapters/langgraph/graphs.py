@@ -12,7 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 from pydantic import BaseModel
 
-from awaithumans.adapters.langgraph import await_human, await_human_async
+from awaithumans.adapters.langgraph import await_human, await_human_sync
 from awaithumans.core import TaskCancelledError
 
 # How often each thread's approval node ran: proves LangGraph re-executed it on resume.
@@ -40,7 +40,7 @@ class RefundState(TypedDict, total=False):
 
 async def approve(state: RefundState) -> dict[str, Any]:
     RUNS[state["order_id"]] += 1
-    answer = await await_human_async(
+    answer = await await_human(
         task=f"Refund {state['amount']} for order {state['order_id']}?",
         payload_schema=Refund,
         payload={"order_id": state["order_id"], "amount": state["amount"]},
@@ -85,10 +85,10 @@ def fan_out(state: BatchState) -> list[Send]:
 
 
 def ask(state: ItemState) -> dict[str, Any]:
-    # A sync node: exercises the blocking ``await_human`` in LangGraph's executor threads.
+    # A sync node: exercises the blocking ``await_human_sync`` in LangGraph's executor threads.
     RUNS[state["order_id"]] += 1
     try:
-        answer = await_human(
+        answer = await_human_sync(
             task=f"Refund order {state['order_id']}?",
             payload_schema=Refund,
             payload={"order_id": state["order_id"], "amount": 10},
@@ -121,7 +121,7 @@ async def two_approvals(state: TwoStepState) -> dict[str, Any]:
     RUNS[state["order_id"]] += 1
     answers = []
     for who in ("manager", "finance"):
-        answer = await await_human_async(
+        answer = await await_human(
             task=f"{who}: refund order {state['order_id']}?",
             payload_schema=Refund,
             payload={"order_id": state["order_id"], "amount": 99},

@@ -15,9 +15,10 @@ from standardwebhooks.webhooks import Webhook
 
 from awaithumans.adapters.langgraph import (
     INTERRUPT_KEY,
+    Resumed,
     answer_from_resume,
+    relay_app,
     resume_from_event,
-    resumer_app,
 )
 from awaithumans.core import (
     SchemaValidationError,
@@ -25,7 +26,7 @@ from awaithumans.core import (
     TaskTimeoutError,
     VerificationExhaustedError,
 )
-from awaithumans.core._errors import InvalidRequestError
+from awaithumans.core._errors import InvalidResumeError, RetryLaterError
 from awaithumans.core._wire import TaskView
 from awaithumans.testing import ServerProcess
 from tests.adapters.langgraph.conftest import serve_resumer
@@ -36,6 +37,14 @@ from tests.adapters.langgraph.graphs import (
     refund_graph,
     two_step_graph,
 )
+
+# The relay's 200 replies (what the server's delivery queue records).
+RESUMED = {"resumed": True, "outcome": "resumed"}
+NOT_WAITING = {
+    "resumed": False,
+    "outcome": "not_waiting",
+    "reason": "no interrupt waits for this task",
+}
 
 
 def api(server: ServerProcess) -> httpx.AsyncClient:
@@ -91,7 +100,7 @@ async def test_refund_approved_through_the_webhook(
 
         await act(aw_server, task["id"], "complete", {"response": {"approved": True, "note": "ok"}})
         call = await resumer.next()
-        assert (call.status, call.reply) == (200, {"resumed": True})
+        assert (call.status, call.reply) == (200, RESUMED)
 
         state = await graph.aget_state(config(thread))
         assert state.next == ()
@@ -103,7 +112,7 @@ async def test_refund_approved_through_the_webhook(
 
         # The same signed webhook again (a server retry): acknowledged, nothing re-run.
         dup = await resumer.replay(call)
-        assert (dup.status_code, dup.json()) == (200, {"resumed": False})
+        assert (dup.status_code, dup.json()) == (200, NOT_WAITING)
         await resumer.next()
         assert RUNS[order] == 3
         assert (await graph.aget_state(config(thread))).values == state.values
@@ -122,7 +131,10 @@ async def test_cancel_raises_task_cancelled_inside_the_node(
         await act(aw_server, task_id, "cancel")
         call = await resumer.next()
         # Final for the server (a retry cannot change the human's decision) ...
-        assert (call.status, call.reply) == (200, {"resumed": True, "error": "TASK_CANCELLED"})
+        assert (call.status, call.reply) == (
+            200,
+            {**RESUMED, "reason": "the resumed run raised TASK_CANCELLED"},
+        )
     # ... and the node raised the typed error, which LangGraph records on the task.
     state = await graph.aget_state(config(thread))
     assert state.next == ("approve",)
@@ -163,7 +175,7 @@ async def test_fan_out_resumes_each_branch_with_its_own_answer(
                 {"response": {"approved": approved, "note": note}},
             )
         replies = [await resumer.next() for _ in orders]
-        assert all(c.status == 200 and c.reply == {"resumed": True} for c in replies), replies
+        assert all(c.status == 200 and c.reply == RESUMED for c in replies), replies
     state = await graph.aget_state(config(thread))
     assert state.next == ()
     # Checkpoint serialisation turns the tuples into lists.
@@ -190,11 +202,11 @@ async def test_a_cancelled_branch_does_not_lose_the_others_answers(
         # Answer one, cancel the middle one, then answer the last: the middle branch's
         # outcome arrives between the others and must not sink them.
         await act(aw_server, tasks[orders[0]], "complete", {"response": {"approved": True}})
-        assert (await resumer.next()).reply == {"resumed": True}
+        assert (await resumer.next()).reply == RESUMED
         await act(aw_server, tasks[orders[1]], "cancel")
-        assert (await resumer.next()).reply == {"resumed": True}
+        assert (await resumer.next()).reply == RESUMED
         await act(aw_server, tasks[orders[2]], "complete", {"response": {"approved": True}})
-        assert (await resumer.next()).reply == {"resumed": True}
+        assert (await resumer.next()).reply == RESUMED
     state = await graph.aget_state(config(thread))
     assert state.next == ()
     assert sorted(map(tuple, state.values["results"])) == sorted(
@@ -214,7 +226,7 @@ async def test_two_asks_in_one_node_get_their_own_tasks_and_interrupts(
         manager = first["__interrupt__"][0].value[INTERRUPT_KEY]
         await act(aw_server, manager["task_id"], "complete", {"response": {"approved": True}})
         manager_call = await resumer.next()
-        assert manager_call.reply == {"resumed": True}
+        assert manager_call.reply == RESUMED
 
         state = await graph.aget_state(config(thread))
         (finance_interrupt,) = state.interrupts
@@ -223,19 +235,19 @@ async def test_two_asks_in_one_node_get_their_own_tasks_and_interrupts(
         assert "payload" not in finance  # redacted
         # The manager's webhook again, while the node waits for finance: not for this one.
         dup = await resumer.replay(manager_call)
-        assert dup.json() == {"resumed": False}
+        assert dup.json() == NOT_WAITING
         await resumer.next()
 
         await act(aw_server, finance["task_id"], "complete", {"response": {"approved": False}})
-        assert (await resumer.next()).reply == {"resumed": True}
+        assert (await resumer.next()).reply == RESUMED
     state = await graph.aget_state(config(thread))
     assert state.next == ()
     assert state.values["answers"] == [True, False]
     assert len(await tasks_of(aw_server, thread)) == 2
 
 
-async def test_resumer_rejects_bad_signatures_and_malformed_events(secret: str) -> None:
-    app = resumer_app(refund_graph(InMemorySaver()), secret)
+async def test_relay_rejects_bad_signatures_and_malformed_events(secret: str) -> None:
+    app = relay_app(refund_graph(InMemorySaver()), secret)
     transport = httpx.ASGITransport(app=app)
     signer = Webhook(secret)
 
@@ -254,8 +266,10 @@ async def test_resumer_rejects_bad_signatures_and_malformed_events(secret: str) 
         body = b'{"type": "task.completed", "data": {"task_id": "x"}}'
         bad = await http.post("/hook", content=body, headers={**signed(body), "webhook-id": "m"})
         assert bad.status_code == 401
+        assert bad.json()["error"] == "INVALID_SIGNATURE"
         missing = await http.post("/hook", content=body, headers=signed(body))
         assert missing.status_code == 400
+        assert missing.json()["error"] == "NOT_OUR_EVENT"
         not_json = b"nope"
         assert (
             await http.post("/hook", content=not_json, headers=signed(not_json))
@@ -266,7 +280,7 @@ async def test_resumer_rejects_bad_signatures_and_malformed_events(secret: str) 
         )
         reply = await http.post("/hook", content=unknown, headers=signed(unknown))
         # An unknown thread is not run from START: acknowledged, nothing resumed.
-        assert (reply.status_code, reply.json()) == (200, {"resumed": False})
+        assert (reply.status_code, reply.json()) == (200, NOT_WAITING)
         assert (await http.get("/healthz")).json() == {"ok": True}
 
 
@@ -303,9 +317,10 @@ def test_resume_values_map_like_outcome_of() -> None:
     assert exhausted.value.attempts == 3
     with pytest.raises(SchemaValidationError):
         answer_from_resume({"approved": "maybe"}, view, Approval)
-    with pytest.raises(InvalidRequestError, match="tk2"):
+    with pytest.raises(InvalidResumeError, match="tk2") as mismatch:
         answer_from_resume({**done, "task_id": "tk2"}, view, Approval)
-    with pytest.raises(InvalidRequestError) as not_final:
+    assert mismatch.value.code == "RESUME_TASK_MISMATCH"
+    with pytest.raises(InvalidResumeError) as not_final:
         answer_from_resume({"status": "in_progress", "response": None}, view, Approval)
     assert not_final.value.code == "RESUME_NOT_FINAL"
 
@@ -320,8 +335,6 @@ async def test_event_before_the_interrupt_asks_for_a_retry() -> None:
     # the answer: the resumer says "not ready" (503 to the server, which retries).
     from langgraph.graph import START, StateGraph
     from typing_extensions import TypedDict
-
-    from awaithumans.adapters.langgraph import InterruptNotReadyError
 
     class S(TypedDict, total=False):
         x: int
@@ -344,11 +357,12 @@ async def test_event_before_the_interrupt_asks_for_a_retry() -> None:
             "langgraph": {"thread_id": "early", "checkpoint_ns": f"{task.name}:{task.id}"}
         },
     }
-    with pytest.raises(InterruptNotReadyError):
+    with pytest.raises(RetryLaterError) as not_ready:
         await resume_from_event(graph, event)
+    assert not_ready.value.code == "INTERRUPT_NOT_READY"
     # Another node's namespace (the thread moved on): a stale event, acknowledged.
     stale = {
         **event,
         "task_metadata": {"langgraph": {"thread_id": "early", "checkpoint_ns": "x:1"}},
     }
-    assert await resume_from_event(graph, stale) is False
+    assert (await resume_from_event(graph, stale)).outcome is Resumed.NOT_WAITING

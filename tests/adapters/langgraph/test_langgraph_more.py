@@ -24,13 +24,13 @@ from langgraph_sdk import get_client
 
 from awaithumans.adapters.langgraph import (
     INTERRUPT_KEY,
-    InterruptNotReadyError,
     _node,
-    await_human_async,
+    await_human,
     resume_from_event,
 )
 from awaithumans.adapters.langgraph.platform import resume_on_platform
-from awaithumans.core import TaskTimeoutError
+from awaithumans.core import RetryLaterError, TaskTimeoutError
+from awaithumans.core._await import create_task
 from awaithumans.core._wire import TaskView
 from awaithumans.testing import ServerProcess
 from tests.adapters._tasks import expire_now
@@ -105,7 +105,7 @@ async def test_graph_started_in_another_process_is_resumed_here(
 
         await act(aw_server, info["task_id"], "complete", {"response": {"approved": True}})
         call = await resumer.next()
-        assert (call.status, call.reply) == (200, {"resumed": True})
+        assert (call.status, call.reply) == (200, {"resumed": True, "outcome": "resumed"})
         state = await refund_graph(saver).aget_state(config(thread))
     assert state.next == ()
     assert state.values["paid"] is True
@@ -125,22 +125,23 @@ async def test_answer_before_the_interrupt_is_retried_not_lost(
     graph = refund_graph(sqlite_checkpointer)
     thread = f"t-{uuid.uuid4().hex[:8]}"
     order = f"e-{uuid.uuid4().hex[:8]}"
-    create = _node._create
+    # The node's own reference to the core's create_task is the one to wrap.
+    create = create_task
     early: list[Any] = []
 
     async with serve_resumer(graph, secret) as resumer:
 
-        async def create_then_answer(*args: Any) -> tuple[TaskView, str]:
+        async def create_then_answer(*args: Any) -> tuple[TaskView, bool, str]:
             # The task exists, the node has not called interrupt() yet: the human answers
             # now, and the webhook reaches the resumer before the interrupt is checkpointed.
-            view, url = await create(*args)
+            view, replayed, url = await create(*args)
             if not early:
                 body = {"response": {"approved": True, "note": "fast"}}
                 await act(aw_server, view.id, "complete", body)
                 early.append(await resumer.next())
-            return view, url
+            return view, replayed, url
 
-        monkeypatch.setattr(_node, "_create", create_then_answer)
+        monkeypatch.setattr(_node, "create_task", create_then_answer)
         first = await graph.ainvoke(
             {"order_id": order, "amount": 3, "callback_url": resumer.url}, config(thread)
         )
@@ -148,10 +149,11 @@ async def test_answer_before_the_interrupt_is_retried_not_lost(
         (too_early,) = early
         # Not ready: 503, so the server's delivery queue keeps the event and retries ...
         assert too_early.status == 503, too_early.reply
-        assert "has not interrupted" in too_early.reply["error"]
+        assert too_early.reply["error"] == "INTERRUPT_NOT_READY"
+        assert "has not interrupted" in too_early.reply["message"]
         # ... and the retry, now that the interrupt is checkpointed, resumes the node.
         retry = await resumer.next()
-        assert (retry.status, retry.reply) == (200, {"resumed": True})
+        assert (retry.status, retry.reply) == (200, {"resumed": True, "outcome": "resumed"})
     state = await graph.aget_state(config(thread))
     assert state.next == ()
     assert (state.values["approved"], state.values["note"]) == (True, "fast")
@@ -176,7 +178,7 @@ async def test_resumer_reports_not_ready_for_a_node_that_has_not_asked() -> None
             "langgraph": {"thread_id": thread, "checkpoint_ns": f"approve:{pending.id}"}
         },
     }
-    with pytest.raises(InterruptNotReadyError):
+    with pytest.raises(RetryLaterError, match="has not interrupted"):
         await resume_from_event(graph, event)
 
 
@@ -192,7 +194,7 @@ class TimeoutState(TypedDict, total=False):
 async def ask_or_escalate(state: TimeoutState) -> dict[str, Any]:
     RUNS[state["order_id"]] += 1
     try:
-        answer = await await_human_async(
+        answer = await await_human(
             task=f"Refund order {state['order_id']}?",
             payload_schema=Refund,
             payload={"order_id": state["order_id"], "amount": 1},
@@ -227,7 +229,7 @@ async def test_server_timeout_reaches_the_node_as_task_timeout_error(
         expire_now(aw_server, task_id)
         # The scheduler wakes within 0.2 s, times the task out, and the webhook follows.
         call = await resumer.next()
-        assert (call.status, call.reply) == (200, {"resumed": True})
+        assert (call.status, call.reply) == (200, {"resumed": True, "outcome": "resumed"})
         assert json.loads(call.body)["data"]["status"] == "timed_out"
     state = await graph.aget_state(config(thread))
     assert state.next == ()
@@ -409,7 +411,7 @@ async def test_platform_resume_before_the_interrupt_asks_for_a_retry() -> None:
               "checkpoint": None, "state": None, "result": None}],
         )  # fmt: skip
         client = get_client(url=platform.url, api_key=None)
-        with pytest.raises(InterruptNotReadyError):
+        with pytest.raises(RetryLaterError, match="has not interrupted"):
             await resume_on_platform(client, _event("tk-c", "th-3", "approve:c"), assistant_id="a")
         with pytest.raises(ValueError, match="thread_id"):
             await resume_on_platform(client, {"task_id": "x"}, assistant_id="a")

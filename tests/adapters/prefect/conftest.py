@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from awaithumans.testing import ServerProcess
-from awaithumans.testing._process import stop_process
+from awaithumans.testing import ServerProcess, stop_process
 from awaithumans.testing.prefect import PrefectServer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel
 
-from awaithumans.adapters.prefect import await_human, await_human_async
+from awaithumans.adapters.prefect import await_human, await_human_sync
 from awaithumans.core import TaskCancelledError, TaskTimeoutError
 
 
@@ -36,7 +36,7 @@ def _ask(order_id: str, amount: int) -> dict[str, Any]:
 @flow
 async def refund_flow(order_id: str, amount: int, poll_interval: float = 0.2) -> dict[str, Any]:
     try:
-        answer = await await_human_async(**_ask(order_id, amount), poll_interval=poll_interval)
+        answer = await await_human(**_ask(order_id, amount), poll_interval=poll_interval)
     except (TaskCancelledError, TaskTimeoutError) as exc:
         return {"outcome": exc.code, "task_id": exc.task_id}
     assert isinstance(answer, Approval)  # typed, not a dict
@@ -46,8 +46,8 @@ async def refund_flow(order_id: str, amount: int, poll_interval: float = 0.2) ->
 @flow
 def refund_flow_sync(order_id: str, amount: int) -> dict[str, Any]:
     # Two asks in a row in a sync flow: each gets its own task and pause key.
-    first = await_human(**_ask(order_id, amount), poll_interval=0.2)
-    second = await_human(**_ask(order_id, amount * 2), poll_interval=0.2)
+    first = await_human_sync(**_ask(order_id, amount), poll_interval=0.2)
+    second = await_human_sync(**_ask(order_id, amount * 2), poll_interval=0.2)
     return {"first": first.approved, "second": second.approved}
 
 
@@ -58,7 +58,7 @@ def refund_suspend(order_id: str, amount: int, out: str, callback_url: str | Non
     with runs.open("a") as f:
         f.write("run\n")
     try:
-        answer = await_human(**_ask(order_id, amount), suspend=True, callback_url=callback_url)
+        answer = await_human_sync(**_ask(order_id, amount), suspend=True, callback_url=callback_url)
         result: dict[str, Any] = {"outcome": "answered", "approved": answer.approved}
     except (TaskCancelledError, TaskTimeoutError) as exc:
         result = {"outcome": exc.code}

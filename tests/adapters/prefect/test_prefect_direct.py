@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.deployments import run_deployment
+from prefect.deployments.flow_runs import arun_deployment
 
 from awaithumans.testing import PrefectServer, ServerProcess
 from tests._waiting import until
@@ -34,7 +34,7 @@ async def test_server_resumes_a_suspended_run_without_a_relay(
 ) -> None:
     order = f"d-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "result.json"
-    await run_deployment(
+    await arun_deployment(
         DEPLOYMENT, parameters={"order_id": order, "amount": 80, "out": str(out)}, timeout=0
     )
     task = await task_for(aw_server, order, 80)

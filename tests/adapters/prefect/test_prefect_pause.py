@@ -224,11 +224,12 @@ async def test_sync_flow_asks_twice_with_two_tasks(aw_server: ServerProcess) -> 
 
 
 async def test_outside_a_flow_is_a_clear_error() -> None:
-    from awaithumans.adapters.prefect import await_human_async
+    from awaithumans.adapters.prefect import await_human
+    from awaithumans.core import ConfigurationError
     from tests.adapters.prefect.flows import Refund
 
-    with pytest.raises(RuntimeError, match="inside a flow"):
-        await await_human_async(
+    with pytest.raises(ConfigurationError, match="inside a flow"):
+        await await_human(
             task="x",
             payload_schema=Refund,
             payload={"order_id": "o", "amount": 1},

@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.deployments import run_deployment
+from prefect.deployments.flow_runs import arun_deployment
 
-from awaithumans.adapters.prefect import Resumed
-from awaithumans.adapters.prefect.relay import resume_from_event
+from awaithumans.adapters.prefect import Resumed, resume_from_event
+from awaithumans.core import NotOurEventError
 from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
-from awaithumans.testing import ServerProcess, free_port
-from awaithumans.testing._process import stop_process
+from awaithumans.testing import ServerProcess, free_port, stop_process
 from awaithumans.testing.prefect import PrefectServer
 from tests._waiting import until
 from tests.adapters._tasks import expire_now
@@ -77,7 +76,7 @@ async def test_suspended_run_is_resumed_by_the_relay_and_finishes(
 ) -> None:
     order = f"s-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "result.json"
-    started = await run_deployment(
+    started = await arun_deployment(
         DEPLOYMENT,
         parameters={"order_id": order, "amount": 70, "callback_url": relay_url, "out": str(out)},
         timeout=0,
@@ -132,7 +131,7 @@ async def test_cancel_and_timeout_reach_a_suspended_flow(
 ) -> None:
     order = f"sc-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "result.json"
-    await run_deployment(
+    await arun_deployment(
         DEPLOYMENT,
         parameters={"order_id": order, "amount": 71, "callback_url": relay_url, "out": str(out)},
         timeout=0,
@@ -168,6 +167,9 @@ async def test_late_and_foreign_events_are_no_ops(aw_server: ServerProcess) -> N
         "response": {"approved": True},
         "task_metadata": {"prefect": {"flow_run_id": str(uuid.uuid4()), "pause_key": "k"}},
     }
-    assert (await resume_from_event(unknown)).outcome is Resumed.FINISHED
-    with pytest.raises(ValueError, match=r"task_metadata\.prefect"):
-        await resume_from_event({"task_id": "tsk_1", "status": "completed", "task_metadata": {}})
+    async with get_client() as prefect:
+        assert (await resume_from_event(prefect, unknown)).outcome is Resumed.NOT_WAITING
+        with pytest.raises(NotOurEventError, match=r"task_metadata\.prefect"):
+            await resume_from_event(
+                prefect, {"task_id": "tsk_1", "status": "completed", "task_metadata": {}}
+            )

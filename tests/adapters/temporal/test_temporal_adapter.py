@@ -291,8 +291,9 @@ async def test_relay_rejects_bad_requests_and_acknowledges_unknown_workflows(
         assert (await http.post("/", content=body2, headers=headers2)).status_code == 400
         resp = await http.post("/", content=body, headers=headers)
         assert resp.status_code == 200
-        assert resp.json()["delivered"] is False
-        assert "not found" in resp.json()["note"]
+        assert resp.json()["resumed"] is False
+        assert resp.json()["outcome"] == "not_waiting"
+        assert "not found" in resp.json()["reason"]
 
 
 async def test_durable_timer_cancels_the_task_and_raises_timeout(

@@ -1,8 +1,8 @@
 """Receive the awaithumans server's webhooks and resume the refund threads they answer.
 
-    WEBHOOK_SECRET=$(awaithumans webhook-secret) python resumer.py
+    WEBHOOK_SECRET=$(awaithumans webhook-secret) python relay.py
 
-Listens on 127.0.0.1:$RESUMER_PORT (8765; 0 picks a free port). Prints each finished
+Listens on 127.0.0.1:$RELAY_PORT (8765; 0 picks a free port). Prints each finished
 order's outcome, read back from the checkpoint file.
 """
 
@@ -18,11 +18,11 @@ import uvicorn
 from graph import CHECKPOINT_DB, build
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from awaithumans.adapters.langgraph import resumer_app
+from awaithumans.adapters.langgraph import relay_app
 
 
 def report_finished(graph: Any, app: Any) -> Any:
-    """Wrap the resumer: after each webhook it answers, print the thread if it finished."""
+    """Wrap the relay: after each webhook it answers, print the thread if it finished."""
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         body = bytearray()
@@ -53,13 +53,13 @@ async def main() -> None:
     # for the peer's delayed ACK on a kept-alive connection.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", int(os.environ.get("RESUMER_PORT", "8765"))))
+    sock.bind(("127.0.0.1", int(os.environ.get("RELAY_PORT", "8765"))))
     sock.listen(64)  # webhooks arriving from here on wait in the backlog
     async with AsyncSqliteSaver.from_conn_string(CHECKPOINT_DB) as saver:
         graph = build(saver)
-        app = report_finished(graph, resumer_app(graph, secret))
+        app = report_finished(graph, relay_app(graph, secret))
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        print(f"resumer listening on http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+        print(f"relay listening on http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
         await uvicorn.Server(config).serve(sockets=[sock])
 
 
