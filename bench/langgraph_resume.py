@@ -175,7 +175,7 @@ async def measure_adapter(
                 t_ack = time.perf_counter()
                 resp.raise_for_status()
                 arrived, t1, status, reply = await asyncio.wait_for(done, 30)
-                assert (status, reply) == (200, {"resumed": True}), (status, reply)
+                assert (status, reply.get("resumed")) == (200, True), (status, reply)
                 if i < WARMUP_RUNS:
                     continue
                 out["total"].append(t1 - t0)
