@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MIN_TIMEOUT_SECONDS = 60
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
@@ -83,12 +83,27 @@ class CreateTaskRequest(BaseModel):
         return fingerprint(self.model_dump(mode="json"))
 
 
+#: The longest free-text reply a verifier is asked to read.
+MAX_REPLY_TEXT = 20_000
+
+
 class CompleteTaskRequest(BaseModel):
-    """Body of ``POST /api/tasks/{id}/complete``. Who answered comes from the credential."""
+    """Body of ``POST /api/tasks/{id}/complete``. Who answered comes from the credential.
+
+    Either ``response`` (the structured answer) or ``text`` (a reply in the person's own
+    words, for a task whose verifier parses natural language), not both.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    response: dict[str, Any]
+    response: dict[str, Any] | None = None
+    text: str | None = Field(default=None, max_length=MAX_REPLY_TEXT)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CompleteTaskRequest:
+        if (self.response is None) == (self.text is None):
+            raise ValueError("give either 'response' or 'text'")
+        return self
 
 
 class PollResponse(BaseModel):
@@ -126,6 +141,10 @@ class TaskView(BaseModel):
     initial_response: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     verification_attempt: int = 0
+    #: Why the verifier last passed or rejected an answer (shown to the human).
+    verification_reason: str | None = None
+    #: While the verifier's provider fails: ``{"code", "message", "at", "tries"}``.
+    verification_error: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None

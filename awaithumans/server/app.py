@@ -27,6 +27,7 @@ from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
 from awaithumans.server.settings import Settings
+from awaithumans.server.verifiers import VerificationRunner
 from awaithumans.server.version import __version__
 
 log = logging.getLogger("awaithumans.server")
@@ -110,6 +111,8 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         *channels,
     ):
         registry.register(handler)
+    verifications = VerificationRunner(ctx)
+    registry.register(verifications, verifications.policy())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -40,3 +40,4 @@ class Principal:
 ADMIN = Principal(kind="admin", id="admin", label="admin token", is_operator=True)
 SCHEDULER = Principal(kind="system", id="scheduler", label="timeout scheduler")
 SYSTEM = Principal(kind="system", id="server", label="awaithumans server")
+VERIFIER = Principal(kind="system", id="verifier", label="verifier")

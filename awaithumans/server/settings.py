@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 3001
 
@@ -85,6 +86,69 @@ class EmailSettings(BaseSettings):
         return self.transport is not None
 
 
+class VerifierSettings(BaseSettings):
+    """Server-side verifiers: ``AWAITHUMANS_VERIFIER_*`` (and the Gemini base URL).
+
+    The provider keys themselves are read from the variables the task's verifier config
+    names (``ANTHROPIC_API_KEY`` ...), which must be on :attr:`allowed_key_envs`: an agent
+    must not be able to make the server read any secret it likes.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AWAITHUMANS_VERIFIER_", extra="ignore", populate_by_name=True
+    )
+
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="Per model call.")
+    concurrency: int = Field(default=8, ge=1, le=256, description="Model calls at once.")
+    retry_max_seconds: float = Field(
+        default=60.0, ge=1, description="Longest wait between tries while a provider is down."
+    )
+    key_envs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More variable names verifier configs may name (comma-separated).",
+    )
+    gemini_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("gemini_base_url", "AWAITHUMANS_GEMINI_BASE_URL"),
+        description="Gemini API base URL (proxies, test stand-ins).",
+    )
+
+    @field_validator("key_envs", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("key_envs")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not _ENV_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"not environment variable names: {', '.join(bad)}")
+        return value
+
+    @property
+    def allowed_key_envs(self) -> frozenset[str]:
+        """The variables a verifier config may name for its key or endpoint."""
+        return DEFAULT_VERIFIER_KEY_ENVS | frozenset(self.key_envs)
+
+
+#: The providers' usual variable names: the only ones a verifier config may name, unless
+#: ``AWAITHUMANS_VERIFIER_KEY_ENVS`` adds more.
+DEFAULT_VERIFIER_KEY_ENVS = frozenset(
+    {
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+    }
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class Settings(BaseSettings):
     """Everything the server reads from its environment.
 
@@ -139,6 +203,7 @@ class Settings(BaseSettings):
     )
     slack: SlackSettings = Field(default_factory=SlackSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    verifier: VerifierSettings = Field(default_factory=VerifierSettings)
     dev_mode: bool = False
     log_level: str = "info"
     secure_cookies: bool | None = Field(
@@ -199,7 +264,7 @@ _SECRET_WORDS = ("key", "token", "secret", "password")
 def describe_error(exc: ValidationError) -> str:
     """One line naming the environment variable at fault (secrets are never echoed)."""
     first = exc.errors()[0]
-    groups = (Settings, SlackSettings, EmailSettings, SmtpSettings)
+    groups = (Settings, SlackSettings, EmailSettings, SmtpSettings, VerifierSettings)
     prefix = next(
         (str(g.model_config.get("env_prefix")) for g in groups if g.__name__ == exc.title),
         "AWAITHUMANS_",

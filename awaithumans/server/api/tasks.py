@@ -20,13 +20,13 @@ from awaithumans.core._wire import (
     TaskStatus,
     TaskView,
 )
-from awaithumans.server.api.deps import AnyPrincipal, Ctx, Human, json_response
+from awaithumans.server.api.deps import AnyPrincipal, Ctx, Human, Operator, json_response
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers
+from awaithumans.server.services import answers, verification
 from awaithumans.server.services.hub import Snapshot
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
@@ -233,7 +233,25 @@ def _reply(
     "/{task_id}/complete", response_model=TaskView, responses=_ERRORS, summary="Answer a task"
 )
 async def complete_task(task_id: str, body: CompleteTaskRequest, ctx: Ctx, who: Human) -> Response:
-    return _reply(ctx, await answers.answer(ctx, task_id, who, Channel.API, body.response))
+    outcome = await answers.answer(ctx, task_id, who, Channel.API, body.response, text=body.text)
+    return _reply(ctx, outcome)
+
+
+@router.post(
+    "/{task_id}/verify",
+    response_model=TaskView,
+    responses=_ERRORS,
+    summary="Retry a failing verification now (operators)",
+)
+async def retry_verification(task_id: str, ctx: Ctx, who: Operator) -> Response:
+    task = await _visible(ctx, task_id, who)
+    if not await verification.retry_now(ctx, task_id):
+        raise ApiError(
+            409,
+            ErrorCode.VERIFICATION_NOT_FAILING,
+            f"Task {task_id!r} has no verification waiting for a retry.",
+        )
+    return json_response(view_of(task, ctx.sealer, ctx.settings.base_url()).model_dump_json())
 
 
 @router.post("/{task_id}/claim", response_model=TaskView, responses=_ERRORS, summary="Claim")

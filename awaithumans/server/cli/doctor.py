@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from awaithumans.core._discovery import dev_file_path, read_dev_file
+from awaithumans.server.services.verifier_gate import provider_statuses
 from awaithumans.server.settings import Settings, describe_error
 
 
@@ -115,16 +115,16 @@ def run_doctor(dev_dir: Path) -> int:
         report.note(f"{dev_file_path()} is stale (its server is gone); the SDK ignores it.")
     else:
         report.note("No dev server running; the SDK will use AWAITHUMANS_URL or localhost:3001.")
-    for extra, module in (
-        ("verifier-claude", "anthropic"),
-        ("verifier-openai", "openai"),
-        ("verifier-gemini", "google.genai"),
-    ):
-        try:
-            present = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            present = False
-        report.note(f"{extra}: {'installed' if present else 'not installed'}")
+    for status in provider_statuses():
+        info = status.info
+        if status.usable:
+            report.ok(f"Verifier {info.label}: ready ({status.key_env} set).")
+        elif status.sdk_installed:
+            report.note(f"Verifier {info.label}: installed; export {status.key_env} to use it.")
+        else:
+            report.note(
+                f'Verifier {info.label}: pip install "awaithumans[{info.extra}]" to use it.'
+            )
     _check_channels(report, settings)
     print()
     print("All good." if report.problems == 0 else f"{report.problems} problem(s) to fix.")

@@ -26,6 +26,8 @@ from awaithumans.server.services.directory import (
     NewAgentKey,
     RevokeAgentKey,
 )
+from awaithumans.server.services.events import VERIFY
+from awaithumans.server.services.verifier_gate import provider_statuses
 from awaithumans.server.version import __version__
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +84,8 @@ def _channels(request: Request) -> list[dict[str, Any]]:
             "env": [],
         },
     ]
-    known = {"webhook", "slack", "email"}
+    # The verifier's jobs go through the outbox too; it has its own section.
+    known = {"webhook", "slack", "email", VERIFY}
     found.extend(
         {"name": name, "configured": True, "detail": "Registered by the application.", "env": []}
         for name in names
@@ -131,6 +134,8 @@ async def _settings_page(
         {
             "status": await _server_status(request),
             "channels": _channels(request),
+            "verifiers": provider_statuses(),
+            "verifier": ctx_of(request).settings.verifier,
             "keys": await _agent_keys(request),
             "new_key": new_key,
             "key_prefix": AGENT_KEY_PREFIX,

@@ -19,16 +19,18 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.core._wire import TaskStatus
+from awaithumans.core._wire import MAX_REPLY_TEXT, TaskStatus
+from awaithumans.server.api.errors import error_response
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.forms import initial_values, parse_submission, widgets_for
 from awaithumans.server.dashboard.render import render
+from awaithumans.server.dashboard.verification_view import verification_view
 from awaithumans.server.db.models import AuditRow, TaskRow, UserRow
 from awaithumans.server.db.records import AuditRecord, TaskRecord
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers
+from awaithumans.server.services import answers, verification
 from awaithumans.server.services.display import answer_items, display
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
@@ -167,7 +169,7 @@ def _state_message(t: Loaded) -> str | None:
         return f"This task was cancelled{f' by {who}' if who else ''}; it takes no answer."
     if status is S.VERIFICATION_EXHAUSTED:
         return "The answers to this task failed verification too many times; it is closed."
-    if status is S.SUBMITTED:
+    if status is S.SUBMITTED and t.task.verifier_config is None:
         return "An answer was submitted and is waiting for verification."
     return None
 
@@ -181,19 +183,40 @@ def _page(
     errors: Mapping[str, str] | None = None,
     top_errors: Sequence[str] = (),
     notice: Notice | None = None,
+    reply_text: str | None = None,
     status_code: int = 200,
+    template: str = "task.html",
+    sequence: int | None = None,
 ) -> Response:
+    context = _context(request, who, t, values, errors, top_errors, notice, reply_text)
+    # The change sequence read before the task was: a change in between still refreshes.
+    context["sequence"] = ctx_of(request).hub.sequence if sequence is None else sequence
+    return render(request, template, context, status_code=status_code)
+
+
+def _context(
+    request: Request,
+    who: Principal,
+    t: Loaded,
+    values: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, str] | None = None,
+    top_errors: Sequence[str] = (),
+    notice: Notice | None = None,
+    reply_text: str | None = None,
+) -> dict[str, Any]:
     ctx = ctx_of(request)
     task = t.task
     status = t.status
     form = load_form(task.form_definition, task.response_schema)
     response = open_for(ctx.sealer, task.id, task.response_enc)
+    verification, submission = verification_view(ctx.sealer, task, form, who)
     answerable = status in ANSWERABLE and may_answer(who, task)
+    last = submission if status is S.REJECTED else None
     if values is None and answerable:
         # After a rejection the person corrects their answer rather than starting over.
-        values = initial_values(
-            form, task.initial_response, response if status is S.REJECTED else None
-        )
+        values = initial_values(form, task.initial_response, last.response if last else None)
+    if reply_text is None and last is not None:
+        reply_text = last.text
     name, email, unresolved = _assignee(t)
     assignee_label = name or email or (", ".join(unresolved) if unresolved else None)
     someone_else = (task.assigned_to_user_id not in (None, who.id)) or (
@@ -231,17 +254,33 @@ def _page(
         and (who.is_operator or task.assigned_to_user_id == who.id),
         "claim_confirm": claim_confirm,
         "can_cancel": who.is_operator and not status.is_terminal,
-        "needs_verifier": task.verifier_config is not None,
+        "verification": verification,
+        "reply_text": reply_text,
+        # While the verifier checks an answer, the answer card follows the task live.
+        "answer_live_url": f"/ui/task/answer?id={task.id}" if status is S.SUBMITTED else None,
         "audit": [_audit_view(a) for a in t.audit],
     }
-    return render(request, "task.html", context, status_code=status_code)
+    return context
 
 
 @router.get("/task")
 async def task_page(request: Request, task_id: Annotated[str, Query(alias="id")] = "") -> Response:
     who = await require_user(request)
+    sequence = ctx_of(request).hub.sequence
     loaded = await _load(ctx_of(request), task_id, who)
-    return _page(request, who, loaded)
+    return _page(request, who, loaded, sequence=sequence)
+
+
+@router.get("/ui/task/answer")
+async def answer_fragment(
+    request: Request, task_id: Annotated[str, Query(alias="id")] = ""
+) -> Response:
+    """The answer card alone, for the page's live updates while a verifier checks."""
+    who = await page_user(request)
+    if who is None:
+        return error_response(401, ErrorCode.UNAUTHENTICATED, "Your session has ended.")
+    loaded = await _load(ctx_of(request), task_id, who)
+    return _page(request, who, loaded, template="_task_answer_body.html")
 
 
 # -- actions ---------------------------------------------------------------------------
@@ -304,11 +343,8 @@ def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
         return _closed(current, verb)
     if refusal.code == ErrorCode.NOT_ASSIGNED_TO_YOU and verb == "answer":
         return "This task isn't assigned to you, so your answer was not recorded."
-    if refusal.code == ErrorCode.VERIFIER_API_KEY_MISSING:
-        return (
-            "This task needs a verifier, and this server has no verifier backend configured, "
-            "so the answer cannot be accepted."
-        )
+    if refusal.code in (ErrorCode.VERIFIER_API_KEY_MISSING, ErrorCode.VERIFIER_UNAVAILABLE):
+        return f"Your answer was not recorded. {refusal.message}"
     return refusal.message
 
 
@@ -341,12 +377,23 @@ async def submit_answer(request: Request) -> Response:
     ctx = ctx_of(request)
     t = await _load(ctx, task_id, who)
     posted = _posted(form_data)
-    form = load_form(t.task.form_definition, t.task.response_schema)
-    response, unreadable = parse_submission(form, posted, schema=t.task.response_schema)
-    outcome = await answers.answer(
-        ctx, task_id, who, Channel.DASHBOARD, response, unreadable=unreadable
-    )
+    text = None
+    if form_data.get("mode") == "text":
+        # "In your own words": the verifier reads the reply into the response schema.
+        text = str(form_data.get("reply_text", ""))[:MAX_REPLY_TEXT]
+        outcome = await answers.answer(ctx, task_id, who, Channel.DASHBOARD, None, text=text)
+        values = None
+    else:
+        form = load_form(t.task.form_definition, t.task.response_schema)
+        response, unreadable = parse_submission(form, posted, schema=t.task.response_schema)
+        outcome = await answers.answer(
+            ctx, task_id, who, Channel.DASHBOARD, response, unreadable=unreadable
+        )
+        values = posted
     if isinstance(outcome, answers.Invalid):
+        if text is not None:
+            notice = Notice("error", "Your reply was empty: write your answer, then send it.")
+            return _page(request, who, t, notice=notice, reply_text=text, status_code=422)
         by_field, general = field_errors(form, outcome.problems)
         # A field's own parse error says more than the schema's.
         errors = {**by_field, **outcome.unreadable}
@@ -357,7 +404,33 @@ async def submit_answer(request: Request) -> Response:
         if outcome.code != ErrorCode.TASK_NOT_FOUND:
             t = await _load(ctx, task_id, who)
         notice = Notice("error", _refusal_text(outcome, "answer"))
-        return _page(request, who, t, values=posted, notice=notice, status_code=outcome.status_code)
+        return _page(
+            request,
+            who,
+            t,
+            values=values,
+            notice=notice,
+            reply_text=text,
+            status_code=outcome.status_code,
+        )
+    return RedirectResponse(_task_url(task_id), status_code=303)
+
+
+@router.post("/task/verify")
+async def retry_verification(request: Request) -> Response:
+    """An operator asks for the next try of a verifier that keeps failing, now."""
+    begun = await _begin(request)
+    if isinstance(begun, Response):
+        return begun
+    who, _form, task_id = begun
+    ctx = ctx_of(request)
+    loaded = await _load(ctx, task_id, who)
+    if not who.is_operator:
+        notice = Notice("error", "Only operators can retry a verification.")
+        return _page(request, who, loaded, notice=notice, status_code=403)
+    if not await verification.retry_now(ctx, task_id):
+        notice = Notice("warn", "No verification is waiting for a retry on this task.")
+        return _page(request, who, loaded, notice=notice, status_code=409)
     return RedirectResponse(_task_url(task_id), status_code=303)
 
 

@@ -65,6 +65,12 @@ class TaskRow(Base):
     task_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     initial_response: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     verification_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # The answer under verification (and, once rejected, the one the human may correct),
+    # sealed like the response: {"response"|"text", "by", "channel"} (migration 0004).
+    submission_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The last verdict's reason, shown to the human; a provider's trouble while it lasts.
+    verification_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    verification_error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

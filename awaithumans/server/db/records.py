@@ -45,6 +45,9 @@ class TaskRecord:
     task_metadata: dict[str, Any] | None
     initial_response: dict[str, Any] | None
     verification_attempt: int
+    submission_enc: bytes | None
+    verification_reason: str | None
+    verification_error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None

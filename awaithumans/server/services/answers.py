@@ -11,7 +11,8 @@ named :class:`Channel`, and get one typed outcome back:
 
 The checks run in one order for everyone: the task is visible to the principal, the
 principal may answer it (its assignee, or an operator), the task still takes answers, the
-answer matches the response schema, and the verifier gate. The state change itself goes
+answer matches the response schema, and the verifier gate (its provider installed and
+keyed on this server; then the answer waits for its verdict). The state change itself goes
 through :mod:`lifecycle` (compare-and-set, audit row, outbox rows in one transaction), which
 checks state and assignment again against the row it updates: a race lost between these
 checks and the write is refused the same way.
@@ -41,6 +42,8 @@ from awaithumans.server.services.task_actions import (
     TaskAction,
     may_answer,
 )
+from awaithumans.server.services.verification import Submission, Submit
+from awaithumans.server.services.verifier_gate import config_of, refuse_submit
 
 TASK_ID = re.compile(r"^tsk_[0-9a-f]{24}$")
 CLAIMABLE = frozenset({TaskStatus.CREATED, TaskStatus.NOTIFIED, TaskStatus.ASSIGNED})
@@ -119,13 +122,22 @@ async def answer(
     task_id: str,
     who: Principal,
     channel: Channel,
-    response: dict[str, Any],
+    response: dict[str, Any] | None,
     *,
+    text: str | None = None,
     unreadable: Mapping[str, str] | None = None,
 ) -> Done | Refusal | Invalid:
     """Record ``who``'s answer to a task, if everything allows it.
 
+    A task without a verifier completes with the answer. A task with one moves to
+    ``submitted``: the answer is stored and checked in the background
+    (:mod:`services.verification`), and :class:`Done` carries the submitted task.
+
     Args:
+        response: The structured answer; None when the person answered in ``text``.
+        text: A free-text reply, for a task whose verifier parses natural language into
+            the response schema (Slack thread replies, email replies, the dashboard's
+            "in your own words").
         unreadable: Fields the channel could not decode from what the person typed (field
             name -> message); reported with the schema's problems, after the refusals.
     """
@@ -140,20 +152,31 @@ async def answer(
         return _refused(Refused(task_id, task.status), "answer")
     if not may_answer(who, task):
         return _refused(Refused(task_id, task.status, "NOT_ASSIGNED_TO_YOU"), "answer")
-    problems = ctx.schemas.errors(task.response_schema, response, which="response")
-    if problems or unreadable:
-        return Invalid(problems, dict(unreadable or {}))
-    if task.verifier_config is not None:
-        # Verification runs on the server; until a verifier backend is installed and keyed,
-        # an answer cannot be checked, and an unchecked answer must not land.
-        return Refusal(
-            424,
-            ErrorCode.VERIFIER_API_KEY_MISSING,
-            "This task needs a verifier, and this server has no verifier backend configured.",
-            task.status,
-        )
-    outcome = await _act(ctx, Complete(ctx, task_id, who, channel, response), "answer")
-    return Done(outcome.task, response) if isinstance(outcome, Done) else outcome
+    config = config_of(task.verifier_config) if task.verifier_config is not None else None
+    if text is not None:
+        if config is None or not config.parse_natural_language:
+            return Refusal(
+                422,
+                ErrorCode.NATURAL_LANGUAGE_NOT_ACCEPTED,
+                "This task takes a structured answer: it has no verifier that reads free text.",
+                task.status,
+            )
+        if not text.strip():
+            return Invalid([{"loc": ["text"], "msg": "The reply is empty.", "type": "empty"}])
+    else:
+        problems = ctx.schemas.errors(task.response_schema, response or {}, which="response")
+        if problems or unreadable:
+            return Invalid(problems, dict(unreadable or {}))
+    if config is None:
+        assert response is not None
+        outcome = await _act(ctx, Complete(ctx, task_id, who, channel, response), "answer")
+        return Done(outcome.task, response) if isinstance(outcome, Done) else outcome
+    # An answer that cannot be checked must not land: say what the server lacks, store nothing.
+    blocked = refuse_submit(config)
+    if blocked is not None:
+        return Refusal(424, blocked.code, blocked.message, task.status)
+    submission = Submission.of(who, channel, response if text is None else None, text)
+    return await _act(ctx, Submit(ctx, task_id, who, channel, submission), "answer")
 
 
 async def claim(

@@ -62,6 +62,8 @@ class Job:
     payload: dict[str, Any] | None
     route: NotifyRoute | None = None
     receipts: tuple[Receipt, ...] = ()
+    #: The row's body as written with it (its event, and what else its kind records).
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,23 @@ class Outcome:
         return cls(retry=retry, status_code=status_code, error=error)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the outbox retries one kind of job.
+
+    Attributes:
+        max_attempts: Attempts before the job is given up; None keeps trying until the
+            handler delivers or skips it (a verification ends with its task's deadline).
+        max_backoff_seconds: The longest wait between two attempts.
+        claim_seconds: How long a process holds a job it took; after that (it died), any
+            process may take it again. Longer than an attempt can last.
+    """
+
+    max_attempts: int | None
+    max_backoff_seconds: float = 3600.0
+    claim_seconds: float = 120.0
+
+
 class Handler(Protocol):
     """Delivers jobs of one kind (``webhook``) or of one notify channel (``slack``)."""
 
@@ -120,14 +139,27 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._policies: dict[str, RetryPolicy] = {}
 
-    def register(self, handler: Handler) -> None:
+    def register(self, handler: Handler, policy: RetryPolicy | None = None) -> None:
+        """Add ``handler``; ``policy`` overrides the outbox's default retries for its jobs."""
         if handler.name in self._handlers:
             raise ValueError(f"a delivery handler named {handler.name!r} is already registered")
         self._handlers[handler.name] = handler
+        if policy is not None:
+            self._policies[handler.name] = policy
 
     def get(self, name: str) -> Handler | None:
         return self._handlers.get(name)
+
+    def policy(self, name: str) -> RetryPolicy | None:
+        """The retry policy registered with the handler ``name``, if it has its own."""
+        return self._policies.get(name)
+
+    @property
+    def claim_seconds(self) -> dict[str, float]:
+        """Claim lengths by job kind, for the kinds whose handler sets its own."""
+        return {name: p.claim_seconds for name, p in self._policies.items()}
 
     @property
     def names(self) -> list[str]:

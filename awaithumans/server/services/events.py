@@ -12,6 +12,8 @@ from awaithumans.server.db.types import utcnow
 
 WEBHOOK = "webhook"
 NOTIFY = "notify"
+#: A submitted answer's check by the task's verifier (target: the provider).
+VERIFY = "verify"
 TEMPORAL = TemporalWorkflow.KEY
 PREFECT = PrefectPause.KEY
 
@@ -44,6 +46,23 @@ def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, A
     return [
         outbox_values(task_id, NOTIFY, route, {"event": CREATED_EVENT}) for route in notify or ()
     ]
+
+
+#: The event of a verification job: an answer was submitted and waits for its verdict.
+SUBMITTED_EVENT = "task.submitted"
+
+
+def verify_rows(task: TaskRecord) -> list[dict[str, Any]]:
+    """The verification job of a task just moved to ``submitted``.
+
+    ``attempt`` is the attempt this answer is: a job that finds the task's count moved on
+    (a verdict already landed for that answer) has nothing left to do.
+    """
+    config = task.verifier_config
+    if not config:
+        return []
+    body = {"event": SUBMITTED_EVENT, "attempt": task.verification_attempt + 1}
+    return [outbox_values(task.id, VERIFY, str(config.get("provider", "")), body)]
 
 
 def terminal_rows(

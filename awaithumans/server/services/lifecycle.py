@@ -21,7 +21,7 @@ from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
-from awaithumans.server.services.events import terminal_rows
+from awaithumans.server.services.events import terminal_rows, verify_rows
 from awaithumans.server.services.replicas import announce
 
 S = TaskStatus
@@ -171,11 +171,78 @@ async def transition(
         )
     )
     moved = task.with_values(new_values)
-    events = terminal_rows(moved, engines=engines) if is_terminal(to) else []
+    if is_terminal(to):
+        events = terminal_rows(moved, engines=engines)
+    elif to is S.SUBMITTED:
+        # An answer under verification always has its verification job, from this commit.
+        events = verify_rows(moved)
+    else:
+        events = []
     if events:
         await conn.execute(insert(OutboxRow), events)
     await announce(conn, task_id, moved.version)
     return Moved(moved, current, len(events))
+
+
+async def annotate(
+    conn: AsyncConnection,
+    task_id: str,
+    *,
+    status: TaskStatus,
+    action: str,
+    actor: Principal,
+    channel: Channel,
+    values: Mapping[str, Any],
+    detail: dict[str, Any] | None = None,
+    audited: bool = True,
+) -> Moved | Refused:
+    """Change a task's fields while it stays in ``status`` (a verifier's provider failing).
+
+    The same compare-and-set as :func:`transition` (the version moves, so live pages and
+    replicas see the change), an audit row from ``status`` to ``status`` when ``audited``,
+    and no outbox rows. Refused once the task has left ``status``.
+    """
+    while True:
+        found = (
+            (await conn.execute(select(TaskRow).where(TaskRow.id == task_id)))
+            .mappings()
+            .one_or_none()
+        )
+        if found is None:
+            return Refused(task_id, None)
+        task = TaskRecord.from_row(found)
+        if task.status is not status:
+            return Refused(task_id, task.status, task=task)
+        now = utcnow()
+        new_values = {**values, "version": task.version + 1, "updated_at": now}
+        result = await conn.execute(
+            update(TaskRow)
+            .where(
+                TaskRow.id == task_id,
+                TaskRow.status == status.value,
+                TaskRow.version == task.version,
+            )
+            .values(**new_values)
+        )
+        if result.rowcount == 1:
+            break
+    if audited:
+        await conn.execute(
+            insert(AuditRow).values(
+                audit_values(
+                    task_id,
+                    action=action,
+                    from_status=status,
+                    to_status=status,
+                    actor=actor,
+                    channel=channel,
+                    detail=detail,
+                )
+            )
+        )
+    moved = task.with_values(new_values)
+    await announce(conn, task_id, moved.version)
+    return Moved(moved, status)
 
 
 def audit_values(

@@ -19,7 +19,7 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import DeliveryReceiptRow, TaskRow
 from awaithumans.server.db.records import OutboxRecord, TaskRecord
 from awaithumans.server.principals import SYSTEM
-from awaithumans.server.services.delivery import Job, Outcome, Receipt
+from awaithumans.server.services.delivery import Job, Outcome, Receipt, RetryPolicy
 from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.outbox_rows import ClaimDue, RecordOutcome
@@ -29,11 +29,11 @@ from awaithumans.server.services.views import open_for
 log = logging.getLogger("awaithumans.server.outbox")
 
 # Deliveries in flight at once; also the most rows one claim takes.
-_CONCURRENCY = 16
+CONCURRENCY = 16
 
 
 class OutboxDispatcher:
-    """Claims due rows and delivers them, up to ``_CONCURRENCY`` at a time.
+    """Claims due rows and delivers them, up to ``CONCURRENCY`` at a time.
 
     Deliveries run as their own tasks: the loop goes back to claiming as soon as it has
     started them, so one slow receiver (a LangGraph resumer replies only once the resumed
@@ -49,6 +49,7 @@ class OutboxDispatcher:
         # for one in flight: the next delivery to finish wakes the loop.
         self._claim_again = False
         self.delivered = 0
+        self._default_policy = RetryPolicy(max_attempts=ctx.settings.webhook_max_attempts)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="awaithumans-outbox")
@@ -79,11 +80,11 @@ class OutboxDispatcher:
                 await asyncio.wait_for(self._wake.wait(), interval)
 
     async def _claim_and_start(self) -> None:
-        room = _CONCURRENCY - len(self._inflight)
+        room = CONCURRENCY - len(self._inflight)
         self._claim_again = room <= 0
         if self._claim_again:
             return
-        claimed = await self._ctx.writer.submit(ClaimDue(room))
+        claimed = await self._ctx.writer.submit(ClaimDue(room, self._ctx.handlers.claim_seconds))
         rows = claimed.rows
         # A full claim may have left due rows behind: take them as deliveries finish.
         self._claim_again = len(rows) == room or claimed.held_back
@@ -164,6 +165,7 @@ class OutboxDispatcher:
             payload=None if task.redact_payload else open_for(sealer, task.id, task.payload_enc),
             route=route,
             receipts=tuple(receipts or ()),
+            body=row.body,
         )
 
     async def _deliver(self, row: OutboxRecord, job: Job | Outcome | None) -> None:
@@ -183,8 +185,8 @@ class OutboxDispatcher:
         else:
             outcome = job or Outcome.skip("nothing to deliver")
         writer = self._ctx.writer
-        max_attempts = self._ctx.settings.webhook_max_attempts
-        await writer.submit(RecordOutcome(row, outcome, max_attempts, channel=name))
+        policy = self._ctx.handlers.policy(name) or self._default_policy
+        await writer.submit(RecordOutcome(row, outcome, policy, channel=name))
         if outcome.delivered:
             self.delivered += 1
         if outcome.skipped:

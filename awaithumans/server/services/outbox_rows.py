@@ -11,7 +11,7 @@ replaces it: there is nothing left to ask anyone.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from awaithumans.server.db.models import DeliveryReceiptRow, OutboxRow
 from awaithumans.server.db.records import OutboxRecord
 from awaithumans.server.db.types import utcnow
-from awaithumans.server.services.delivery import Outcome
+from awaithumans.server.services.delivery import Outcome, RetryPolicy
 from awaithumans.server.services.events import CREATED_EVENT, NOTIFY
 from awaithumans.server.services.writer import Write
 
@@ -35,9 +35,9 @@ CLAIM_SECONDS = 120
 _MAX_BACKOFF_SECONDS = 3600.0
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: ~2 s, 4 s, 8 s ... capped at an hour."""
-    base = min(_MAX_BACKOFF_SECONDS, 2.0**attempts)
+def retry_delay(attempts: int, cap: float = _MAX_BACKOFF_SECONDS) -> float:
+    """Exponential backoff with jitter: ~2 s, 4 s, 8 s ... capped at ``cap`` (an hour)."""
+    base = min(cap, 2.0 ** min(attempts, 32))
     return base * _jitter.uniform(0.5, 1.0)
 
 
@@ -58,10 +58,14 @@ def _due(now: datetime) -> Any:
 
 
 class ClaimDue(Write[Claimed]):
-    """Take up to ``limit`` due rows for this process (others skip them while claimed)."""
+    """Take up to ``limit`` due rows for this process (others skip them while claimed).
 
-    def __init__(self, limit: int) -> None:
+    A claim lasts ``CLAIM_SECONDS``, or what ``claim_seconds`` says for the row's kind.
+    """
+
+    def __init__(self, limit: int, claim_seconds: Mapping[str, float] | None = None) -> None:
         self.limit = limit
+        self.claim_seconds = dict(claim_seconds or {})
 
     async def apply(self, conn: AsyncConnection) -> Claimed:
         now = utcnow()
@@ -85,13 +89,21 @@ class ClaimDue(Write[Claimed]):
             )
         if not ids:
             return Claimed([], held_back=bool(held))
-        claimed = await conn.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids), _due(now))
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-            .returning(*OutboxRow.__table__.columns)
-        )
-        rows = sorted((OutboxRecord.from_row(r) for r in claimed.mappings()), key=lambda r: r.id)
+        by_length: dict[float, list[int]] = {}
+        for row in candidates:
+            if row.id in ids:
+                length = self.claim_seconds.get(row.kind, CLAIM_SECONDS)
+                by_length.setdefault(length, []).append(row.id)
+        rows: list[OutboxRecord] = []
+        for length, group in by_length.items():
+            claimed = await conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(group), _due(now))
+                .values(claimed_until=now + timedelta(seconds=length))
+                .returning(*OutboxRow.__table__.columns)
+            )
+            rows.extend(OutboxRecord.from_row(r) for r in claimed.mappings())
+        rows.sort(key=lambda r: r.id)
         return Claimed(rows, held_back=bool(held))
 
 
@@ -147,13 +159,13 @@ class RecordOutcome(Write[None]):
         self,
         row: OutboxRecord,
         outcome: Outcome,
-        max_attempts: int,
+        policy: RetryPolicy,
         *,
         channel: str | None = None,
     ) -> None:
         self.row = row
         self.outcome = outcome
-        self.max_attempts = max_attempts
+        self.policy = policy
         self.channel = channel
 
     async def apply(self, conn: AsyncConnection) -> None:
@@ -169,10 +181,13 @@ class RecordOutcome(Write[None]):
             values.update(status="delivered", delivered_at=utcnow(), last_error=None)
         elif out.skipped:
             values.update(status="skipped")
-        elif not out.retry or attempts >= self.max_attempts:
+        elif not out.retry or (
+            self.policy.max_attempts is not None and attempts >= self.policy.max_attempts
+        ):
             values.update(status="failed")
         else:
-            values.update(next_attempt_at=utcnow() + timedelta(seconds=retry_delay(attempts)))
+            delay = retry_delay(attempts, self.policy.max_backoff_seconds)
+            values.update(next_attempt_at=utcnow() + timedelta(seconds=delay))
         await conn.execute(update(OutboxRow).where(OutboxRow.id == self.row.id).values(values))
         if out.delivered and out.receipt is not None and self.row.kind == NOTIFY:
             await conn.execute(

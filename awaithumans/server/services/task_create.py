@@ -27,6 +27,7 @@ from awaithumans.server.principals import Principal
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
 from awaithumans.server.services.replicas import announce
+from awaithumans.server.services.verifier_gate import refuse_config
 from awaithumans.server.services.views import seal_for, snapshot_of, view_of
 from awaithumans.server.services.writer import Write
 from awaithumans.verifiers import VerifierConfig
@@ -100,7 +101,7 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
     verifier = None
     if req.verifier_config is not None:
         try:
-            verifier = VerifierConfig.model_validate(req.verifier_config).model_dump(mode="json")
+            config = VerifierConfig.model_validate(req.verifier_config)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             raise ApiError(
@@ -108,6 +109,10 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
                 ErrorCode.INVALID_VERIFIER_CONFIG,
                 f"verifier_config.{'.'.join(map(str, first['loc']))}: {first['msg']}",
             ) from None
+        blocked = refuse_config(config, ctx.settings.verifier)
+        if blocked is not None:
+            raise ApiError(400, blocked.code, blocked.message)
+        verifier = config.model_dump(mode="json")
     form = req.form_definition
     if form is None:
         form = form_from_json_schema(req.response_schema).model_dump(mode="json", exclude_none=True)
@@ -137,6 +142,9 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
         "task_metadata": req.task_metadata,
         "initial_response": req.initial_response,
         "verification_attempt": 0,
+        "submission_enc": None,
+        "verification_reason": None,
+        "verification_error": None,
         "created_at": now,
         "updated_at": now,
         "completed_at": None,

@@ -80,6 +80,8 @@ def view_of(
         initial_response=task.initial_response,
         response=response,
         verification_attempt=task.verification_attempt,
+        verification_reason=task.verification_reason,
+        verification_error=task.verification_error,
         created_at=task.created_at,
         updated_at=task.updated_at,
         completed_at=task.completed_at,
