@@ -126,10 +126,16 @@ async def _record_prefect_answer(
 ) -> PollResponse:
     """An answer given in Prefect's UI: record it on the task, so both places agree.
 
-    If the task was answered (or ended) in awaithumans meanwhile, that outcome stands.
+    If the task was answered (or ended) in awaithumans meanwhile, that outcome stands. A task
+    with a verifier checks the answer first (and after a rejection takes the next answer in
+    awaithumans): the run waits for the task's end.
     """
     try:
-        return poll_of(await client.complete_task(view.id, response))
+        recorded = poll_of(await client.complete_task(view.id, response))
+        deadline = time.monotonic() + max(0.0, view.timeout_at.timestamp() - time.time()) + 30
+        while not recorded.status.is_terminal:
+            recorded = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
+        return recorded
     except AuthenticationError:
         # Agent keys may not answer tasks: close the task instead, saying where it went.
         with contextlib.suppress(AwaitHumansError):

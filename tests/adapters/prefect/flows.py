@@ -63,3 +63,16 @@ def refund_suspend(order_id: str, amount: int, out: str, callback_url: str | Non
     except (TaskCancelledError, TaskTimeoutError) as exc:
         result = {"outcome": exc.code}
     Path(out).write_text(json.dumps(result))
+
+
+@flow
+async def refund_flow_verified(order_id: str, amount: int) -> dict[str, Any]:
+    """The refund flow, with a verifier checking each answer on the server."""
+    from awaithumans.verifiers.claude import claude_verifier
+
+    answer = await await_human(
+        **_ask(order_id, amount),
+        poll_interval=0.2,
+        verifier=claude_verifier(instructions="A note is required."),
+    )
+    return {"outcome": "answered", "approved": answer.approved, "note": answer.note}
