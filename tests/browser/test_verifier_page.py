@@ -79,6 +79,9 @@ def test_the_page_follows_the_verifier_live(
         verdict = page.locator(".task-verdict")
         expect(verdict).to_contain_text(REASON, timeout=LIVE_MS)
         expect(page.get_by_role("radio", name="Yes")).to_be_checked()  # the answer, kept
+        # The rest of the page follows too: the status, and the verdict in the history.
+        expect(page.locator(".task-head .pill")).to_have_text("rejected")
+        expect(page.locator(".task-timeline")).to_contain_text("Rejected by verifier")
 
         page.get_by_label("Notes").fill("Charged twice, confirmed.")
         page.get_by_role("button", name="Submit answer").click()

@@ -113,6 +113,8 @@ async def test_an_answer_in_own_words_from_the_page(
     assert done["response"] == {"approved": True, "notes": "Approve: charged twice."}
     assert done["completed_via_channel"] == "dashboard"
     assert "Answer recorded, checked by the verifier" in _text(final.text)
+    # The history says which model judged it and what that cost.
+    assert re.search(r"\(claude-sonnet-5-5, [\d,]+ tokens\)", _text(final.text))
     (call,) = standin.calls
     assert call.blocks["reply_text"] == "Approve: charged twice."
 
@@ -139,9 +141,9 @@ async def test_provider_trouble_is_shown_and_an_operator_retries_now(
         text = _text(waiting)
         assert "The answer is being checked by the verifier" in text
         assert "Tried 1 time; it is tried again automatically" in text
-        # While the verifier works, the answer card follows the task live.
-        assert 'data-live="/ui/task/answer?id=' in waiting
-        fragment = await page.get(f"/ui/task/answer?id={task_id}")
+        # While the verifier works, the task view follows the task live.
+        assert f'data-live="/ui/task?id={task_id}"' in waiting
+        fragment = await page.get(f"/ui/task?id={task_id}")
         assert "has not answered yet" in fragment.text
         assert "<html" not in fragment.text
         retried = await page.post(

@@ -147,6 +147,13 @@ def _audit_view(entry: AuditRecord) -> dict[str, Any]:
             note = f"Reason: {detail['reason']}"
         elif detail.get("route"):
             note = f"Via {detail['route']}"
+        elif detail.get("message"):
+            note = str(detail["message"])  # a verifier provider's trouble
+        usage = detail.get("usage")
+        if detail.get("model") and isinstance(usage, Mapping):
+            # What the verdict cost, as the provider counted it.
+            tokens = sum(v for v in usage.values() if isinstance(v, int))
+            note = f"{note} ({detail['model']}, {tokens:,} tokens)"
     return {
         "at": entry.at,
         "who": entry.actor_label or entry.actor_id or entry.actor_type,
@@ -256,8 +263,8 @@ def _context(
         "can_cancel": who.is_operator and not status.is_terminal,
         "verification": verification,
         "reply_text": reply_text,
-        # While the verifier checks an answer, the answer card follows the task live.
-        "answer_live_url": f"/ui/task/answer?id={task.id}" if status is S.SUBMITTED else None,
+        # While the verifier checks an answer, the task view follows the task live.
+        "live_url": f"/ui/task?id={task.id}" if status is S.SUBMITTED else None,
         "audit": [_audit_view(a) for a in t.audit],
     }
     return context
@@ -271,16 +278,16 @@ async def task_page(request: Request, task_id: Annotated[str, Query(alias="id")]
     return _page(request, who, loaded, sequence=sequence)
 
 
-@router.get("/ui/task/answer")
-async def answer_fragment(
+@router.get("/ui/task")
+async def task_fragment(
     request: Request, task_id: Annotated[str, Query(alias="id")] = ""
 ) -> Response:
-    """The answer card alone, for the page's live updates while a verifier checks."""
+    """The task view alone (what the page embeds), for live updates while a verifier checks."""
     who = await page_user(request)
     if who is None:
         return error_response(401, ErrorCode.UNAUTHENTICATED, "Your session has ended.")
     loaded = await _load(ctx_of(request), task_id, who)
-    return _page(request, who, loaded, template="_task_answer_body.html")
+    return _page(request, who, loaded, template="_task_body.html")
 
 
 # -- actions ---------------------------------------------------------------------------
