@@ -101,6 +101,11 @@ class NotifyRoute:
             # Frozen dataclasses allow assignment only through object.__setattr__.
             object.__setattr__(self, "raw", str(self))
 
+    @property
+    def is_slack_id(self) -> bool:
+        """Whether the target is a Slack id (``C0123ABCD``, ``U0123ABCD``), not a name."""
+        return self.channel == "slack" and bool(_SLACK_ID.fullmatch(self.target))
+
     def __str__(self) -> str:
         """Return the canonical form, which :func:`parse_route` maps back to an equal route."""
         head = self.channel if self.qualifier is None else f"{self.channel}+{self.qualifier}"

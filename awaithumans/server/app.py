@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
     ctx = ServerContext.build(settings, registry)
     for handler in (
         *engine_handlers(settings, ctx.keyring),
-        *notify_channels(settings),
+        *notify_channels(ctx),
         *channels,
     ):
         registry.register(handler)

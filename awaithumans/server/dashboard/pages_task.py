@@ -27,11 +27,12 @@ from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.forms import initial_values, parse_submission, widgets_for
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.dashboard.verification_view import verification_view
-from awaithumans.server.db.models import AuditRow, TaskRow, UserRow
+from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
 from awaithumans.server.db.records import AuditRecord, TaskRecord
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers, verification
 from awaithumans.server.services.display import answer_items, display
+from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
 from awaithumans.server.services.task_actions import may_answer
@@ -79,6 +80,8 @@ class Loaded:
     assignee_name: str | None = None
     assignee_email: str | None = None
     audit: list[AuditRecord] = field(default_factory=list)
+    #: The latest delivery of each notify route: (status, error), by route.
+    deliveries: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def status(self) -> TaskStatus:
@@ -122,11 +125,22 @@ async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
                 .limit(MAX_AUDIT_ROWS)
             )
         ).mappings()
+        deliveries: dict[str, tuple[str, str | None]] = {}
+        if task.notify:
+            # Where each notification stands: a route Slack or email could not reach says
+            # why here (the task itself was created all the same).
+            jobs = await conn.execute(
+                select(OutboxRow.target, OutboxRow.status, OutboxRow.last_error)
+                .where(OutboxRow.task_id == task_id, OutboxRow.kind == NOTIFY)
+                .order_by(OutboxRow.id)
+            )
+            deliveries = {row.target: (row.status, row.last_error) for row in jobs}
         return Loaded(
             task,
             found["assignee_name"],
             found["assignee_email"],
             [AuditRecord.from_row(a) for a in audit],
+            deliveries,
         )
 
 
@@ -261,6 +275,7 @@ def _context(
         and (who.is_operator or task.assigned_to_user_id == who.id),
         "claim_confirm": claim_confirm,
         "can_cancel": who.is_operator and not status.is_terminal,
+        "deliveries": t.deliveries,
         "verification": verification,
         "reply_text": reply_text,
         # While the verifier checks an answer, the task view follows the task live.

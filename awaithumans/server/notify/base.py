@@ -7,8 +7,8 @@ from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, FastAPI
 
+from awaithumans.server.context import ServerContext
 from awaithumans.server.services.delivery import Handler
-from awaithumans.server.settings import Settings
 
 INBOUND_PREFIX = "/api/channels"
 
@@ -36,12 +36,16 @@ def mount_inbound(app: FastAPI, handlers: Iterable[Handler]) -> list[str]:
     return mounted
 
 
-def notify_channels(settings: Settings) -> list[Handler]:
-    """The notification channels ``settings`` configures.
+def notify_channels(ctx: ServerContext) -> list[Handler]:
+    """The notification channels the server's settings configure.
 
-    Slack (``settings.slack``) and email (``settings.email``) add themselves here once they
-    ship; until then a route naming them is recorded and its jobs are skipped as "not
-    configured", and the task is answered on the dashboard.
+    A route naming a channel that is not configured is recorded and its jobs are skipped
+    as "not configured"; the task is answered on the dashboard.
     """
-    del settings  # no built-in channel reads it yet
-    return []
+    channels: list[Handler] = []
+    slack = ctx.settings.slack
+    if slack.configured:
+        from awaithumans.server.notify.slack import slack_channel
+
+        channels.append(slack_channel(ctx))
+    return channels

@@ -84,6 +84,8 @@ class Outcome:
     error: str | None = None
     reached_human: bool = False
     receipt: Mapping[str, Any] | None = field(default=None)
+    #: The receiver asked for this long a pause before the next try (HTTP Retry-After).
+    retry_after: float | None = None
 
     @classmethod
     def ok(
@@ -102,8 +104,15 @@ class Outcome:
         return cls(skipped=True, retry=False, error=reason)
 
     @classmethod
-    def fail(cls, error: str, *, status_code: int | None = None, retry: bool = True) -> Outcome:
-        return cls(retry=retry, status_code=status_code, error=error)
+    def fail(
+        cls,
+        error: str,
+        *,
+        status_code: int | None = None,
+        retry: bool = True,
+        retry_after: float | None = None,
+    ) -> Outcome:
+        return cls(retry=retry, status_code=status_code, error=error, retry_after=retry_after)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.server.db.models import AgentKeyRow, UserRow
@@ -121,3 +121,31 @@ class SaveUser(Write[ErrorCode | None]):
             .values(updated_at=utcnow(), **self.values)
         )
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """An active directory user, as channels that meet people elsewhere need them."""
+
+    id: str
+    email: str | None
+    display_name: str
+    is_operator: bool
+    slack_user_id: str | None
+
+
+def _directory_user(row: Any) -> DirectoryUser:
+    return DirectoryUser(row.id, row.email, row.display_name, row.is_operator, row.slack_user_id)
+
+
+async def user_by_slack_id(engine: AsyncEngine, slack_user_id: str) -> DirectoryUser | None:
+    """The active directory user linked to a Slack member, if any."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(UserRow).where(
+                    UserRow.slack_user_id == slack_user_id, UserRow.is_active.is_(True)
+                )
+            )
+        ).first()
+    return _directory_user(row) if row is not None else None

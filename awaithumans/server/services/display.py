@@ -86,3 +86,19 @@ def _labelled(f: FormField, value: Any) -> Any:
         at = at.astimezone(UTC)
         return at.strftime("%Y-%m-%d %H:%M:%S UTC" if at.second else "%Y-%m-%d %H:%M UTC")
     return value
+
+
+def as_text(node: Node, indent: str = "") -> str:
+    """A display tree as plain text: one ``key: value`` line per leaf, nested by indent
+    (for chat messages and plain-text mail, where no template renders the tree)."""
+    if node.kind in ("map", "list"):
+        lines = []
+        for key, child in node.items:
+            label = f"{indent}{key}:" if node.kind == "map" else f"{indent}-"
+            if child.kind in ("map", "list"):
+                lines.append(label)
+                lines.append(as_text(child, indent + "  "))
+            else:
+                lines.append(f"{label} {child.text}")
+        return "\n".join(lines)
+    return f"{indent}{node.text}"

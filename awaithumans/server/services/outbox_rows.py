@@ -187,6 +187,9 @@ class RecordOutcome(Write[None]):
             values.update(status="failed")
         else:
             delay = retry_delay(attempts, self.policy.max_backoff_seconds)
+            if out.retry_after is not None:
+                # The receiver said when: not before that (a 429's Retry-After).
+                delay = max(delay, out.retry_after)
             values.update(next_attempt_at=utcnow() + timedelta(seconds=delay))
         await conn.execute(update(OutboxRow).where(OutboxRow.id == self.row.id).values(values))
         if out.delivered and out.receipt is not None and self.row.kind == NOTIFY:

@@ -198,3 +198,34 @@ class MarkNotified(TaskAction):
 
     def detail(self) -> dict[str, Any] | None:
         return {"route": self.route}
+
+
+class AssignRecipient(TaskAction):
+    """A notification went to one person (a Slack DM): they become the assignee, if the
+    task had none, so they may answer it where it reached them."""
+
+    to = S.ASSIGNED
+    action = "assigned"
+    allowed_from = frozenset({S.CREATED, S.NOTIFIED})
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        task_id: str,
+        actor: Principal,
+        channel: Channel,
+        user_id: str,
+        route: str,
+    ) -> None:
+        super().__init__(ctx, task_id, actor, channel)
+        self.user_id = user_id
+        self.route = route
+
+    def check(self, task: TaskRecord) -> str | None:
+        return None if task.assigned_to_user_id is None else "ALREADY_ASSIGNED"
+
+    def values(self) -> dict[str, Any]:
+        return {"assigned_to_user_id": self.user_id}
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"route": self.route, "implicit": True}

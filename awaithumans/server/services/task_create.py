@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._forms import form_from_json_schema
-from awaithumans.core._routes import InvalidNotifyRouteError, parse_routes
+from awaithumans.core._routes import InvalidNotifyRouteError, NotifyRoute, parse_routes
 from awaithumans.core._wire import TASK_ID_PREFIX, CreateTaskRequest, TaskStatus, TaskView
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
@@ -93,9 +93,10 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
             details=problems,
         )
     try:
-        routes = [str(r) for r in parse_routes(req.notify or [])]
+        parsed = parse_routes(req.notify or [])
     except InvalidNotifyRouteError as exc:
         raise ApiError(400, ErrorCode.INVALID_NOTIFY_ROUTE, str(exc)) from None
+    routes = [str(r) for r in parsed]
     _check_callback_url(req.callback_url)
     emails = _assignee_emails(req.assign_to)
     verifier = None
@@ -154,7 +155,7 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
         "completed_by_display_name": None,
         "completed_via_channel": None,
     }
-    return CreateTask(ctx, principal, values, req.payload, emails)
+    return CreateTask(ctx, principal, values, req.payload, emails, _recipients(parsed, req))
 
 
 class CreateTask(Write[Created]):
@@ -169,12 +170,14 @@ class CreateTask(Write[Created]):
         values: dict[str, Any],
         payload: dict[str, Any],
         assignee_emails: list[str],
+        recipients: list[tuple[str, str]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.principal = principal
         self.values = values
         self.payload = payload
         self.assignee_emails = assignee_emails
+        self.recipients = recipients or []
 
     @property
     def key(self) -> str:
@@ -277,24 +280,47 @@ class CreateTask(Write[Created]):
             self.ctx.wake.outbox()
 
 
+def _recipients(routes: Sequence[NotifyRoute], req: CreateTaskRequest) -> list[tuple[str, str]]:
+    """The people a task goes to one by one (Slack DMs), for the implicit assignee.
+
+    Only when the agent named no assignee: the recipient of a DM is who answers it. Names
+    that need a Slack lookup (``@handle``) are matched when the DM goes out instead; task
+    creation never waits for Slack.
+    """
+    if req.assign_to is not None:
+        return []
+    return [
+        ("slack", r.target) if r.target_kind == "user_id" else ("email", r.target.lower())
+        for r in routes
+        if r.channel == "slack" and r.target_kind in ("user_id", "email")
+    ]
+
+
 async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -> None:
-    """Pin each task to an active directory user it names (by id, or the first email found).
+    """Pin each task to an active directory user it names (by id, or the first email found),
+    else to the first directory user one of its Slack DMs goes to.
 
     A name that is not (yet) in the directory stays in ``assign_to`` for the record; the
     task is then open to operators, as if unassigned.
     """
     emails = {e for w in creates for e in w.assignee_emails}
+    emails |= {v for w in creates for kind, v in w.recipients if kind == "email"}
+    slack_ids = {v for w in creates for kind, v in w.recipients if kind == "slack"}
     ids = {w.values["assigned_to_user_id"] for w in creates} - {None}
-    if not emails and not ids:
+    if not emails and not ids and not slack_ids:
         return
     rows = (
         await conn.execute(
-            select(UserRow.id, UserRow.email).where(
-                (UserRow.email.in_(emails) | UserRow.id.in_(ids)), UserRow.is_active.is_(True)
+            select(UserRow.id, UserRow.email, UserRow.slack_user_id).where(
+                UserRow.email.in_(emails)
+                | UserRow.id.in_(ids)
+                | UserRow.slack_user_id.in_(slack_ids),
+                UserRow.is_active.is_(True),
             )
         )
     ).all()
     by_email = {r.email: r.id for r in rows if r.email}
+    by_slack = {r.slack_user_id: r.id for r in rows if r.slack_user_id}
     known_ids = {r.id for r in rows}
     for w in creates:
         if w.values["assigned_to_user_id"] not in known_ids:
@@ -303,5 +329,11 @@ async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -
             if email in by_email:
                 w.values["assigned_to_user_id"] = by_email[email]
                 break
+        if w.values["assigned_to_user_id"] is None:
+            for kind, value in w.recipients:
+                found = (by_slack if kind == "slack" else by_email).get(value)
+                if found is not None:
+                    w.values["assigned_to_user_id"] = found
+                    break
         if w.values["assigned_to_user_id"] is not None:
             w.values["status"] = TaskStatus.ASSIGNED.value

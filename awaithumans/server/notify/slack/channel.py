@@ -1,0 +1,145 @@
+"""The Slack channel's outbound half: ask in a channel or a DM, rewrite on the task's end.
+
+The outbox hands it each job of a ``slack:`` route. ``task.created`` posts the ask (a
+broadcast with a Claim button, or a DM with "Approve in Slack") and returns where it landed
+as the delivery receipt; every ending (completed from any channel, timed out, cancelled,
+verification exhausted) rewrites each message of the route with ``chat.update``, from those
+receipts, so no button stays pressable on a closed task.
+
+Slack's failures go back to the outbox: a rate limit with its ``Retry-After``, an outage
+retried with backoff; errors no retry can fix (a bad token, a channel the bot is not in)
+end the job with the reason and a hint, visible on the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from awaithumans.server.context import ServerContext
+from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
+from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
+from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
+from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services.delivery import Job, Outcome
+from awaithumans.server.services.directory import user_by_slack_id
+from awaithumans.server.services.events import CREATED_EVENT
+from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.task_actions import AssignRecipient
+
+log = logging.getLogger("awaithumans.server.slack")
+
+NAME = "slack"
+
+# Errors that no retry can fix, and what to do about each.
+_FINAL = {
+    "invalid_auth": "check AWAITHUMANS_SLACK_BOT_TOKEN (or reinstall the app)",
+    "not_authed": "check AWAITHUMANS_SLACK_BOT_TOKEN",
+    "token_revoked": "the app was uninstalled: reinstall it",
+    "account_inactive": "the bot's account is deactivated: reinstall the app",
+    "missing_scope": "add the scope to the app's manifest and reinstall it",
+    "channel_not_found": "check the channel, and invite the bot: /invite @awaithumans",
+    "not_in_channel": "invite the bot to the channel: /invite @awaithumans",
+    "is_archived": "the channel is archived",
+    "user_not_found": "check the member id",
+    "cannot_dm_bot": "a bot cannot be sent a DM",
+    "invalid_blocks": "the message was refused as built (a bug: please report it)",
+}
+
+
+def failure(exc: SlackApiError) -> Outcome:
+    """The outcome of a Slack error: final with a hint, or retried (after Retry-After)."""
+    response = exc.response
+    code = str(response.get("error") or "unknown_error")
+    if response.status_code == 429:
+        wait = float(response.headers.get("Retry-After", "1") or 1)
+        return Outcome.fail(f"slack: rate limited ({wait:g} s)", status_code=429, retry_after=wait)
+    if code in _FINAL:
+        return Outcome.fail(f"slack: {code}: {_FINAL[code]}", retry=False)
+    return Outcome.fail(f"slack: {code}", status_code=response.status_code)
+
+
+class SlackChannel:
+    """The ``slack`` notification channel (its inbound half mounts on top of it)."""
+
+    name = NAME
+
+    def __init__(self, ctx: ServerContext, workspaces: Workspaces) -> None:
+        self._ctx = ctx
+        self.workspaces = workspaces
+
+    async def deliver(self, job: Job) -> Outcome:
+        route = job.route
+        if route is None:
+            return Outcome.fail("not a slack route", retry=False)
+        try:
+            workspace = await self.workspaces.for_team(route.qualifier)
+            if job.event == CREATED_EVENT:
+                return await self._ask(workspace, job)
+            return await self._close(workspace, job)
+        except NoWorkspace as exc:
+            return Outcome.fail(f"slack: {exc}", retry=False)
+        except Unresolved as exc:
+            return Outcome.fail(f"slack: {exc}", retry=False)
+        except SlackApiError as exc:
+            return failure(exc)
+        except OSError as exc:
+            return Outcome.fail(f"slack: {type(exc).__name__}: {exc}")
+
+    async def _ask(self, workspace: Workspace, job: Job) -> Outcome:
+        assert job.route is not None
+        target = await resolve(workspace, job.route)
+        task = job.task
+        if target.kind == "direct":
+            await self._assign_recipient(job, target)
+            text, blocks = ask_direct(task, job.payload, self._dashboard_url(task.id))
+        else:
+            text, blocks = ask_broadcast(task, job.payload)
+        posted = await workspace.client.chat_postMessage(
+            channel=target.channel, text=text, blocks=blocks, unfurl_links=False
+        )
+        receipt = {
+            "team": workspace.team_id,
+            "channel": str(posted["channel"]),
+            "ts": str(posted["ts"]),
+            "kind": target.kind,
+            "user": target.user,
+        }
+        return Outcome.ok(reached_human=True, receipt=receipt)
+
+    async def _close(self, workspace: Workspace, job: Job) -> Outcome:
+        if not job.receipts:
+            return Outcome.skip("no message of this task was posted on this route")
+        text, blocks = closed(job.task, job.payload)
+        for receipt in job.receipts:
+            ref: dict[str, Any] = dict(receipt.ref)
+            try:
+                await workspace.client.chat_update(
+                    channel=ref["channel"], ts=ref["ts"], text=text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":
+                    raise
+                # Deleted in Slack meanwhile: nothing left to rewrite there.
+                log.info("slack message %s of %s is gone", ref.get("ts"), job.task_id)
+        return Outcome.ok()
+
+    async def _assign_recipient(self, job: Job, target: Target) -> None:
+        """The DM's recipient answers the task: assign them, if it has no assignee yet."""
+        if job.task.assigned_to_user_id is not None or target.user is None:
+            return
+        user = await user_by_slack_id(self._ctx.engine, target.user)
+        if user is None:
+            return
+        assert job.route is not None
+        await self._ctx.writer.submit(
+            AssignRecipient(self._ctx, job.task_id, SYSTEM, Channel.SLACK, user.id, str(job.route))
+        )
+
+    def _dashboard_url(self, task_id: str) -> str:
+        return f"{self._ctx.settings.base_url()}/task?id={task_id}"
+
+    async def aclose(self) -> None:
+        await self.workspaces.aclose()

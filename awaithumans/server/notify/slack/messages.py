@@ -1,0 +1,172 @@
+"""The Slack messages of a task, as Block Kit: the ask, the claimed broadcast, the ending.
+
+Every message carries the task's title and, unless the payload is redacted, its details;
+what changes is the line of state and the buttons. Texts are cut to Slack's limits here,
+so a long payload never turns a post into an ``invalid_blocks`` error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from awaithumans.core._wire import TaskStatus
+from awaithumans.server.db.records import TaskRecord
+from awaithumans.server.services.display import as_text, display
+
+Blocks = list[dict[str, Any]]
+
+# Action ids the inbound routes dispatch on.
+CLAIM = "awaithumans_claim"
+OPEN_MODAL = "awaithumans_open_modal"
+OPEN_DASHBOARD = "awaithumans_open_dashboard"
+
+_HEADER_MAX = 150
+_FIELD_MAX = 1900
+_FIELDS_MAX = 10
+_TEXT_MAX = 2900
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn_escape(text: str) -> str:
+    # Slack reads <, > and & as control characters in mrkdwn.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _left(task: TaskRecord, now: datetime) -> str:
+    seconds = int((task.timeout_at - now).total_seconds())
+    if seconds <= 0:
+        return "overdue"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} left"
+    return f"{seconds}s left"
+
+
+def _details(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
+    if task.redact_payload or payload is None:
+        text = "🔒 Details hidden: the agent marked this task's payload as sensitive."
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    node = display(payload)
+    fields = []
+    for key, child in node.items[:_FIELDS_MAX] if node.kind == "map" else []:
+        value = child.text if child.kind not in ("map", "list") else as_text(child)
+        text = f"*{_mrkdwn_escape(key)}*\n{_mrkdwn_escape(value)}"
+        fields.append({"type": "mrkdwn", "text": _cut(text, _FIELD_MAX)})
+    if not fields:
+        return []
+    blocks: Blocks = [{"type": "section", "fields": fields}]
+    hidden = len(node.items) - _FIELDS_MAX
+    if hidden > 0:
+        more = f"…and {hidden} more in the dashboard."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return blocks
+
+
+def _head(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
+    title = {"type": "plain_text", "text": _cut(task.task, _HEADER_MAX), "emoji": True}
+    return [{"type": "header", "text": title}, *_details(task, payload)]
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, _TEXT_MAX)}]}
+
+
+def _button(text: str, action_id: str, value: str, *, style: str | None = None,
+            url: str | None = None) -> dict[str, Any]:  # fmt: skip
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    if url:
+        button["url"] = url
+    return button
+
+
+def ask_broadcast(
+    task: TaskRecord, payload: dict[str, Any] | None, *, now: datetime | None = None
+) -> tuple[str, Blocks]:
+    """A channel's message: anyone there may claim the task (the first click wins)."""
+    now = now or datetime.now(UTC)
+    blocks = [
+        *_head(task, payload),
+        _context(f"⏳ {_left(task, now)} · the first to claim answers it"),
+        {
+            "type": "actions",
+            "block_id": f"task:{task.id}",
+            "elements": [_button("Claim this task", CLAIM, task.id, style="primary")],
+        },
+    ]
+    return f"Review needed: {task.task}", blocks
+
+
+def ask_direct(
+    task: TaskRecord,
+    payload: dict[str, Any] | None,
+    dashboard_url: str,
+    *,
+    now: datetime | None = None,
+) -> tuple[str, Blocks]:
+    """A member's DM: answer in Slack (the modal), or in the dashboard (a signed link)."""
+    now = now or datetime.now(UTC)
+    blocks = [
+        *_head(task, payload),
+        _context(f"⏳ {_left(task, now)}"),
+        {
+            "type": "actions",
+            "block_id": f"task:{task.id}",
+            "elements": [
+                _button("Approve in Slack", OPEN_MODAL, task.id, style="primary"),
+                _button("Open in Dashboard", OPEN_DASHBOARD, task.id, url=dashboard_url),
+            ],
+        },
+    ]
+    return f"Review needed: {task.task}", blocks
+
+
+def claimed_broadcast(
+    task: TaskRecord, payload: dict[str, Any] | None, claimer: str, dashboard_url: str
+) -> tuple[str, Blocks]:
+    """The channel's message once claimed: no more Claim button, a link for the claimer."""
+    blocks = [
+        *_head(task, payload),
+        _context(f"🙋 Claimed by {claimer}"),
+        {
+            "type": "actions",
+            "block_id": f"task:{task.id}",
+            "elements": [
+                _button("Answer", OPEN_MODAL, task.id, style="primary"),
+                _button("View in dashboard", OPEN_DASHBOARD, task.id, url=dashboard_url),
+            ],
+        },
+    ]
+    return f"Claimed by {claimer}: {task.task}", blocks
+
+
+_ENDINGS = {
+    TaskStatus.COMPLETED: "✅ Completed",
+    TaskStatus.TIMED_OUT: "⌛ Timed out: nobody answered in time",
+    TaskStatus.CANCELLED: "🚫 Cancelled",
+    TaskStatus.VERIFICATION_EXHAUSTED: "⛔ Closed: the answers failed verification",
+}
+
+
+def closed(task: TaskRecord, payload: dict[str, Any] | None) -> tuple[str, Blocks]:
+    """Any message of the task once it ended: the outcome, no buttons left to press."""
+    line = _ENDINGS.get(task.status, f"Closed ({task.status.value})")
+    if task.status is TaskStatus.COMPLETED:
+        who = task.completed_by_display_name or task.completed_by_email
+        via = task.completed_via_channel
+        if who:
+            line += f" by {_mrkdwn_escape(who)}"
+        if via:
+            line += f" via {via}"
+    blocks = [*_head(task, payload), _context(line)]
+    return f"{line}: {task.task}", blocks
