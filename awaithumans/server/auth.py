@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -83,15 +83,17 @@ class _CachedKey:
     until: float
 
 
-def user_principal(user: Mapping[str, Any]) -> Principal:
-    """The principal of a directory user row."""
+def user_principal(user: Mapping[str, Any], scope_task_id: str | None = None) -> Principal:
+    """The principal of a directory user row; scoped to one task for a handoff session,
+    where even an operator is only a reviewer of that task."""
     return Principal(
         kind="user",
         id=user["id"],
         label=user["email"] or user["display_name"],
-        is_operator=bool(user["is_operator"]),
+        is_operator=bool(user["is_operator"]) and scope_task_id is None,
         email=user["email"],
         display_name=user["display_name"],
+        scope_task_id=scope_task_id,
     )
 
 
@@ -153,7 +155,12 @@ class Authenticator:
             found = (
                 (
                     await conn.execute(
-                        select(UserRow.__table__, SessionRow.expires_at, SessionRow.revoked_at)
+                        select(
+                            UserRow.__table__,
+                            SessionRow.expires_at,
+                            SessionRow.revoked_at,
+                            SessionRow.task_id.label("session_task_id"),
+                        )
                         .join(SessionRow, SessionRow.user_id == UserRow.id)
                         .where(SessionRow.id == sid)
                     )
@@ -167,16 +174,24 @@ class Authenticator:
             return None
         if not found["is_active"]:
             return None
-        return user_principal(dict(found)), sid
+        return user_principal(dict(found), found["session_task_id"]), sid
 
-    def new_session_values(self, user_id: str) -> dict[str, object]:
+    def new_session_values(
+        self, user_id: str, task_id: str | None = None, until: datetime | None = None
+    ) -> dict[str, object]:
+        """A new session; ``task_id`` scopes it to that task (ending by ``until`` at the
+        latest: a handoff session lives no longer than its task)."""
         now = utcnow()
+        expires = now + self._session_ttl
+        if until is not None:
+            expires = min(expires, until)
         return {
             "id": secrets.token_urlsafe(24),
             "user_id": user_id,
             "created_at": now,
-            "expires_at": now + self._session_ttl,
+            "expires_at": expires,
             "revoked_at": None,
+            "task_id": task_id,
         }
 
     # -- per request -------------------------------------------------------------------

@@ -18,6 +18,8 @@ class Principal:
         id: Stable id (user id, agent key id, ``"admin"``, ``"scheduler"``).
         label: What the audit trail shows: an email, a display name or the key's name.
         is_operator: Full access to every task and the directory.
+        scope_task_id: Set for a session opened by a signed handoff link: this principal
+            sees and answers that one task, and nothing else (never as an operator).
     """
 
     kind: PrincipalKind
@@ -26,6 +28,7 @@ class Principal:
     is_operator: bool = False
     email: str | None = None
     display_name: str | None = None
+    scope_task_id: str | None = None
 
     @property
     def can_answer(self) -> bool:

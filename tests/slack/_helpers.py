@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel
@@ -11,7 +13,7 @@ from pydantic import BaseModel
 from awaithumans.core import Ask
 from awaithumans.testing import ServerProcess
 from tests._waiting import until
-from tests.support.slack_standin import Message, SlackStandIn
+from tests.support.slack_standin import SIGNING_SECRET, TEAM, Message, SlackStandIn, signed
 
 
 class Refund(BaseModel):
@@ -125,3 +127,62 @@ def buttons(message: Message) -> list[dict[str, Any]]:
         for e in block.get("elements", [])
         if e.get("type") == "button"
     ]
+
+
+# -- what Slack sends an app ---------------------------------------------------------------
+
+
+def action_payload(
+    member: str, action_id: str, task_id: str, message: Message, *, trigger: str | None = None
+) -> dict[str, Any]:
+    """A block_actions payload: ``member`` pressed a button of ``message``."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": member, "team_id": TEAM},
+        "trigger_id": trigger or f"trigger-{uuid.uuid4().hex[:12]}",
+        "container": {
+            "type": "message",
+            "channel_id": message.channel,
+            "message_ts": message.ts,
+        },
+        "channel": {"id": message.channel},
+        "message": {"ts": message.ts},
+        "actions": [{"action_id": action_id, "value": task_id, "block_id": f"task:{task_id}"}],
+    }
+
+
+def submission_payload(
+    member: str, view: dict[str, Any], values: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A view_submission payload: ``member`` submitted ``view`` with ``values``
+    (field name -> the element's state, e.g. ``{"type": "plain_text_input", "value": "x"}``)."""
+    state = {f"f:{name}": {"value": element} for name, element in values.items()}
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM},
+        "user": {"id": member, "team_id": TEAM},
+        "view": {
+            "id": "V0STANDIN",
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "state": {"values": state},
+        },
+    }
+
+
+async def interact(
+    server: ServerProcess,
+    payload: dict[str, Any],
+    *,
+    secret: str | None = None,
+    at: int | None = None,
+) -> httpx.Response:
+    """POST an interaction to the server, signed as Slack signs it."""
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        **signed(body, secret or SIGNING_SECRET, at),
+    }
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        return await http.post("/api/channels/slack/interactions", content=body, headers=headers)

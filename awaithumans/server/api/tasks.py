@@ -161,7 +161,7 @@ async def poll_task(
     timeout: Annotated[int, Query(ge=1, le=MAX_POLL_SECONDS)] = 25,
 ) -> Response:
     snap = await _snapshot(ctx, task_id)
-    if snap is None or not answers.sees(who, snap.owner_id, snap.assigned_to_user_id):
+    if snap is None or not answers.sees(who, task_id, snap.owner_id, snap.assigned_to_user_id):
         raise answers.not_found(task_id).error()
     if not snap.terminal:
         await ctx.hub.wait(task_id, snap.version, float(timeout))

@@ -13,7 +13,10 @@ from awaithumans.server.dashboard.access import ctx_of, page_user, safe_next
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.errors import ApiError
-from awaithumans.server.security import hash_token, tokens_equal
+from awaithumans.server.security import ExpiredTokenError, TokenError, hash_token, tokens_equal
+from awaithumans.server.services.directory import active_user
+from awaithumans.server.services.handoff import PATH as HANDOFF_PATH
+from awaithumans.server.services.handoff import read_handoff
 from awaithumans.server.services.sessions import (
     create_first_operator,
     open_session,
@@ -156,3 +159,38 @@ async def logout_submit(request: Request) -> Response:
         await sign_out(ctx, session_id(request))
         clear_session_cookie(response)
     return response
+
+
+@router.get(HANDOFF_PATH)
+async def handoff(request: Request, t: str = "") -> Response:
+    """A signed link from Slack or an email: sign its person in for its one task."""
+    ctx = ctx_of(request)
+    try:
+        link = read_handoff(ctx.keyring, t)
+    except ExpiredTokenError:
+        return _handoff_refused(
+            request, "This link has expired", "It was good until the task's deadline."
+        )
+    except TokenError:
+        return _handoff_refused(
+            request, "This link is not valid", "It may have been cut short when it was copied."
+        )
+    target = f"/task?id={link.task_id}"
+    current = await page_user(request)
+    if current is not None and current.id == link.user_id and current.scope_task_id is None:
+        # Already signed in as that person, with more than one task: keep that session.
+        return RedirectResponse(target, status_code=303)
+    user = await active_user(ctx.engine, link.user_id)
+    if user is None:
+        return _handoff_refused(
+            request, "This link is not valid", "The person it was made for is no longer here."
+        )
+    cookie = await open_session(ctx, link.user_id, task_id=link.task_id, until=link.expires_at)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, ctx.settings, cookie)
+    return response
+
+
+def _handoff_refused(request: Request, title: str, why: str) -> Response:
+    message = f"{why} Open the task from its latest message, or sign in."
+    return render(request, "message.html", {"title": title, "message": message}, status_code=400)

@@ -154,7 +154,10 @@ def _page(rows: list[dict[str, Any]], at_key: str) -> tuple[list[dict[str, Any]]
 
 
 def _queue_scope(who: Principal) -> list[ColumnElement[bool]]:
-    """Operators see every open task; reviewers only what is assigned to them."""
+    """Operators see every open task; reviewers only what is assigned to them; a handoff
+    session its one task."""
+    if who.scope_task_id is not None:
+        return [TaskRow.id == who.scope_task_id]
     return [] if who.is_operator else [TaskRow.assigned_to_user_id == who.id]
 
 
@@ -262,7 +265,10 @@ async def queue_fragment(request: Request) -> Response:
 
 
 def _audit_scope(who: Principal) -> list[ColumnElement[bool]]:
-    """Operators see every finished task; reviewers what was theirs or what they answered."""
+    """Operators see every finished task; reviewers what was theirs or what they answered;
+    a handoff session its one task."""
+    if who.scope_task_id is not None:
+        return [TaskRow.id == who.scope_task_id]
     if who.is_operator:
         return []
     return [or_(TaskRow.assigned_to_user_id == who.id, TaskRow.completed_by_user_id == who.id)]

@@ -207,6 +207,8 @@ class SessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A session opened by a signed handoff link is good for this one task (migration 0005).
+    task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AgentKeyRow(Base):

@@ -83,15 +83,18 @@ class Invalid:
     unreadable: Mapping[str, str] = field(default_factory=dict)
 
 
-def sees(principal: Principal, owner_id: str, assignee: str | None) -> bool:
-    """Operators see everything; agents their own tasks; reviewers what is assigned to them."""
+def sees(principal: Principal, task_id: str, owner_id: str, assignee: str | None) -> bool:
+    """Operators see everything; agents their own tasks; reviewers what is assigned to them;
+    a handoff session only its one task."""
+    if principal.scope_task_id is not None and principal.scope_task_id != task_id:
+        return False
     if principal.is_operator or owner_id == principal.owner_id:
         return True
     return principal.kind == "user" and assignee == principal.id
 
 
 def can_see(principal: Principal, task: TaskRecord) -> bool:
-    return sees(principal, task.owner_id, task.assigned_to_user_id)
+    return sees(principal, task.id, task.owner_id, task.assigned_to_user_id)
 
 
 async def load_task(ctx: ServerContext, task_id: str) -> TaskRecord | None:
@@ -180,10 +183,19 @@ async def answer(
 
 
 async def claim(
-    ctx: ServerContext, task_id: str, who: Principal, channel: Channel
+    ctx: ServerContext, task_id: str, who: Principal, channel: Channel, *, offered: bool = False
 ) -> Done | Refusal:
-    """Take a task before answering it; the first claim wins."""
-    if await visible_task(ctx, task_id, who) is None:
+    """Take a task before answering it; the first claim wins.
+
+    Args:
+        offered: The task was offered to whoever takes it first where ``who`` saw it (a
+            Slack channel's broadcast): then a reviewer may claim it while it has no
+            assignee, though reviewers otherwise see only tasks assigned to them.
+    """
+    task = await load_task(ctx, task_id)
+    if task is None or not (
+        can_see(who, task) or (offered and who.kind == "user" and task.assigned_to_user_id is None)
+    ):
         return not_found(task_id)
     if not who.can_answer:
         return Refusal(

@@ -149,3 +149,40 @@ async def user_by_slack_id(engine: AsyncEngine, slack_user_id: str) -> Directory
             )
         ).first()
     return _directory_user(row) if row is not None else None
+
+
+async def active_user(engine: AsyncEngine, user_id: str) -> DirectoryUser | None:
+    """The directory user ``user_id``, if still active."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(UserRow).where(UserRow.id == user_id, UserRow.is_active.is_(True))
+            )
+        ).first()
+    return _directory_user(row) if row is not None else None
+
+
+class LinkSlackMember(Write[DirectoryUser | None]):
+    """Link a Slack member to the active directory user with their email, if that user has
+    no Slack member yet (the member's first click in Slack)."""
+
+    def __init__(self, email: str, slack_user_id: str) -> None:
+        self.email = email.lower()
+        self.slack_user_id = slack_user_id
+
+    async def apply(self, conn: AsyncConnection) -> DirectoryUser | None:
+        linked = await conn.execute(
+            update(UserRow)
+            .where(
+                func.lower(UserRow.email) == self.email,
+                UserRow.slack_user_id.is_(None),
+                UserRow.is_active.is_(True),
+            )
+            .values(slack_user_id=self.slack_user_id, updated_at=utcnow())
+        )
+        if linked.rowcount != 1:
+            return None
+        row = (
+            await conn.execute(select(UserRow).where(UserRow.slack_user_id == self.slack_user_id))
+        ).first()
+        return _directory_user(row) if row is not None else None

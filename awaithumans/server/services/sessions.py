@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -142,9 +143,18 @@ async def sign_in(
     return dict(user), await open_session(ctx, user["id"])
 
 
-async def open_session(ctx: ServerContext, user_id: str) -> str:
-    """Store a new session for ``user_id``; returns the signed cookie value."""
-    session = ctx.auth.new_session_values(user_id)
+async def open_session(
+    ctx: ServerContext,
+    user_id: str,
+    *,
+    task_id: str | None = None,
+    until: datetime | None = None,
+) -> str:
+    """Store a new session for ``user_id``; returns the signed cookie value.
+
+    ``task_id`` scopes it to that one task (a signed handoff link), until ``until``.
+    """
+    session = ctx.auth.new_session_values(user_id, task_id, until)
     await ctx.writer.submit(InsertSession(session))
     expires = session["expires_at"]
     assert hasattr(expires, "timestamp")

@@ -14,18 +14,25 @@ end the job with the reason and a hint, visible on the task.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+from fastapi import APIRouter
 from slack_sdk.errors import SlackApiError
 
 from awaithumans.server.context import ServerContext
+from awaithumans.server.notify.slack.inbound import slack_router
+from awaithumans.server.notify.slack.interactions import Interactions
 from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
+from awaithumans.server.notify.slack.modal import unfit_reason
 from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
 from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome
 from awaithumans.server.services.directory import user_by_slack_id
 from awaithumans.server.services.events import CREATED_EVENT
+from awaithumans.server.services.form_input import load_form
+from awaithumans.server.services.handoff import handoff_url
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.task_actions import AssignRecipient
 
@@ -69,6 +76,23 @@ class SlackChannel:
     def __init__(self, ctx: ServerContext, workspaces: Workspaces) -> None:
         self._ctx = ctx
         self.workspaces = workspaces
+        self.interactions = Interactions(ctx, workspaces, self.dashboard_link)
+
+    def inbound(self) -> APIRouter:
+        """Slack's request URLs, mounted under ``/api/channels/slack/``."""
+        secret = self._ctx.settings.slack.signing_secret
+        return slack_router(
+            secret.get_secret_value() if secret else None,
+            self._interaction,
+            self._event,
+        )
+
+    async def _interaction(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+        reply = await self.interactions.handle(payload)
+        return reply.body, reply.later
+
+    async def _event(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+        return None, None  # thread replies: next
 
     async def deliver(self, job: Job) -> Outcome:
         route = job.route
@@ -93,8 +117,10 @@ class SlackChannel:
         target = await resolve(workspace, job.route)
         task = job.task
         if target.kind == "direct":
-            await self._assign_recipient(job, target)
-            text, blocks = ask_direct(task, job.payload, self._dashboard_url(task.id))
+            recipient = await self._recipient(job, target)
+            link = self.dashboard_link(task.id, task.timeout_at, recipient)
+            unfit = unfit_reason(load_form(task.form_definition, task.response_schema))
+            text, blocks = ask_direct(task, job.payload, link, unfit=unfit)
         else:
             text, blocks = ask_broadcast(task, job.payload)
         posted = await workspace.client.chat_postMessage(
@@ -126,20 +152,30 @@ class SlackChannel:
                 log.info("slack message %s of %s is gone", ref.get("ts"), job.task_id)
         return Outcome.ok()
 
-    async def _assign_recipient(self, job: Job, target: Target) -> None:
-        """The DM's recipient answers the task: assign them, if it has no assignee yet."""
-        if job.task.assigned_to_user_id is not None or target.user is None:
-            return
+    async def _recipient(self, job: Job, target: Target) -> str | None:
+        """The DM's recipient in the directory (None if not there). They answer the task:
+        assign them, if it has no assignee yet."""
+        if target.user is None:
+            return None
         user = await user_by_slack_id(self._ctx.engine, target.user)
         if user is None:
-            return
-        assert job.route is not None
-        await self._ctx.writer.submit(
-            AssignRecipient(self._ctx, job.task_id, SYSTEM, Channel.SLACK, user.id, str(job.route))
-        )
+            return None
+        if job.task.assigned_to_user_id is None:
+            assert job.route is not None
+            await self._ctx.writer.submit(
+                AssignRecipient(
+                    self._ctx, job.task_id, SYSTEM, Channel.SLACK, user.id, str(job.route)
+                )
+            )
+        return user.id
 
-    def _dashboard_url(self, task_id: str) -> str:
-        return f"{self._ctx.settings.base_url()}/task?id={task_id}"
+    def dashboard_link(self, task_id: str, until: datetime, user_id: str | None) -> str:
+        """The task page; for someone in the directory, signed so it signs them in (for
+        that task only, until its deadline) even without a password."""
+        base = self._ctx.settings.base_url()
+        if user_id is None:
+            return f"{base}/task?id={task_id}"
+        return handoff_url(self._ctx.keyring, base, user_id, task_id, until)
 
     async def aclose(self) -> None:
         await self.workspaces.aclose()

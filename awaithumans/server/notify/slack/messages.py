@@ -46,7 +46,8 @@ def _left(task: TaskRecord, now: datetime) -> str:
     return f"{seconds}s left"
 
 
-def _details(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
+def details_blocks(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
+    """The task's details (its payload, unless redacted) as message blocks."""
     if task.redact_payload or payload is None:
         text = "🔒 Details hidden: the agent marked this task's payload as sensitive."
         return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
@@ -68,7 +69,7 @@ def _details(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
 
 def _head(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
     title = {"type": "plain_text", "text": _cut(task.task, _HEADER_MAX), "emoji": True}
-    return [{"type": "header", "text": title}, *_details(task, payload)]
+    return [{"type": "header", "text": title}, *details_blocks(task, payload)]
 
 
 def _context(text: str) -> dict[str, Any]:
@@ -112,21 +113,24 @@ def ask_direct(
     payload: dict[str, Any] | None,
     dashboard_url: str,
     *,
+    unfit: str | None = None,
     now: datetime | None = None,
 ) -> tuple[str, Blocks]:
-    """A member's DM: answer in Slack (the modal), or in the dashboard (a signed link)."""
+    """A member's DM: answer in Slack (the modal), or in the dashboard (a signed link).
+
+    ``unfit``: why the form cannot be a modal; then the dashboard is the only way.
+    """
     now = now or datetime.now(UTC)
+    state = f"⏳ {_left(task, now)}"
+    buttons = [_button("Open in Dashboard", OPEN_DASHBOARD, task.id, url=dashboard_url)]
+    if unfit is None:
+        buttons.insert(0, _button("Approve in Slack", OPEN_MODAL, task.id, style="primary"))
+    else:
+        state += f" · answer in the dashboard ({unfit})"
     blocks = [
         *_head(task, payload),
-        _context(f"⏳ {_left(task, now)}"),
-        {
-            "type": "actions",
-            "block_id": f"task:{task.id}",
-            "elements": [
-                _button("Approve in Slack", OPEN_MODAL, task.id, style="primary"),
-                _button("Open in Dashboard", OPEN_DASHBOARD, task.id, url=dashboard_url),
-            ],
-        },
+        _context(state),
+        {"type": "actions", "block_id": f"task:{task.id}", "elements": buttons},
     ]
     return f"Review needed: {task.task}", blocks
 
