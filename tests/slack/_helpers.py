@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -186,3 +187,25 @@ async def interact(
     }
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         return await http.post("/api/channels/slack/interactions", content=body, headers=headers)
+
+
+async def send_event(server: ServerProcess, payload: dict[str, Any]) -> httpx.Response:
+    """POST an Events API callback to the server, signed as Slack signs it."""
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json", **signed(body)}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        return await http.post("/api/channels/slack/events", content=body, headers=headers)
+
+
+def reply_event(member: str, message: Message, text: str, **extra: Any) -> dict[str, Any]:
+    """A message event: ``member`` replied ``text`` in ``message``'s thread."""
+    event = {
+        "type": "message",
+        "channel": message.channel,
+        "user": member,
+        "text": text,
+        "ts": f"{time.time():.6f}",
+        "thread_ts": message.ts,
+        **extra,
+    }
+    return {"type": "event_callback", "team_id": TEAM, "event": event}

@@ -180,6 +180,8 @@ class DeliveryReceiptRow(Base):
     route: Mapped[str] = mapped_column(String(300))
     channel: Mapped[str] = mapped_column(String(32))
     ref: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Finds the task from a reply to what was sent (migration 0006).
+    locator: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_delivery_receipts_task_route", "task_id", "route"),)

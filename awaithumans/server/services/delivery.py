@@ -14,7 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from awaithumans.core._routes import NotifyRoute
+from awaithumans.server.db.models import DeliveryReceiptRow
 from awaithumans.server.db.records import TaskRecord
 
 
@@ -86,6 +90,9 @@ class Outcome:
     receipt: Mapping[str, Any] | None = field(default=None)
     #: The receiver asked for this long a pause before the next try (HTTP Retry-After).
     retry_after: float | None = None
+    #: A key that finds this task again from what was sent (a Slack message's channel and
+    #: ts, an email's Message-ID), when a reply to it comes back.
+    locator: str | None = None
 
     @classmethod
     def ok(
@@ -94,9 +101,14 @@ class Outcome:
         *,
         reached_human: bool = False,
         receipt: Mapping[str, Any] | None = None,
+        locator: str | None = None,
     ) -> Outcome:
         return cls(
-            delivered=True, status_code=status_code, reached_human=reached_human, receipt=receipt
+            delivered=True,
+            status_code=status_code,
+            reached_human=reached_human,
+            receipt=receipt,
+            locator=locator,
         )
 
     @classmethod
@@ -180,3 +192,16 @@ class HandlerRegistry:
     async def aclose(self) -> None:
         for handler in self._handlers.values():
             await handler.aclose()
+
+
+async def task_by_locator(engine: AsyncEngine, locator: str) -> str | None:
+    """The task whose notification a reply refers to (see :attr:`Outcome.locator`)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(DeliveryReceiptRow.task_id)
+            .where(DeliveryReceiptRow.locator == locator)
+            .order_by(DeliveryReceiptRow.id.desc())
+            .limit(1)
+        )
+        row = found.first()
+    return str(row[0]) if row is not None else None

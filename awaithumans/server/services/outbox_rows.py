@@ -200,6 +200,7 @@ class RecordOutcome(Write[None]):
                     route=self.row.target,
                     channel=self.channel or self.row.target.split(":", 1)[0],
                     ref=dict(out.receipt),
+                    locator=out.locator,
                     created_at=utcnow(),
                 )
             )

@@ -26,6 +26,7 @@ from awaithumans.server.notify.slack.interactions import Interactions
 from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
 from awaithumans.server.notify.slack.modal import unfit_reason
 from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
+from awaithumans.server.notify.slack.threads import ThreadReplies
 from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome
@@ -56,6 +57,11 @@ _FINAL = {
 }
 
 
+def thread_locator(channel: str, ts: str) -> str:
+    """How a reply in a message's thread finds the message's task again."""
+    return f"slack:{channel}:{ts}"
+
+
 def failure(exc: SlackApiError) -> Outcome:
     """The outcome of a Slack error: final with a hint, or retried (after Retry-After)."""
     response = exc.response
@@ -77,6 +83,7 @@ class SlackChannel:
         self._ctx = ctx
         self.workspaces = workspaces
         self.interactions = Interactions(ctx, workspaces, self.dashboard_link)
+        self.threads = ThreadReplies(ctx, workspaces, thread_locator)
 
     def inbound(self) -> APIRouter:
         """Slack's request URLs, mounted under ``/api/channels/slack/``."""
@@ -92,7 +99,7 @@ class SlackChannel:
         return reply.body, reply.later
 
     async def _event(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
-        return None, None  # thread replies: next
+        return None, await self.threads.handle(payload)
 
     async def deliver(self, job: Job) -> Outcome:
         route = job.route
@@ -126,14 +133,15 @@ class SlackChannel:
         posted = await workspace.client.chat_postMessage(
             channel=target.channel, text=text, blocks=blocks, unfurl_links=False
         )
+        channel, ts = str(posted["channel"]), str(posted["ts"])
         receipt = {
             "team": workspace.team_id,
-            "channel": str(posted["channel"]),
-            "ts": str(posted["ts"]),
+            "channel": channel,
+            "ts": ts,
             "kind": target.kind,
             "user": target.user,
         }
-        return Outcome.ok(reached_human=True, receipt=receipt)
+        return Outcome.ok(reached_human=True, receipt=receipt, locator=thread_locator(channel, ts))
 
     async def _close(self, workspace: Workspace, job: Job) -> Outcome:
         if not job.receipts:

@@ -27,6 +27,15 @@ log = logging.getLogger("awaithumans.server.slack")
 Handle = Callable[[dict[str, Any]], Awaitable[tuple[dict[str, Any] | None, Any]]]
 
 
+async def guarded(later: Callable[[], Awaitable[None]]) -> None:
+    """Run the work that follows an ack; Slack already has its answer, so a failure here
+    (Slack down, a trigger that expired) is logged, not raised into the server."""
+    try:
+        await later()
+    except Exception:
+        log.warning("slack follow-up failed", exc_info=True)
+
+
 def slack_router(
     signing_secret: str | None,
     interactions: Handle,
@@ -56,7 +65,7 @@ def slack_router(
 
     def reply(result: tuple[dict[str, Any] | None, Any]) -> Response:
         body, later = result
-        task = BackgroundTask(later) if later is not None else None
+        task = BackgroundTask(guarded, later) if later is not None else None
         if body is None:
             return Response(status_code=200, background=task)
         return JSONResponse(body, background=task)
