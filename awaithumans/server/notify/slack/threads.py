@@ -65,6 +65,7 @@ class ThreadReplies:
             workspace = await self._workspaces.for_team(payload.get("team_id"))
         except NoWorkspace:
             return None
+
         async def later() -> None:
             await self._answer(workspace, event, task_id, channel, parent)
 
