@@ -22,7 +22,7 @@ from awaithumans.server.dashboard.render import not_found_page
 from awaithumans.server.db.engine import migrate
 from awaithumans.server.engines import engine_handlers
 from awaithumans.server.notify import mount_inbound, notify_channels
-from awaithumans.server.services.delivery import Handler, HandlerRegistry
+from awaithumans.server.services.delivery import Handler, HandlerRegistry, Starts
 from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
@@ -123,6 +123,9 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         ctx.wake.connect(outbox=outbox.kick, deadline=scheduler.kick)
         scheduler.start()
         outbox.start()
+        for handler in registry:
+            if isinstance(handler, Starts):
+                await handler.start()
         listener = None
         if not settings.is_sqlite:
             listener = ReplicaListener(settings.database_url, ctx.hub)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -153,6 +153,14 @@ class Handler(Protocol):
     async def deliver(self, job: Job) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Starts(Protocol):
+    """A handler with a part that runs for the server's lifetime (Slack's Socket Mode):
+    started with the app, stopped by its ``aclose``."""
+
+    async def start(self) -> None: ...
 
 
 class HandlerRegistry:

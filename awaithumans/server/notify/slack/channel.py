@@ -25,9 +25,15 @@ from awaithumans.server.notify.slack.inbound import slack_router
 from awaithumans.server.notify.slack.interactions import Interactions
 from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
 from awaithumans.server.notify.slack.modal import unfit_reason
+from awaithumans.server.notify.slack.socket_mode import SocketModeLink
 from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
 from awaithumans.server.notify.slack.threads import ThreadReplies
-from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
+from awaithumans.server.notify.slack.workspace import (
+    DEFAULT_API_URL,
+    NoWorkspace,
+    Workspace,
+    Workspaces,
+)
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome
 from awaithumans.server.services.directory import user_by_slack_id
@@ -84,6 +90,20 @@ class SlackChannel:
         self.workspaces = workspaces
         self.interactions = Interactions(ctx, workspaces, self.dashboard_link)
         self.threads = ThreadReplies(ctx, workspaces, thread_locator)
+        slack = ctx.settings.slack
+        self.socket: SocketModeLink | None = None
+        if slack.app_token is not None:
+            self.socket = SocketModeLink(
+                slack.app_token.get_secret_value(),
+                slack.api_url or DEFAULT_API_URL,
+                self._interaction,
+                self._event,
+            )
+
+    async def start(self) -> None:
+        """Open the Socket Mode websocket, when configured (in the background)."""
+        if self.socket is not None:
+            self.socket.start()
 
     def inbound(self) -> APIRouter:
         """Slack's request URLs, mounted under ``/api/channels/slack/``."""
@@ -186,4 +206,6 @@ class SlackChannel:
         return handoff_url(self._ctx.keyring, base, user_id, task_id, until)
 
     async def aclose(self) -> None:
+        if self.socket is not None:
+            await self.socket.aclose()
         await self.workspaces.aclose()
