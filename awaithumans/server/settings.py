@@ -36,6 +36,12 @@ class SlackSettings(BaseSettings):
         default=None, description="Slack's Web API base URL (proxies, test stand-ins)."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `export AWAITHUMANS_SLACK_BOT_TOKEN=` means "no token", not an empty one.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def configured(self) -> bool:
         """Whether any way to reach Slack is set up."""

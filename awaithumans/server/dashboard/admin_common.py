@@ -32,6 +32,7 @@ NOTICES = {
     "reactivated": "User reactivated.",
     "revoked": "Agent key revoked. Requests using it are refused from now on.",
     "already-revoked": "That agent key was already revoked (or no longer exists).",
+    "slack-removed": "Slack workspace removed. Routes naming it fail until it is reinstalled.",
 }
 
 

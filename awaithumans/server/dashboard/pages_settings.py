@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, text
 from starlette.responses import RedirectResponse, Response
 
@@ -20,6 +22,8 @@ from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.engine import current_revision
 from awaithumans.server.db.models import AgentKeyRow
+from awaithumans.server.notify.slack import SlackChannel
+from awaithumans.server.notify.slack.installs import RemoveInstall, list_installs
 from awaithumans.server.security.api_tokens import AGENT_KEY_PREFIX
 from awaithumans.server.services.directory import (
     CreateAgentKey,
@@ -94,6 +98,31 @@ def _channels(request: Request) -> list[dict[str, Any]]:
     return found
 
 
+async def _slack(request: Request) -> dict[str, Any] | None:
+    """The Slack workspaces: the env token's (read-only) and the OAuth installs."""
+    ctx = ctx_of(request)
+    channel = ctx.handlers.get("slack")
+    if not isinstance(channel, SlackChannel):
+        return None
+    slack = ctx.settings.slack
+    env: dict[str, Any] | None = None
+    if slack.bot_token is not None:
+        try:
+            # Asked of Slack once (auth.test), then remembered; a page never waits long.
+            found = await asyncio.wait_for(channel.workspaces.static(), 3)
+            if found is not None:
+                env = {"team_id": found.team_id, "team_name": found.team_name}
+        except (TimeoutError, SlackApiError, OSError) as exc:
+            env = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    return {
+        "env": env,
+        "installs": await list_installs(ctx.engine),
+        "oauth": slack.client_id is not None,
+        "socket_mode": slack.app_token is not None,
+        "signing_secret": slack.signing_secret is not None,
+    }
+
+
 async def _agent_keys(request: Request) -> list[dict[str, Any]]:
     async with ctx_of(request).engine.connect() as conn:
         rows = (
@@ -135,6 +164,7 @@ async def _settings_page(
             "status": await _server_status(request),
             "channels": _channels(request),
             "verifiers": provider_statuses(),
+            "slack": await _slack(request),
             "verifier": ctx_of(request).settings.verifier,
             "keys": await _agent_keys(request),
             "new_key": new_key,
@@ -191,3 +221,19 @@ async def revoke_agent_key(request: Request, key_id: str) -> Response:
     ctx.auth.forget_keys()
     done = "revoked" if revoked else "already-revoked"
     return RedirectResponse(f"/settings?done={done}", status_code=303)
+
+
+@router.post("/settings/slack/installs/{team_id}/remove")
+async def remove_slack_install(request: Request, team_id: str) -> Response:
+    who = await operator_posting(request, "/settings")
+    if isinstance(who, Response):
+        return who
+    ctx = ctx_of(request)
+    form = await request.form()
+    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+        return expired_form(request)
+    await ctx.writer.submit(RemoveInstall(team_id))
+    channel = ctx.handlers.get("slack")
+    if isinstance(channel, SlackChannel):
+        channel.workspaces.forget(team_id)
+    return RedirectResponse("/settings?done=slack-removed", status_code=303)

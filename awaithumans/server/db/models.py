@@ -233,3 +233,19 @@ class ServerStateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlackInstallationRow(Base):
+    """A Slack workspace installed through OAuth. The bot token is sealed with the payload
+    key (AES-GCM), bound to the team id (migration 0007)."""
+
+    __tablename__ = "slack_installations"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    bot_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    scopes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    token_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    installed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

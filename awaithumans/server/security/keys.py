@@ -27,6 +27,7 @@ KeyPurpose = Literal[
     "handoff",
     "email-action",
     "csrf",
+    "slack-oauth",
 ]
 PURPOSES: Final[frozenset[str]] = frozenset(get_args(KeyPurpose))
 

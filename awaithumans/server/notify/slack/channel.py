@@ -25,6 +25,7 @@ from awaithumans.server.notify.slack.inbound import slack_router
 from awaithumans.server.notify.slack.interactions import Interactions
 from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
 from awaithumans.server.notify.slack.modal import unfit_reason
+from awaithumans.server.notify.slack.oauth import oauth_router
 from awaithumans.server.notify.slack.socket_mode import SocketModeLink
 from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
 from awaithumans.server.notify.slack.threads import ThreadReplies
@@ -108,11 +109,13 @@ class SlackChannel:
     def inbound(self) -> APIRouter:
         """Slack's request URLs, mounted under ``/api/channels/slack/``."""
         secret = self._ctx.settings.slack.signing_secret
-        return slack_router(
+        router = slack_router(
             secret.get_secret_value() if secret else None,
             self._interaction,
             self._event,
         )
+        router.include_router(oauth_router(self._ctx, self.workspaces.forget))
+        return router
 
     async def _interaction(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
         reply = await self.interactions.handle(payload)

@@ -148,18 +148,40 @@ class NoWorkspace(LookupError):
     """No installed workspace can take this route (a Slack team nobody installed)."""
 
 
-class Workspaces:
-    """The workspaces this server reaches: the static token's, then OAuth installs."""
+TokenFor = Callable[[str], Awaitable[str | None]]
+Teams = Callable[[], Awaitable[list[str]]]
 
-    def __init__(self, bot_token: str | None, api_url: str | None) -> None:
+
+async def _no_token(team_id: str) -> str | None:
+    return None
+
+
+async def _no_teams() -> list[str]:
+    return []
+
+
+class Workspaces:
+    """The workspaces this server reaches: the static token's, and OAuth installs."""
+
+    def __init__(
+        self,
+        bot_token: str | None,
+        api_url: str | None,
+        *,
+        token_for: TokenFor = _no_token,
+        installed_teams: Teams = _no_teams,
+    ) -> None:
         self._api_url = api_url
         self._static_client = web_client(bot_token, api_url) if bot_token else None
         self._static: Workspace | None = None
+        self._token_for = token_for
+        self._installed_teams = installed_teams
+        self._installed: dict[str, Workspace] = {}
         self._lock = asyncio.Lock()
 
     @property
-    def api_url(self) -> str | None:
-        return self._api_url
+    def api_url(self) -> str:
+        return self._api_url or DEFAULT_API_URL
 
     async def static(self) -> Workspace | None:
         """The static token's workspace; its team is asked of Slack once, on first use."""
@@ -174,20 +196,38 @@ class Workspaces:
         return self._static
 
     async def for_team(self, team_id: str | None) -> Workspace:
-        """The workspace of ``team_id``; None: the static one.
+        """The workspace of ``team_id``; for None, the static one, or the only install.
 
         Raises:
-            NoWorkspace: Nothing installed for that team.
+            NoWorkspace: Nothing installed for that team, or no way to choose one.
         """
         static = await self.static()
         if static is not None and team_id in (None, static.team_id):
             return static
-        raise NoWorkspace(
-            f"no Slack workspace {team_id} is installed on this server"
-            if team_id
-            else "Slack is not configured on this server"
-        )
+        if team_id is None:
+            teams = await self._installed_teams()
+            if len(teams) != 1:
+                raise NoWorkspace(
+                    "Slack is not configured on this server"
+                    if not teams
+                    else "several Slack workspaces are installed: name one, as in"
+                    " 'slack+T0123ABCD:#channel'"
+                )
+            team_id = teams[0]
+        found = self._installed.get(team_id)
+        if found is None:
+            token = await self._token_for(team_id)
+            if token is None:
+                raise NoWorkspace(f"no Slack workspace {team_id} is installed on this server")
+            found = Workspace(team_id, web_client(token, self._api_url), "oauth")
+            self._installed[team_id] = found
+        return found
+
+    def forget(self, team_id: str) -> None:
+        """Drop a workspace's client (it was removed or reinstalled)."""
+        self._installed.pop(team_id, None)
 
     async def aclose(self) -> None:
         # The SDK opens an HTTP session per call when it owns none: nothing is left open.
         self._static = None
+        self._installed.clear()
