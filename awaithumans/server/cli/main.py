@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -326,6 +327,29 @@ def _serve_relay(app: Any, args: argparse.Namespace, where: str) -> int:
     return 0
 
 
+def cmd_slack_manifest(args: argparse.Namespace) -> int:
+    """Print the Slack app manifest with this server's request URLs filled in."""
+    from awaithumans.server.notify.slack.manifest import manifest
+
+    url = args.url or _environment().public_url
+    if not url:
+        print(
+            "awaithumans slack manifest: give the server's public address with --url"
+            " (or set AWAITHUMANS_PUBLIC_URL), e.g. --url https://approvals.acme.com",
+            file=sys.stderr,
+        )
+        return 2
+    if not url.startswith("https://") and not args.socket_mode:
+        print(
+            "awaithumans slack manifest: Slack sends requests only to https URLs; use a"
+            " tunnel's https address, or --socket-mode (no public URL needed).",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(manifest(url, name=args.name, socket_mode=args.socket_mode), indent=2))
+    return 0
+
+
 def cmd_version(_args: argparse.Namespace) -> int:
     print(f"awaithumans {__version__}")
     return 0
@@ -368,6 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
         "webhook-secret", help="print the secret webhook receivers verify signatures with"
     ).set_defaults(func=cmd_webhook_secret)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+
+    slack = sub.add_parser("slack", help="set up the Slack app")
+    slack_commands = slack.add_subparsers(dest="slack_command", required=True, metavar="COMMAND")
+    manifest = slack_commands.add_parser(
+        "manifest", help="print the app manifest to paste into api.slack.com (From manifest)"
+    )
+    manifest.add_argument("--url", help="the server's public https address")
+    manifest.add_argument("--name", default="Await Humans", help="the app's name in Slack")
+    manifest.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="receive Slack over Socket Mode (set AWAITHUMANS_SLACK_APP_TOKEN): no request URLs",
+    )
+    manifest.set_defaults(func=cmd_slack_manifest)
 
     relay = sub.add_parser("relay", help="turn task webhooks into workflow-engine events")
     engines = relay.add_subparsers(dest="engine", required=True, metavar="ENGINE")

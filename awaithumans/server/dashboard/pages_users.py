@@ -7,11 +7,14 @@ Forms post back and answer 303 on success or re-render with the problems at thei
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import RowMapping, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
@@ -39,6 +42,8 @@ from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
+from awaithumans.server.notify.slack import SlackChannel
+from awaithumans.server.notify.slack.workspace import Member, NoWorkspace
 from awaithumans.server.security import hash_password_async, validate_new_password
 from awaithumans.server.services.directory import (
     SaveUser,
@@ -111,7 +116,9 @@ class _UserForm:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _read_user_form(form: FormData, *, had_password: bool, editing: bool) -> _UserForm:
+def _read_user_form(
+    form: FormData, *, had_password: bool, editing: bool, members: Sequence[Member] = ()
+) -> _UserForm:
     got = _UserForm(
         values={
             "display_name": text_field(form, "display_name"),
@@ -123,6 +130,12 @@ def _read_user_form(form: FormData, *, had_password: bool, editing: bool) -> _Us
         remove_password=editing and checked(form, "remove_password"),
     )
     values, errors = got.values, got.errors
+    picked = next((m for m in members if m.id == text_field(form, "slack_member")), None)
+    if picked is not None:
+        # The Slack member picker: its member, and their name and email where left empty.
+        values["slack_user_id"] = values["slack_user_id"] or picked.id
+        values["display_name"] = values["display_name"] or picked.display_name
+        values["email"] = values["email"] or (picked.email or "")
     for name in ("display_name", "email", "slack_user_id", "password"):
         value = got.password if name == "password" else values[name]
         if "\x00" in value:
@@ -167,10 +180,24 @@ def _read_user_form(form: FormData, *, had_password: bool, editing: bool) -> _Us
     return got
 
 
+async def _slack_members(request: Request) -> list[Member] | str | None:
+    """Members of the Slack workspace for the picker (cached ``users.list``): None without
+    Slack, a sentence when Slack cannot be asked now."""
+    channel = ctx_of(request).handlers.get("slack")
+    if not isinstance(channel, SlackChannel):
+        return None
+    try:
+        workspace = await channel.workspaces.for_team(None)
+        return await asyncio.wait_for(workspace.directory.members(), 5)
+    except (NoWorkspace, SlackApiError, TimeoutError, OSError) as exc:
+        return f"Slack's member list is not available now ({type(exc).__name__})."
+
+
 def _users_page(
     request: Request,
     users: list[dict[str, Any]],
     *,
+    members: list[Member] | str | None = None,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -180,6 +207,8 @@ def _users_page(
         request,
         "users.html",
         {
+            "members": members if isinstance(members, list) else None,
+            "members_error": members if isinstance(members, str) else None,
             "users": users,
             "active_operators": _active_operators(users),
             "values": values or {},
@@ -222,7 +251,7 @@ def _edit_page(
 @router.get("/users")
 async def users_page(request: Request) -> Response:
     await require_operator(request)
-    return _users_page(request, await _all_users(request))
+    return _users_page(request, await _all_users(request), members=await _slack_members(request))
 
 
 @router.post("/users")
@@ -234,7 +263,9 @@ async def add_user(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
         return expired_form(request)
-    got = _read_user_form(form, had_password=False, editing=False)
+    members = await _slack_members(request)
+    known = members if isinstance(members, list) else []
+    got = _read_user_form(form, had_password=False, editing=False, members=known)
     if not got.errors:
         v = got.values
         refusal = await ctx.writer.submit(
@@ -258,7 +289,12 @@ async def add_user(request: Request) -> Response:
         got.errors["email"] = EMAIL_TAKEN_MESSAGE  # the only refusal a create can get
     status = 409 if got.errors.get("email") == EMAIL_TAKEN_MESSAGE else 400
     return _users_page(
-        request, await _all_users(request), values=got.values, errors=got.errors, status_code=status
+        request,
+        await _all_users(request),
+        members=members,
+        values=got.values,
+        errors=got.errors,
+        status_code=status,
     )
 
 

@@ -70,3 +70,22 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// The Users page's Slack member picker fills the member id, and the name and email when they
+// are still empty. Without JavaScript the server does the same with the picked member.
+(function () {
+  const picker = document.querySelector("select[data-fills-member]");
+  if (!picker) return;
+  picker.addEventListener("change", function () {
+    const option = picker.selectedOptions[0];
+    if (!option || !option.value) return;
+    const form = picker.form;
+    const set = (name, value, always) => {
+      const input = form.elements[name];
+      if (input && value && (always || !input.value)) input.value = value;
+    };
+    set("slack_user_id", option.value, true);
+    set("display_name", option.dataset.name, false);
+    set("email", option.dataset.email, false);
+  });
+})();

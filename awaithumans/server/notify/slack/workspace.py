@@ -39,7 +39,8 @@ class Member:
 def member_of(user: dict[str, Any]) -> Member:
     """A member from a ``users.list`` / ``users.info`` user object."""
     profile = user.get("profile") or {}
-    display = profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+    # The full name reads best in a directory and an audit trail; the short one is the handle.
+    display = profile.get("real_name") or user.get("real_name") or profile.get("display_name")
     email = profile.get("email")
     return Member(
         id=str(user["id"]),
