@@ -87,8 +87,19 @@ async def _resume(
         return ResumeResult(Resumed.REFUSED, f"the input was rejected: {reason}"), None
     if state is None or state.is_final():
         return ResumeResult(Resumed.NOT_WAITING, "the flow run has ended"), None
-    # Running, scheduled, or paused elsewhere: has the run been at this pause before?
-    for past in await client.read_flow_run_states(pause.run_uuid):
-        if past.is_paused() and past.state_details.pause_key == pause.pause_key:
-            return ResumeResult(Resumed.ALREADY), _keyset(past)
+    # Running, scheduled, or paused elsewhere: has the run been at this pause, and left it?
+    history = sorted(await client.read_flow_run_states(pause.run_uuid), key=_when)
+    ours = [
+        i
+        for i, past in enumerate(history)
+        if past.is_paused() and past.state_details.pause_key == pause.pause_key
+    ]
+    if ours and ours[-1] < len(history) - 1:
+        return ResumeResult(Resumed.ALREADY), _keyset(history[ours[-1]])
+    # Never there yet, or there right now (the run paused between our two reads): soon.
     raise _not_paused_yet(pause)
+
+
+def _when(state: State) -> float:
+    stamp = state.timestamp
+    return stamp.timestamp() if stamp is not None else 0.0
