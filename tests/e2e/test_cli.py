@@ -664,6 +664,36 @@ def test_doctor_checks_the_channel_settings(project: Path, home: Path) -> None:
     assert "xoxb-test" not in result.stdout
 
 
+def test_doctor_knows_socket_mode_and_swapped_slack_tokens(project: Path, home: Path) -> None:
+    base = {"AWAITHUMANS_PAYLOAD_KEY": "0" * 64}
+    # Socket Mode: Slack signs nothing over the websocket, so no signing secret is needed.
+    socket = {
+        **base,
+        "AWAITHUMANS_SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+        "AWAITHUMANS_SLACK_APP_TOKEN": "xapp-1-A1-abc",
+    }
+    result = run_cli("doctor", cwd=project, home=home, env=socket)
+    assert not [line for line in result.stdout.splitlines() if line.startswith("✗ ")], result
+    assert (
+        "✓ Slack: static token; Slack's clicks and replies arrive over Socket Mode."
+        in result.stdout
+    )
+    swapped = {
+        **base,
+        "AWAITHUMANS_SLACK_BOT_TOKEN": "xapp-1-A1-abc",
+        "AWAITHUMANS_SLACK_APP_TOKEN": "xoxb-1-2-abc",
+    }
+    result = run_cli("doctor", cwd=project, home=home, env=swapped)
+    assert result.returncode == 1, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
+    assert problems == [
+        "✗ AWAITHUMANS_SLACK_BOT_TOKEN does not start with xoxb-.",
+        "✗ AWAITHUMANS_SLACK_APP_TOKEN does not start with xapp-.",
+    ]
+    assert "xapp-1-A1-abc" not in result.stdout  # secrets are never echoed
+    assert "xoxb-1-2-abc" not in result.stdout
+
+
 def test_a_malformed_setting_is_one_clear_line(project: Path, home: Path) -> None:
     result = run_cli("serve", cwd=project, home=home, env={"AWAITHUMANS_PORT": "eighty"})
     assert result.returncode != 0

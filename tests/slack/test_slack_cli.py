@@ -33,7 +33,9 @@ def test_the_manifest_has_this_servers_urls_and_every_scope() -> None:
 
 
 def test_socket_mode_needs_no_request_urls() -> None:
-    app = json.loads(_run("--url", "http://localhost:3001", "--socket-mode").stdout)
+    done = _run("--url", "http://localhost:3001", "--socket-mode")
+    app = json.loads(done.stdout)
+    assert "AWAITHUMANS_SLACK_APP_TOKEN=xapp-" in done.stderr  # what to do next
     assert app["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in app["settings"]["interactivity"]
     assert "request_url" not in app["settings"]["event_subscriptions"]

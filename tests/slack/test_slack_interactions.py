@@ -95,7 +95,17 @@ async def test_twenty_clicks_at_once_make_one_claim(
     winners = {e["user"] for e in slack.ephemeral}
     assert len(winners) == 19
     (winner_member,) = set(members) - winners
-    assert all(f"Already claimed by <@{winner_member}>" in e["text"] for e in slack.ephemeral)
+    told_texts = {e["text"] for e in slack.ephemeral}
+    assert told_texts == {f"Already claimed by <@{winner_member}>."}, told_texts
+    # A click that comes after the claim (not during the race) is told the same.
+    late = next(iter(winners))
+    await interact(server, action_payload(late, "awaithumans_claim", made["id"], message))
+
+    async def told_late() -> bool:
+        return len(slack.ephemeral) == 20
+
+    await until(told_late, timeout=15, why=server.logs)
+    assert slack.ephemeral[-1]["text"] == f"Already claimed by <@{winner_member}>."
 
     async def rewritten() -> bool:
         return message.updates >= 1

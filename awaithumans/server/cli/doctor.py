@@ -131,13 +131,39 @@ def run_doctor(dev_dir: Path) -> int:
     return 0 if report.problems == 0 else 1
 
 
+def _check_slack_tokens(report: Report, settings: Settings) -> None:
+    """Tokens pasted into the wrong variable are the most common Slack setup mistake."""
+    slack = settings.slack
+    tokens = (("BOT_TOKEN", slack.bot_token, "xoxb-"), ("APP_TOKEN", slack.app_token, "xapp-"))
+    for name, value, prefix in tokens:
+        if value is not None and not value.get_secret_value().startswith(prefix):
+            report.bad(
+                f"AWAITHUMANS_SLACK_{name} does not start with {prefix}.",
+                "the bot token (xoxb-) is under OAuth & Permissions, the app-level token"
+                " (xapp-, scope connections:write) under Basic Information.",
+            )
+    if slack.app_token is not None and not slack.configured:
+        report.bad(
+            "AWAITHUMANS_SLACK_APP_TOKEN is set, but no bot token (or OAuth app) to post with.",
+            "export AWAITHUMANS_SLACK_BOT_TOKEN=xoxb-... from OAuth & Permissions.",
+        )
+    if not slack.configured:
+        return
+    mode = "OAuth (several workspaces)" if slack.client_id is not None else "static token"
+    receives = "Socket Mode" if slack.app_token is not None else "request URLs"
+    report.ok(f"Slack: {mode}; Slack's clicks and replies arrive over {receives}.")
+
+
 def _check_channels(report: Report, settings: Settings) -> None:
     slack, email = settings.slack, settings.email
-    if slack.configured and slack.signing_secret is None:
+    _check_slack_tokens(report, settings)
+    # Socket Mode carries Slack's requests over the app's own websocket: nothing to sign.
+    if slack.configured and slack.signing_secret is None and slack.app_token is None:
         set_one = "BOT_TOKEN" if slack.bot_token is not None else "CLIENT_ID"
         report.bad(
             f"AWAITHUMANS_SLACK_{set_one} is set but AWAITHUMANS_SLACK_SIGNING_SECRET is not.",
-            "copy the Signing Secret from your Slack app's Basic Information page.",
+            "copy the Signing Secret from your Slack app's Basic Information page"
+            " (or use Socket Mode: export AWAITHUMANS_SLACK_APP_TOKEN=xapp-...).",
         )
     if slack.client_id is not None and (slack.client_secret is None or not slack.install_token):
         report.bad(

@@ -347,6 +347,18 @@ def cmd_slack_manifest(args: argparse.Namespace) -> int:
         )
         return 2
     print(json.dumps(manifest(url, name=args.name, socket_mode=args.socket_mode), indent=2))
+    # The next steps go to stderr, so stdout stays the manifest alone (pipe it to a file).
+    tokens = "AWAITHUMANS_SLACK_BOT_TOKEN=xoxb-..."
+    if args.socket_mode:
+        tokens += " AWAITHUMANS_SLACK_APP_TOKEN=xapp-... (Basic Information → App-Level"
+        tokens += " Tokens, scope connections:write)"
+    else:
+        tokens += " AWAITHUMANS_SLACK_SIGNING_SECRET=... (Basic Information)"
+    print(
+        "Paste it at https://api.slack.com/apps → Create New App → From a manifest, install"
+        f" the app, then export {tokens}.",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -193,9 +193,9 @@ async def claim(
             assignee, though reviewers otherwise see only tasks assigned to them.
     """
     task = await load_task(ctx, task_id)
-    if task is None or not (
-        can_see(who, task) or (offered and who.kind == "user" and task.assigned_to_user_id is None)
-    ):
+    # Whoever was offered the task may learn that someone else took it: the claim below is
+    # then refused as already claimed (a lost race must not read as "no such task").
+    if task is None or not (can_see(who, task) or (offered and who.kind == "user")):
         return not_found(task_id)
     if not who.can_answer:
         return Refusal(

@@ -26,6 +26,7 @@ from awaithumans.server.notify.slack.interactions import Interactions
 from awaithumans.server.notify.slack.messages import ask_broadcast, ask_direct, closed
 from awaithumans.server.notify.slack.modal import unfit_reason
 from awaithumans.server.notify.slack.oauth import oauth_router
+from awaithumans.server.notify.slack.people import directory_user
 from awaithumans.server.notify.slack.socket_mode import SocketModeLink
 from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
 from awaithumans.server.notify.slack.threads import ThreadReplies
@@ -37,7 +38,6 @@ from awaithumans.server.notify.slack.workspace import (
 )
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome
-from awaithumans.server.services.directory import user_by_slack_id
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import handoff_url
@@ -147,7 +147,7 @@ class SlackChannel:
         target = await resolve(workspace, job.route)
         task = job.task
         if target.kind == "direct":
-            recipient = await self._recipient(job, target)
+            recipient = await self._recipient(workspace, job, target)
             link = self.dashboard_link(task.id, task.timeout_at, recipient)
             unfit = unfit_reason(load_form(task.form_definition, task.response_schema))
             text, blocks = ask_direct(task, job.payload, link, unfit=unfit)
@@ -183,12 +183,13 @@ class SlackChannel:
                 log.info("slack message %s of %s is gone", ref.get("ts"), job.task_id)
         return Outcome.ok()
 
-    async def _recipient(self, job: Job, target: Target) -> str | None:
+    async def _recipient(self, workspace: Workspace, job: Job, target: Target) -> str | None:
         """The DM's recipient in the directory (None if not there). They answer the task:
-        assign them, if it has no assignee yet."""
+        assign them, if it has no assignee yet. Someone first seen here is linked by email,
+        so their DM's dashboard button signs them in too."""
         if target.user is None:
             return None
-        user = await user_by_slack_id(self._ctx.engine, target.user)
+        user = await directory_user(self._ctx, workspace, target.user)
         if user is None:
             return None
         if job.task.assigned_to_user_id is None:

@@ -147,6 +147,8 @@ class Interactions:
                 holder = await active_user(self._ctx.engine, task.assigned_to_user_id)
             if holder is not None:
                 name = f"<@{holder.slack_user_id}>" if holder.slack_user_id else holder.display_name
+                if task is not None and task.status is TaskStatus.ASSIGNED:
+                    return f"This task is assigned to {name}."
                 return f"Already claimed by {name}."
             return "Someone else claimed this task first."
         if refusal.current is not None and refusal.current.is_terminal:
