@@ -165,3 +165,22 @@ async def test_slack_down_never_slows_task_creation(
             return all(j["attempts"] >= 1 and j["status"] == "pending" for j in jobs)
 
         await until(retrying, timeout=15, why=server.logs)
+
+
+async def test_a_connection_slack_dropped_is_retried(
+    server: ServerProcess, slack: SlackStandIn
+) -> None:
+    # The server keeps its connections to Slack open between calls; Slack (here, the
+    # stand-in restarted on the same port) may close them meanwhile.
+    await create(server, ["slack:#approvals"], task="First")
+    await posted(slack, server)
+    slack.stop()
+    slack.start()
+    made = await create(server, ["slack:#approvals"], task="After the drop")
+
+    async def delivered() -> dict[str, object] | None:
+        jobs = await deliveries(server, made["id"])
+        return jobs[0] if jobs and jobs[0]["status"] == "delivered" else None
+
+    await until(delivered, timeout=30, why=server.logs)
+    assert [m.text for m in slack.posted() if "After the drop" in m.text]

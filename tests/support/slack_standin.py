@@ -19,6 +19,7 @@ envelopes, acknowledged by the app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -115,12 +116,18 @@ class SlackStandIn:
     faults: dict[str, deque[SlackFault]] = field(default_factory=dict)
     #: Tokens the OAuth flow handed out, by team.
     installed: dict[str, str] = field(default_factory=dict)
+    #: Seconds every Web API call takes before it answers (a slow Slack).
+    latency: float = 0.0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _arrived: threading.Condition = field(init=False)
+    _counts: dict[str, int] = field(default_factory=dict)
+    _open: set[socket.socket] = field(default_factory=set)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _socket: SocketModeServer | None = None
 
     def __post_init__(self) -> None:
+        self._arrived = threading.Condition(self._lock)
         if not self.members:
             for member in (
                 Member("U0ALICE01", "alice", "Alice Archer", "alice@acme.com"),
@@ -164,6 +171,18 @@ class SlackStandIn:
             def setup(self) -> None:
                 super().setup()
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with standin._lock:
+                    standin._open.add(self.request)
+
+            def finish(self) -> None:
+                with standin._lock:
+                    standin._open.discard(self.request)
+                super().finish()
+
+            def handle(self) -> None:
+                # A client that hangs up mid-reply (a server shutting down) is not an error.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    super().handle()
 
             def do_GET(self) -> None:
                 self._handle(b"")
@@ -208,6 +227,12 @@ class SlackStandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # Kept-alive connections too, as a restarted Slack would drop them.
+        with self._lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
@@ -226,6 +251,16 @@ class SlackStandIn:
         with self._lock:
             queue = self.faults.setdefault(method, deque())
             queue.extend(SlackFault(**fault) for _ in range(count))
+
+    def count(self, method: str) -> int:
+        """How many calls to ``method`` came so far."""
+        with self._lock:
+            return self._counts.get(method, 0)
+
+    def wait_for_calls(self, method: str, count: int, timeout: float) -> bool:
+        """Block until ``count`` calls to ``method`` came; False if ``timeout`` passed."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._counts.get(method, 0) >= count, timeout)
 
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._lock:
@@ -250,8 +285,12 @@ class SlackStandIn:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             self.calls.append(SlackCall(method, args, token, time.monotonic()))
+            self._counts[method] = self._counts.get(method, 0) + 1
+            self._arrived.notify_all()
             queue = self.faults.get(method)
             fault = queue.popleft() if queue else None
+        if self.latency:
+            time.sleep(self.latency)  # this request's own thread: other calls go on
         if fault is not None and fault.status == 429:
             headers = {"Retry-After": str(fault.retry_after)}
             return 429, {"ok": False, "error": "ratelimited"}, headers

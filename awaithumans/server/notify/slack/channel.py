@@ -32,6 +32,7 @@ from awaithumans.server.notify.slack.targets import Target, Unresolved, resolve
 from awaithumans.server.notify.slack.threads import ThreadReplies
 from awaithumans.server.notify.slack.workspace import (
     DEFAULT_API_URL,
+    UNREACHABLE,
     NoWorkspace,
     Workspace,
     Workspaces,
@@ -139,7 +140,7 @@ class SlackChannel:
             return Outcome.fail(f"slack: {exc}", retry=False)
         except SlackApiError as exc:
             return failure(exc)
-        except OSError as exc:
+        except UNREACHABLE as exc:
             return Outcome.fail(f"slack: {type(exc).__name__}: {exc}")
 
     async def _ask(self, workspace: Workspace, job: Job) -> Outcome:

@@ -34,7 +34,12 @@ from awaithumans.server.notify.slack.modal import (
     unfit_reason,
 )
 from awaithumans.server.notify.slack.people import person
-from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
+from awaithumans.server.notify.slack.workspace import (
+    UNREACHABLE,
+    NoWorkspace,
+    Workspace,
+    Workspaces,
+)
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers
 from awaithumans.server.services.directory import active_user
@@ -84,6 +89,8 @@ class Interactions:
             log.warning("interaction from a workspace that is not installed: %s", team)
         except SlackApiError as exc:
             log.warning("slack interaction: %s", exc.response.get("error"))
+        except UNREACHABLE as exc:
+            log.warning("slack interaction: Slack unreachable: %s: %s", type(exc).__name__, exc)
         return Reply()
 
     # -- buttons ---------------------------------------------------------------------------

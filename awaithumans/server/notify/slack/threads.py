@@ -16,12 +16,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.notify.slack.people import person
-from awaithumans.server.notify.slack.workspace import NoWorkspace, Workspace, Workspaces
+from awaithumans.server.notify.slack.workspace import (
+    UNREACHABLE,
+    NoWorkspace,
+    Workspace,
+    Workspaces,
+)
 from awaithumans.server.services import answers
 from awaithumans.server.services.delivery import task_by_locator
 from awaithumans.server.services.display import answer_items, as_text
@@ -64,6 +71,12 @@ class ThreadReplies:
         try:
             workspace = await self._workspaces.for_team(payload.get("team_id"))
         except NoWorkspace:
+            return None
+        except SlackApiError as exc:
+            log.warning("slack reply to %s unread: %s", task_id, exc.response.get("error"))
+            return None
+        except UNREACHABLE as exc:
+            log.warning("slack reply to %s unread: Slack unreachable: %s", task_id, exc)
             return None
 
         async def later() -> None:

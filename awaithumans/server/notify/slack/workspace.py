@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -139,10 +140,26 @@ class Workspace:
         self.directory = Directory(self.client)
 
 
-def web_client(token: str, api_url: str | None) -> AsyncWebClient:
+# Per Slack call, connecting included; the SDK's own default.
+CALL_TIMEOUT_SECONDS = 30
+
+#: What a call raises when Slack never answered (refused, dropped, a kept-alive connection
+#: Slack had closed, a timeout): worth another try, like Slack's own 5xx.
+UNREACHABLE: tuple[type[Exception], ...] = (OSError, aiohttp.ClientError, TimeoutError)
+
+
+def web_client(
+    token: str, api_url: str | None, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     # No retry handlers: Slack's errors and rate limits go back to the outbox, which retries
     # with its own backoff (honouring Retry-After) without holding a delivery slot.
-    return AsyncWebClient(token=token, base_url=api_url or DEFAULT_API_URL, retry_handlers=[])
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url or DEFAULT_API_URL,
+        retry_handlers=[],
+        session=session,
+        timeout=CALL_TIMEOUT_SECONDS,
+    )
 
 
 class NoWorkspace(LookupError):
@@ -173,8 +190,9 @@ class Workspaces:
         installed_teams: Teams = _no_teams,
     ) -> None:
         self._api_url = api_url
-        self._static_client = web_client(bot_token, api_url) if bot_token else None
+        self._bot_token = bot_token
         self._static: Workspace | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._token_for = token_for
         self._installed_teams = installed_teams
         self._installed: dict[str, Workspace] = {}
@@ -184,16 +202,28 @@ class Workspaces:
     def api_url(self) -> str:
         return self._api_url or DEFAULT_API_URL
 
+    def _client(self, token: str) -> AsyncWebClient:
+        """A client on the one HTTP session all workspaces share.
+
+        Without a session of its own the SDK opens one per call: a new connection, and
+        against slack.com a TLS handshake, for every message. A shared session keeps
+        connections alive between calls. It is made on first use, on the server's loop.
+        """
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_SECONDS)
+            )
+        return web_client(token, self._api_url, self._session)
+
     async def static(self) -> Workspace | None:
         """The static token's workspace; its team is asked of Slack once, on first use."""
-        if self._static_client is None:
+        if self._bot_token is None:
             return None
         async with self._lock:
             if self._static is None:
-                found = await self._static_client.auth_test()
-                self._static = Workspace(
-                    str(found["team_id"]), self._static_client, "env", found.get("team")
-                )
+                client = self._client(self._bot_token)
+                found = await client.auth_test()
+                self._static = Workspace(str(found["team_id"]), client, "env", found.get("team"))
         return self._static
 
     async def for_team(self, team_id: str | None) -> Workspace:
@@ -220,7 +250,7 @@ class Workspaces:
             token = await self._token_for(team_id)
             if token is None:
                 raise NoWorkspace(f"no Slack workspace {team_id} is installed on this server")
-            found = Workspace(team_id, web_client(token, self._api_url), "oauth")
+            found = Workspace(team_id, self._client(token), "oauth")
             self._installed[team_id] = found
         return found
 
@@ -229,6 +259,8 @@ class Workspaces:
         self._installed.pop(team_id, None)
 
     async def aclose(self) -> None:
-        # The SDK opens an HTTP session per call when it owns none: nothing is left open.
         self._static = None
         self._installed.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
