@@ -122,6 +122,10 @@ async def test_the_refund_dm_is_answered_in_slack(
     final = await until(rewritten, timeout=15, why=server.logs)
     assert texts(final).endswith("\n✅ Completed by Alice Archer via slack")
 
+    # Stopping the server closes the websocket cleanly: nothing is logged as an error.
+    server.stop()
+    assert "Failed to receive" not in server.logs(), server.logs()
+
 
 async def _first_message(slack: SlackStandIn, server: ServerProcess) -> Message:
     async def check() -> Message | None:

@@ -82,5 +82,12 @@ class SocketModeLink:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*self._followups, return_exceptions=True)
-        if self._client is not None:
-            await self._client.close()  # type: ignore[no-untyped-call]
+        client = self._client
+        if client is not None:
+            # Stop reading before the SDK closes the socket: its reader would otherwise log
+            # the clean close it is about to cause as an error ("Failed to receive …").
+            for reader in (client.message_receiver, client.current_session_monitor):
+                if reader is not None:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+            await client.close()  # type: ignore[no-untyped-call]
