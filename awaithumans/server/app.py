@@ -22,7 +22,7 @@ from awaithumans.server.dashboard.render import not_found_page
 from awaithumans.server.db.engine import migrate
 from awaithumans.server.engines import engine_handlers
 from awaithumans.server.notify import mount_inbound, notify_channels
-from awaithumans.server.services.delivery import Handler, HandlerRegistry, Starts
+from awaithumans.server.services.delivery import Handler, HandlerRegistry, Retries, Starts
 from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
 from awaithumans.server.services.scheduler import TimeoutScheduler
@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         *notify_channels(ctx),
         *channels,
     ):
-        registry.register(handler)
+        registry.register(handler, handler.policy() if isinstance(handler, Retries) else None)
     verifications = VerificationRunner(ctx)
     registry.register(verifications, verifications.policy())
 

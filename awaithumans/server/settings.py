@@ -85,11 +85,54 @@ class EmailSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("resend_api_key", "AWAITHUMANS_RESEND_API_KEY"),
     )
+    file_dir: Path = Field(
+        default=Path(".awaithumans/mail"),
+        description="Where the file transport writes each message as an .eml file.",
+    )
+    link_ttl_hours: float = Field(
+        default=72, gt=0, description="One-click answer links expire after this (or the deadline)."
+    )
+    reply_domain: str | None = Field(
+        default=None, description="Domain of the signed reply+TOKEN@ addresses (reply by email)."
+    )
+    inbound_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of POST /api/channels/email/inbound."
+    )
+    notify_outcome: bool = Field(
+        default=False, description="Mail each recipient how the task ended (off: no mail storms)."
+    )
+    send_timeout_seconds: float = Field(default=30.0, gt=0)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `export AWAITHUMANS_EMAIL_TRANSPORT=` means "no email", not an invalid transport.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def configured(self) -> bool:
         return self.transport is not None
+
+    @property
+    def summary(self) -> str:
+        """Where mail goes, in a phrase (doctor, Settings → Email)."""
+        if self.transport == "smtp":
+            smtp = self.smtp
+            tls = "implicit TLS" if smtp.use_tls else "STARTTLS" if smtp.start_tls else "no TLS"
+            return f"SMTP through {smtp.host}:{smtp.port} ({tls}), from {self.sender}"
+        if self.transport == "resend":
+            return f"Resend's API, from {self.sender}"
+        if self.transport == "file":
+            return f"written as .eml files to {self.file_dir}/ (nothing is sent)"
+        if self.transport == "logging":
+            return "printed on the server's terminal (nothing is sent)"
+        return "not configured: set AWAITHUMANS_EMAIL_TRANSPORT (smtp, resend, logging, file)"
+
+    @property
+    def sender(self) -> str:
+        """The From address: the configured one, or a local one that says it is unset."""
+        return self.from_address or "awaithumans@localhost"
 
 
 class VerifierSettings(BaseSettings):

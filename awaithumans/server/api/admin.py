@@ -42,6 +42,8 @@ class UserOut(BaseModel):
     slack_user_id: str | None
     has_password: bool
     created_at: datetime
+    #: "email" for a reviewer the server added when a task was mailed to a new address.
+    added_by: str | None = None
 
 
 class UserIn(BaseModel):
@@ -70,6 +72,7 @@ def _user_out(row: UserRow) -> UserOut:
         is_active=row.is_active,
         slack_user_id=row.slack_user_id,
         has_password=row.password_hash is not None,
+        added_by=row.added_by,
         created_at=row.created_at,
     )
 

@@ -67,7 +67,8 @@ async def _server_status(request: Request) -> dict[str, Any]:
 
 
 def _channels(request: Request) -> list[dict[str, Any]]:
-    names = ctx_of(request).handlers.names
+    ctx = ctx_of(request)
+    names = ctx.handlers.names
     found = [
         {
             "name": "Webhooks",
@@ -84,7 +85,7 @@ def _channels(request: Request) -> list[dict[str, Any]]:
         {
             "name": "Email",
             "configured": "email" in names,
-            "detail": "Notify reviewers by email (SMTP, AWAITHUMANS_SMTP_*, or Resend).",
+            "detail": f"Notify reviewers by email: {ctx.settings.email.summary}.",
             "env": [],
         },
     ]

@@ -60,7 +60,8 @@ def _sign_in_method(row: RowMapping) -> str:
     if row["password_hash"] is not None and row["email"]:
         return "Password"
     if row["email"]:
-        return "Email-only"
+        # Someone a task was mailed to, whom nobody added: say where they came from.
+        return "Email links (added by a mail)" if row["added_by"] == "email" else "Email-only"
     if row["slack_user_id"]:
         return "Slack-only"
     return "None"

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
+from awaithumans.server.services.display import span
 from awaithumans.server.version import __version__
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -21,8 +22,7 @@ def _age(value: datetime | None, now: datetime | None = None) -> str:
     """'3m', '2h', '5d' since ``value``."""
     if value is None:
         return ""
-    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
-    return _span(max(0, seconds))
+    return span(max(0, int(((now or datetime.now(UTC)) - value).total_seconds())))
 
 
 def _left(value: datetime | None, now: datetime | None = None) -> str:
@@ -30,14 +30,7 @@ def _left(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
         return ""
     seconds = int((value - (now or datetime.now(UTC))).total_seconds())
-    return "overdue" if seconds <= 0 else _span(seconds)
-
-
-def _span(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return "overdue" if seconds <= 0 else span(seconds)
 
 
 def _when(value: datetime | None) -> str:

@@ -199,6 +199,9 @@ class UserRow(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the server added this person by itself: "email" for an address a task was
+    # mailed to that was not in the directory yet (a passwordless reviewer; migration 0008).
+    added_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class SessionRow(Base):

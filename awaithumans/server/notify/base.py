@@ -48,4 +48,8 @@ def notify_channels(ctx: ServerContext) -> list[Handler]:
         from awaithumans.server.notify.slack import slack_channel
 
         channels.append(slack_channel(ctx))
+    if ctx.settings.email.configured:
+        from awaithumans.server.notify.email import email_channel
+
+        channels.append(email_channel(ctx))
     return channels

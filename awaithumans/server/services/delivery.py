@@ -156,6 +156,14 @@ class Handler(Protocol):
 
 
 @runtime_checkable
+class Retries(Protocol):
+    """A handler with its own retry policy (a mail relay waited out for a day, a
+    verifier until the task's deadline) instead of the outbox's default."""
+
+    def policy(self) -> RetryPolicy: ...
+
+
+@runtime_checkable
 class Starts(Protocol):
     """A handler with a part that runs for the server's lifetime (Slack's Socket Mode):
     started with the app, stopped by its ``aclose``."""

@@ -186,3 +186,39 @@ class LinkSlackMember(Write[DirectoryUser | None]):
             await conn.execute(select(UserRow).where(UserRow.slack_user_id == self.slack_user_id))
         ).first()
         return _directory_user(row) if row is not None else None
+
+
+class ReviewerByEmail(Write[DirectoryUser | None]):
+    """The active directory user with this email; someone new is added as a passwordless
+    reviewer (``added_by``: the channel), so the links mailed to them can sign them in for
+    the tasks sent to them. A deactivated user stays out: None.
+
+    Lookup and insert run in one write, so two tasks mailed at once to a new address add
+    one person."""
+
+    def __init__(self, email: str, added_by: str) -> None:
+        self.email = email.lower()
+        self.added_by = added_by
+
+    async def apply(self, conn: AsyncConnection) -> DirectoryUser | None:
+        row = (
+            await conn.execute(select(UserRow).where(func.lower(UserRow.email) == self.email))
+        ).first()
+        if row is not None:
+            return _directory_user(row) if row.is_active else None
+        now = utcnow()
+        user_id = "usr_" + secrets.token_hex(12)
+        await conn.execute(
+            insert(UserRow).values(
+                id=user_id,
+                email=self.email,
+                display_name=self.email,
+                password_hash=None,
+                is_operator=False,
+                is_active=True,
+                added_by=self.added_by,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return DirectoryUser(user_id, self.email, self.email, False, None)

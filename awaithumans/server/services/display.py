@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from awaithumans.core._forms import FieldKind, FormDefinition, FormField
+from awaithumans.core._wire import TaskStatus
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.services.form_input import number_text, same_value
 
 # Nesting shown as nested lists before the rest is shown as compact JSON text.
@@ -102,3 +104,38 @@ def as_text(node: Node, indent: str = "") -> str:
                 lines.append(f"{label} {child.text}")
         return "\n".join(lines)
     return f"{indent}{node.text}"
+
+
+def span(seconds: int) -> str:
+    """A duration at its largest unit: '3d', '2h', '5m', '40s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def time_left(until: datetime, now: datetime | None = None) -> str:
+    """'59m left' until ``until``, or 'overdue'."""
+    seconds = int((until - (now or datetime.now(UTC))).total_seconds())
+    return "overdue" if seconds <= 0 else f"{span(seconds)} left"
+
+
+_ENDINGS = {
+    TaskStatus.COMPLETED: "✅ Completed",
+    TaskStatus.TIMED_OUT: "⌛ Timed out: nobody answered in time",
+    TaskStatus.CANCELLED: "🚫 Cancelled",
+    TaskStatus.VERIFICATION_EXHAUSTED: "⛔ Closed: the answers failed verification",
+}
+
+
+def outcome_line(task: TaskRecord) -> str:
+    """How a task ended, in one line for messages and mails: '✅ Completed by Alice via
+    slack', '⌛ Timed out: nobody answered in time'."""
+    line = _ENDINGS.get(task.status, f"Closed ({task.status.value})")
+    if task.status is TaskStatus.COMPLETED:
+        who = task.completed_by_display_name or task.completed_by_email
+        if who:
+            line += f" by {who}"
+        if task.completed_via_channel:
+            line += f" via {task.completed_via_channel}"
+    return line

@@ -38,6 +38,20 @@ def handoff_url(
     return f"{base_url}{PATH}?t={quote(token, safe='')}"
 
 
+def task_link(
+    keyring: KeyRing,
+    base_url: str,
+    task_id: str,
+    user_id: str | None = None,
+    until: datetime | None = None,
+) -> str:
+    """The task's page; for a directory user, a handoff link that signs them in (for that
+    task only, until ``until``, its deadline) even without a password."""
+    if user_id is None or until is None:
+        return f"{base_url}/task?id={task_id}"
+    return handoff_url(keyring, base_url, user_id, task_id, until)
+
+
 def read_handoff(keyring: KeyRing, token: str) -> Handoff:
     """The handoff a link's token carries.
 

@@ -41,7 +41,7 @@ from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
-from awaithumans.server.services.handoff import handoff_url
+from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.task_actions import AssignRecipient
 
@@ -203,12 +203,9 @@ class SlackChannel:
         return user.id
 
     def dashboard_link(self, task_id: str, until: datetime, user_id: str | None) -> str:
-        """The task page; for someone in the directory, signed so it signs them in (for
-        that task only, until its deadline) even without a password."""
+        """The task page; signed for a directory user (see :func:`task_link`)."""
         base = self._ctx.settings.base_url()
-        if user_id is None:
-            return f"{base}/task?id={task_id}"
-        return handoff_url(self._ctx.keyring, base, user_id, task_id, until)
+        return task_link(self._ctx.keyring, base, task_id, user_id, until)
 
     async def aclose(self) -> None:
         if self.socket is not None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from awaithumans.core._wire import TaskStatus
 from awaithumans.server.db.records import TaskRecord
-from awaithumans.server.services.display import as_text, display
+from awaithumans.server.services.display import as_text, display, outcome_line, time_left
 
 Blocks = list[dict[str, Any]]
 
@@ -34,16 +33,6 @@ def _cut(text: str, limit: int) -> str:
 def _mrkdwn_escape(text: str) -> str:
     # Slack reads <, > and & as control characters in mrkdwn.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _left(task: TaskRecord, now: datetime) -> str:
-    seconds = int((task.timeout_at - now).total_seconds())
-    if seconds <= 0:
-        return "overdue"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} left"
-    return f"{seconds}s left"
 
 
 def details_blocks(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
@@ -98,7 +87,7 @@ def ask_broadcast(
     now = now or datetime.now(UTC)
     blocks = [
         *_head(task, payload),
-        _context(f"⏳ {_left(task, now)} · the first to claim answers it"),
+        _context(f"⏳ {time_left(task.timeout_at, now)} · the first to claim answers it"),
         {
             "type": "actions",
             "block_id": f"task:{task.id}",
@@ -121,7 +110,7 @@ def ask_direct(
     ``unfit``: why the form cannot be a modal; then the dashboard is the only way.
     """
     now = now or datetime.now(UTC)
-    state = f"⏳ {_left(task, now)}"
+    state = f"⏳ {time_left(task.timeout_at, now)}"
     buttons = [_button("Open in Dashboard", OPEN_DASHBOARD, task.id, url=dashboard_url)]
     if unfit is None:
         buttons.insert(0, _button("Approve in Slack", OPEN_MODAL, task.id, style="primary"))
@@ -154,23 +143,8 @@ def claimed_broadcast(
     return f"Claimed by {claimer}: {task.task}", blocks
 
 
-_ENDINGS = {
-    TaskStatus.COMPLETED: "✅ Completed",
-    TaskStatus.TIMED_OUT: "⌛ Timed out: nobody answered in time",
-    TaskStatus.CANCELLED: "🚫 Cancelled",
-    TaskStatus.VERIFICATION_EXHAUSTED: "⛔ Closed: the answers failed verification",
-}
-
-
 def closed(task: TaskRecord, payload: dict[str, Any] | None) -> tuple[str, Blocks]:
     """Any message of the task once it ended: the outcome, no buttons left to press."""
-    line = _ENDINGS.get(task.status, f"Closed ({task.status.value})")
-    if task.status is TaskStatus.COMPLETED:
-        who = task.completed_by_display_name or task.completed_by_email
-        via = task.completed_via_channel
-        if who:
-            line += f" by {_mrkdwn_escape(who)}"
-        if via:
-            line += f" via {via}"
-    blocks = [*_head(task, payload), _context(line)]
+    line = outcome_line(task)
+    blocks = [*_head(task, payload), _context(_mrkdwn_escape(line))]
     return f"{line}: {task.task}", blocks

@@ -1,0 +1,134 @@
+"""The email channel's outbound half: mail the ask, and (when asked for) the outcome.
+
+The outbox hands it each job of an ``email:`` route. ``task.created`` mails the recipient
+the task, with an **Open task** link signed for them; someone not in the directory yet is
+added as a passwordless reviewer (``added_by="email"``), so the link signs them in for
+that task alone, and a recipient becomes the task's assignee when it has none, so they may
+answer it. The ``Message-ID`` is the delivery receipt, and the locator a reply finds its
+task by.
+
+A task's ending is not mailed by default: one mail per task, no storms. With
+``AWAITHUMANS_EMAIL_NOTIFY_OUTCOME=true`` each recipient gets the outcome, threaded under
+the ask.
+
+Failures go back to the outbox as the transport classified them: a relay that is down is
+retried with backoff until it is back; a refused address or a bad login ends the job, and
+the reason shows in the task's delivery log.
+"""
+
+from __future__ import annotations
+
+from awaithumans.core._routes import NotifyRoute
+from awaithumans.server.context import ServerContext
+from awaithumans.server.notify.email.compose import Sender, ask, outcome
+from awaithumans.server.notify.email.transports import SendError, Transport
+from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
+from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail
+from awaithumans.server.services.events import CREATED_EVENT
+from awaithumans.server.services.handoff import task_link
+from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.task_actions import AssignRecipient
+
+NAME = "email"
+
+
+def reply_locator(message_id: str) -> str:
+    """How a reply (its ``In-Reply-To``) finds the task of the mail it answers."""
+    return f"email:{message_id.strip().strip('<>').lower()}"
+
+
+class EmailChannel:
+    """The ``email`` notification channel."""
+
+    name = NAME
+
+    def __init__(self, ctx: ServerContext, transport: Transport) -> None:
+        self._ctx = ctx
+        self.transport = transport
+
+    def policy(self) -> RetryPolicy:
+        """A relay that is down for a while is waited out (backoff capped at 10 minutes,
+        for a day); each attempt is bounded by the send timeout."""
+        timeout = self._ctx.settings.email.send_timeout_seconds
+        return RetryPolicy(max_attempts=150, max_backoff_seconds=600, claim_seconds=timeout * 4)
+
+    def _sender(self, route: NotifyRoute) -> Sender:
+        email = self._ctx.settings.email
+        return Sender(email.sender, email.from_name, email.reply_to)
+
+    async def deliver(self, job: Job) -> Outcome:
+        route = job.route
+        if route is None:
+            return Outcome.fail("not an email route", retry=False)
+        if route.qualifier is not None:
+            return Outcome.fail(
+                f"email: no sender identity {route.qualifier!r} on this server", retry=False
+            )
+        try:
+            if job.event == CREATED_EVENT:
+                return await self._ask(job, route)
+            return await self._outcome(job, route)
+        except SendError as exc:
+            return Outcome.fail(str(exc), retry=not exc.permanent, retry_after=exc.retry_after)
+
+    async def _ask(self, job: Job, route: NotifyRoute) -> Outcome:
+        task = job.task
+        recipient = await self._recipient(job, route)
+        open_url = task_link(
+            self._ctx.keyring,
+            self._ctx.settings.base_url(),
+            task.id,
+            recipient.id if recipient else None,
+            task.timeout_at,
+        )
+        message = ask(
+            task,
+            job.payload,
+            sender=self._sender(route),
+            to=route.target,
+            key=f"{job.event_id}.{job.id}",
+            open_url=open_url,
+        )
+        message_id = str(message["Message-ID"])
+        provider_id = await self.transport.send(message)
+        receipt = {
+            "message_id": message_id,
+            "to": route.target,
+            "user": recipient.id if recipient else None,
+            "transport": self.transport.name,
+            "provider_id": provider_id,
+        }
+        return Outcome.ok(reached_human=True, receipt=receipt, locator=reply_locator(message_id))
+
+    async def _outcome(self, job: Job, route: NotifyRoute) -> Outcome:
+        if not self._ctx.settings.email.notify_outcome:
+            return Outcome.skip("outcome mails are off (AWAITHUMANS_EMAIL_NOTIFY_OUTCOME)")
+        if not job.receipts:
+            return Outcome.skip("no mail of this task went to this address")
+        task = job.task
+        first = job.receipts[0].ref
+        message = outcome(
+            task,
+            job.payload,
+            sender=self._sender(route),
+            to=route.target,
+            key=f"{job.event_id}.{job.id}",
+            open_url=task_link(self._ctx.keyring, self._ctx.settings.base_url(), task.id),
+            in_reply_to=str(first.get("message_id") or "") or None,
+        )
+        await self.transport.send(message)
+        return Outcome.ok()
+
+    async def _recipient(self, job: Job, route: NotifyRoute) -> DirectoryUser | None:
+        """The recipient in the directory (added, if new); assigned if the task has no
+        assignee yet, so they may answer what was sent to them."""
+        user = await self._ctx.writer.submit(ReviewerByEmail(route.target, NAME))
+        if user is not None and job.task.assigned_to_user_id is None:
+            await self._ctx.writer.submit(
+                AssignRecipient(self._ctx, job.task_id, SYSTEM, Channel.EMAIL, user.id, str(route))
+            )
+        return user
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
