@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from awaithumans.core._codes import ErrorCode
 from awaithumans.server.db.models import AgentKeyRow, UserRow
 from awaithumans.server.db.types import utcnow
+from awaithumans.server.principals import Principal
 from awaithumans.server.security import generate_agent_key
 from awaithumans.server.services.writer import Write
 
@@ -132,6 +133,26 @@ class DirectoryUser:
     display_name: str
     is_operator: bool
     slack_user_id: str | None
+
+
+def as_principal(
+    user: DirectoryUser, *, fallback_name: str | None = None, scope_task_id: str | None = None
+) -> Principal:
+    """A directory user as the answer path sees them, met in a channel (Slack, a mail).
+
+    The audit's name falls back from the display name to the email to ``fallback_name``
+    (a Slack handle). With ``scope_task_id`` (a signed link for one task) they act on that
+    task alone, and never with operator rights a link cannot prove."""
+    name = user.display_name or user.email or fallback_name or user.id
+    return Principal(
+        kind="user",
+        id=user.id,
+        label=user.email or name,
+        is_operator=user.is_operator and scope_task_id is None,
+        email=user.email,
+        display_name=name,
+        scope_task_id=scope_task_id,
+    )
 
 
 def _directory_user(row: Any) -> DirectoryUser:

@@ -18,14 +18,19 @@ the reason shows in the task's delivery log.
 
 from __future__ import annotations
 
+from fastapi import APIRouter
+
 from awaithumans.core._routes import NotifyRoute
 from awaithumans.server.context import ServerContext
+from awaithumans.server.notify.email.answer_pages import answer_router
 from awaithumans.server.notify.email.compose import Sender, ask, outcome
+from awaithumans.server.notify.email.links import actions, expiry
 from awaithumans.server.notify.email.transports import SendError, Transport
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
 from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail
 from awaithumans.server.services.events import CREATED_EVENT
+from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.task_actions import AssignRecipient
@@ -46,6 +51,10 @@ class EmailChannel:
     def __init__(self, ctx: ServerContext, transport: Transport) -> None:
         self._ctx = ctx
         self.transport = transport
+
+    def inbound(self) -> APIRouter:
+        """The one-click answer pages, under ``/api/channels/email/``."""
+        return answer_router(self._ctx)
 
     def policy(self) -> RetryPolicy:
         """A relay that is down for a while is waited out (backoff capped at 10 minutes,
@@ -82,6 +91,12 @@ class EmailChannel:
             recipient.id if recipient else None,
             task.timeout_at,
         )
+        buttons = []
+        if recipient is not None:
+            form = load_form(task.form_definition, task.response_schema)
+            until = expiry(task, self._ctx.settings.email.link_ttl_hours)
+            base = self._ctx.settings.base_url()
+            buttons = actions(self._ctx.keyring, base, task, form, recipient.id, until)
         message = ask(
             task,
             job.payload,
@@ -89,6 +104,7 @@ class EmailChannel:
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=open_url,
+            actions=buttons,
         )
         message_id = str(message["Message-ID"])
         provider_id = await self.transport.send(message)

@@ -15,22 +15,14 @@ from awaithumans.server.principals import Principal
 from awaithumans.server.services.directory import (
     DirectoryUser,
     LinkSlackMember,
+    as_principal,
     user_by_slack_id,
 )
 
 
 def principal_of(user: DirectoryUser, slack_user_id: str) -> Principal:
-    """The directory user as the answer path sees them; the audit's name falls back from
-    the display name to the email to the Slack member."""
-    name = user.display_name or user.email or f"@{slack_user_id}"
-    return Principal(
-        kind="user",
-        id=user.id,
-        label=user.email or name,
-        is_operator=user.is_operator,
-        email=user.email,
-        display_name=name,
-    )
+    """The directory user as the answer path sees them (named ``@member`` at worst)."""
+    return as_principal(user, fallback_name=f"@{slack_user_id}")
 
 
 async def directory_user(
