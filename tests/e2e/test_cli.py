@@ -664,6 +664,39 @@ def test_doctor_checks_the_channel_settings(project: Path, home: Path) -> None:
     assert "xoxb-test" not in result.stdout
 
 
+def test_doctor_says_where_mail_goes(project: Path, home: Path) -> None:
+    base = {"AWAITHUMANS_PAYLOAD_KEY": "0" * 64}
+    expected = {
+        "logging": "✓ Email: printed on the server's terminal (nothing is sent).",
+        "file": "✓ Email: written as .eml files to .awaithumans/mail/ (nothing is sent).",
+    }
+    for transport, line in expected.items():
+        env = {**base, "AWAITHUMANS_EMAIL_TRANSPORT": transport}
+        result = run_cli("doctor", cwd=project, home=home, env=env)
+        assert line in result.stdout, result.stdout
+        assert not [x for x in result.stdout.splitlines() if x.startswith("✗ ")], result.stdout
+    smtp = {
+        **base,
+        "AWAITHUMANS_EMAIL_TRANSPORT": "smtp",
+        "AWAITHUMANS_EMAIL_FROM": "approvals@acme.com",
+        "AWAITHUMANS_SMTP_HOST": "smtp.acme.com",
+        "AWAITHUMANS_SMTP_PASSWORD": "hunter22",
+    }
+    result = run_cli("doctor", cwd=project, home=home, env=smtp)
+    assert (
+        "✓ Email: SMTP through smtp.acme.com:587 (STARTTLS), from approvals@acme.com."
+        in result.stdout
+    )
+    assert "hunter22" not in result.stdout
+    resend = {**base, "AWAITHUMANS_EMAIL_TRANSPORT": "resend"}
+    result = run_cli("doctor", cwd=project, home=home, env=resend)
+    problems = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
+    assert problems == [
+        "✗ AWAITHUMANS_EMAIL_TRANSPORT is set but AWAITHUMANS_EMAIL_FROM is not.",
+        "✗ The resend email transport needs AWAITHUMANS_RESEND_API_KEY.",
+    ]
+
+
 def test_doctor_knows_socket_mode_and_swapped_slack_tokens(project: Path, home: Path) -> None:
     base = {"AWAITHUMANS_PAYLOAD_KEY": "0" * 64}
     # Socket Mode: Slack signs nothing over the websocket, so no signing secret is needed.

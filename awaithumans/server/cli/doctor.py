@@ -174,19 +174,29 @@ def _check_channels(report: Report, settings: Settings) -> None:
     if not email.configured:
         return
     # The dev transports print or file the mail: any sender will do there.
+    problems = []
     if email.from_address is None and email.transport in ("smtp", "resend"):
-        report.bad(
-            "AWAITHUMANS_EMAIL_TRANSPORT is set but AWAITHUMANS_EMAIL_FROM is not.",
-            "export AWAITHUMANS_EMAIL_FROM=approvals@your-domain",
+        problems.append(
+            (
+                "AWAITHUMANS_EMAIL_TRANSPORT is set but AWAITHUMANS_EMAIL_FROM is not.",
+                "export AWAITHUMANS_EMAIL_FROM=approvals@your-domain",
+            )
         )
     if email.transport == "smtp" and email.smtp.host is None:
-        report.bad(
-            "The smtp email transport needs AWAITHUMANS_SMTP_HOST.",
-            "export AWAITHUMANS_SMTP_HOST=smtp.your-provider.com (and _PORT, _USERNAME, ...)",
+        problems.append(
+            (
+                "The smtp email transport needs AWAITHUMANS_SMTP_HOST.",
+                "export AWAITHUMANS_SMTP_HOST=smtp.your-provider.com (and _PORT, _USERNAME, ...)",
+            )
         )
     if email.transport == "resend" and email.resend_api_key is None:
-        report.bad(
-            "The resend email transport needs AWAITHUMANS_RESEND_API_KEY.",
-            "create an API key in Resend and export it as AWAITHUMANS_RESEND_API_KEY.",
+        problems.append(
+            (
+                "The resend email transport needs AWAITHUMANS_RESEND_API_KEY.",
+                "create an API key in Resend and export it as AWAITHUMANS_RESEND_API_KEY.",
+            )
         )
-    report.ok(f"Email: {email.summary}.")
+    for problem, fix in problems:
+        report.bad(problem, fix)
+    if not problems:
+        report.ok(f"Email: {email.summary}.")
