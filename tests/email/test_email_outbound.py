@@ -27,10 +27,16 @@ def _browser(server: ServerProcess) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, timeout=10, follow_redirects=False)
 
 
-async def _delivery(server: ServerProcess, task_id: str, status: str) -> dict[str, object]:
+async def _delivery(
+    server: ServerProcess, task_id: str, status: str, event: str = "task.created"
+) -> dict[str, object]:
     async def check() -> dict[str, object] | None:
         rows = await deliveries(server, task_id)
-        found = [r for r in rows if r["kind"] == "notify" and r["status"] == status]
+        found = [
+            r
+            for r in rows
+            if r["kind"] == "notify" and r["status"] == status and r["event"] == event
+        ]
         return found[0] if found else None
 
     row: dict[str, object] = await until(check, timeout=20, why=server.logs)
@@ -135,14 +141,23 @@ async def test_a_relay_that_is_down_gets_the_mail_when_it_is_back(
         made = await create(server, ["email:hana@acme.test"])
         # The task is there at once; its mail waits for the relay.
         assert time.monotonic() - started < 2
+        gone = await create(server, ["email:ida@acme.test"])
         pending = await _delivery(server, made["id"], "pending")
         await until(lambda: _tried(server, made["id"]), timeout=20, why=server.logs)
         assert pending["target"] == "email:hana@acme.test"
+        # One task ends while its mail waits: the outbox drops the ask (it would only lead
+        # to "already answered").
+        async with admin(server) as http:
+            cancelled = await http.post(f"/api/tasks/{gone['id']}/cancel", json={})
+        assert cancelled.status_code == 200, cancelled.text
         with later:
             (mail,) = await later.wait_for_async(1, timeout=30)
             assert mail.rcpt_tos == ["hana@acme.test"]
             row = await _delivery(server, made["id"], "delivered")
             assert int(str(row["attempts"])) >= 2
+            skipped = await _delivery(server, gone["id"], "skipped")
+            assert "the task ended before this notification went out" in str(skipped["last_error"])
+            assert len(later.messages) == 1
 
 
 async def _tried(server: ServerProcess, task_id: str) -> bool:
@@ -201,7 +216,7 @@ async def test_the_ending_is_not_mailed_unless_asked(
         made = await create(server, ["email:lee@acme.test"])
         await sink.wait_for_async(1)
         await _answer(server, made["id"])
-        row = await _delivery(server, made["id"], "skipped")
+        row = await _delivery(server, made["id"], "skipped", "task.completed")
         assert "AWAITHUMANS_EMAIL_NOTIFY_OUTCOME" in str(row["last_error"])
         assert len(sink.messages) == 1
     with make_server(**smtp_env(sink, AWAITHUMANS_EMAIL_NOTIFY_OUTCOME="true")) as server:

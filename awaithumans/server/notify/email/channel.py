@@ -62,7 +62,7 @@ class EmailChannel:
         timeout = self._ctx.settings.email.send_timeout_seconds
         return RetryPolicy(max_attempts=150, max_backoff_seconds=600, claim_seconds=timeout * 4)
 
-    def _sender(self, route: NotifyRoute) -> Sender:
+    def _sender(self) -> Sender:
         email = self._ctx.settings.email
         return Sender(email.sender, email.from_name, email.reply_to)
 
@@ -100,7 +100,7 @@ class EmailChannel:
         message = ask(
             task,
             job.payload,
-            sender=self._sender(route),
+            sender=self._sender(),
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=open_url,
@@ -127,7 +127,7 @@ class EmailChannel:
         message = outcome(
             task,
             job.payload,
-            sender=self._sender(route),
+            sender=self._sender(),
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=task_link(self._ctx.keyring, self._ctx.settings.base_url(), task.id),
