@@ -98,6 +98,12 @@ class EmailSettings(BaseSettings):
     inbound_secret: SecretStr | None = Field(
         default=None, description="Shared secret of POST /api/channels/email/inbound."
     )
+    inbound_smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the built-in SMTP receiver of replies."
+    )
+    inbound_smtp_host: str | None = Field(
+        default=None, description="Address it listens on (default: the server's host)."
+    )
     notify_outcome: bool = Field(
         default=False, description="Mail each recipient how the task ended (off: no mail storms)."
     )

@@ -125,7 +125,10 @@ class SmtpSink:
         # Bound here rather than picked with free_port() and bound later: no other process
         # can take the port in between. SO_REUSEADDR so a port just stopped on (its closed
         # connections in TIME_WAIT) can be bound again at once, as asyncio does too.
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, or asyncio skips TCP_NODELAY on the accepted connections, and
+        # aiosmtpd's multi-line EHLO reply (one write per line) then waits out the client's
+        # delayed ACK: 40 ms per message, all of it the sink's.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((self.host, self.port))

@@ -108,6 +108,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         port=port,
         dev_mode=True,
     )
+    settings = _with_smtp_inbound(settings, args)
     if _refuse_bad_key("dev", settings):
         return 2
     db_label = f"./{db_path}" if settings.is_sqlite else "PostgreSQL (AWAITHUMANS_DATABASE_URL)"
@@ -152,7 +153,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = _settings({}, host=args.host or env.host, port=args.port or env.port)
+    settings = _with_smtp_inbound(
+        _settings({}, host=args.host or env.host, port=args.port or env.port), args
+    )
     if _refuse_bad_key("serve", settings):
         return 2
     db_label = "SQLite" if settings.is_sqlite else "PostgreSQL"
@@ -162,6 +165,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
     )
+
+
+def _with_smtp_inbound(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``--smtp-inbound-port`` over ``AWAITHUMANS_EMAIL_INBOUND_SMTP_PORT``."""
+    if args.smtp_inbound_port is None:
+        return settings
+    email = settings.email.model_copy(update={"inbound_smtp_port": args.smtp_inbound_port})
+    return settings.model_copy(update={"email": email})
 
 
 def _settings_for_admin_commands() -> Settings:
@@ -381,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
         )
         p.add_argument("--access-log", action="store_true", help="log every request")
+        p.add_argument(
+            "--smtp-inbound-port",
+            type=int,
+            default=None,
+            metavar="PORT",
+            help="receive email replies over SMTP here (AWAITHUMANS_EMAIL_INBOUND_SMTP_PORT)",
+        )
 
     dev = sub.add_parser("dev", help="run a local server with zero configuration")
     server_flags(dev, None)

@@ -26,6 +26,7 @@ KeyPurpose = Literal[
     "webhook",
     "handoff",
     "email-action",
+    "email-reply",
     "csrf",
     "slack-oauth",
 ]

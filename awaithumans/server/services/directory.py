@@ -172,6 +172,15 @@ async def user_by_slack_id(engine: AsyncEngine, slack_user_id: str) -> Directory
     return _directory_user(row) if row is not None else None
 
 
+async def user_by_email(engine: AsyncEngine, email: str) -> tuple[DirectoryUser, bool] | None:
+    """The directory user with this email (any case) and whether they are active."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(UserRow).where(func.lower(UserRow.email) == email.lower()))
+        ).first()
+    return (_directory_user(row), bool(row.is_active)) if row is not None else None
+
+
 async def active_user(engine: AsyncEngine, user_id: str) -> DirectoryUser | None:
     """The directory user ``user_id``, if still active."""
     async with engine.connect() as conn:

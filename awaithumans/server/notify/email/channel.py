@@ -22,17 +22,22 @@ from fastapi import APIRouter
 
 from awaithumans.core._routes import NotifyRoute
 from awaithumans.server.context import ServerContext
+from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.notify.email.answer_pages import answer_router
 from awaithumans.server.notify.email.compose import Sender, ask, outcome
+from awaithumans.server.notify.email.inbound import SmtpInbound, inbound_router
 from awaithumans.server.notify.email.links import actions, expiry
+from awaithumans.server.notify.email.replies import Replies
+from awaithumans.server.notify.email.reply_address import reply_address
 from awaithumans.server.notify.email.transports import SendError, Transport
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
-from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail
+from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail, user_by_email
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.replies import takes_free_text
 from awaithumans.server.services.task_actions import AssignRecipient
 
 NAME = "email"
@@ -51,10 +56,24 @@ class EmailChannel:
     def __init__(self, ctx: ServerContext, transport: Transport) -> None:
         self._ctx = ctx
         self.transport = transport
+        self.replies = Replies(ctx, transport, self._sender())
+        email = ctx.settings.email
+        self.smtp_inbound: SmtpInbound | None = None
+        if email.inbound_smtp_port is not None:
+            host = email.inbound_smtp_host or ctx.settings.host
+            self.smtp_inbound = SmtpInbound(self.replies, host, email.inbound_smtp_port)
+
+    async def start(self) -> None:
+        """Listen for replies over SMTP, when a port is configured."""
+        if self.smtp_inbound is not None:
+            await self.smtp_inbound.start()
 
     def inbound(self) -> APIRouter:
-        """The one-click answer pages, under ``/api/channels/email/``."""
-        return answer_router(self._ctx)
+        """The one-click answer pages and the inbound-mail route, under
+        ``/api/channels/email/``."""
+        router = answer_router(self._ctx)
+        router.include_router(inbound_router(self._ctx, self.replies))
+        return router
 
     def policy(self) -> RetryPolicy:
         """A relay that is down for a while is waited out (backoff capped at 10 minutes,
@@ -62,9 +81,17 @@ class EmailChannel:
         timeout = self._ctx.settings.email.send_timeout_seconds
         return RetryPolicy(max_attempts=150, max_backoff_seconds=600, claim_seconds=timeout * 4)
 
-    def _sender(self) -> Sender:
+    def _sender(self, reply_to: str | None = None) -> Sender:
         email = self._ctx.settings.email
-        return Sender(email.sender, email.from_name, email.reply_to)
+        return Sender(email.sender, email.from_name, reply_to or email.reply_to)
+
+    def _reply_to(self, task: TaskRecord, user: DirectoryUser | None) -> str | None:
+        """The signed address replies go to, when replies can be read (a reply domain is
+        set and the task's verifier reads free text)."""
+        domain = self._ctx.settings.email.reply_domain
+        if domain is None or user is None or not takes_free_text(task):
+            return None
+        return reply_address(self._ctx.keyring, domain, task.id, user.id)
 
     async def deliver(self, job: Job) -> Outcome:
         route = job.route
@@ -100,7 +127,7 @@ class EmailChannel:
         message = ask(
             task,
             job.payload,
-            sender=self._sender(),
+            sender=self._sender(self._reply_to(task, recipient)),
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=open_url,
@@ -139,7 +166,13 @@ class EmailChannel:
     async def _recipient(self, job: Job, route: NotifyRoute) -> DirectoryUser | None:
         """The recipient in the directory (added, if new); assigned if the task has no
         assignee yet, so they may answer what was sent to them."""
-        user = await self._ctx.writer.submit(ReviewerByEmail(route.target, NAME))
+        # Read first: the recipient is nearly always known, and a write would queue behind
+        # every other write of the server for nothing.
+        known = await user_by_email(self._ctx.engine, route.target)
+        if known is not None:
+            user: DirectoryUser | None = known[0] if known[1] else None
+        else:
+            user = await self._ctx.writer.submit(ReviewerByEmail(route.target, NAME))
         if user is not None and job.task.assigned_to_user_id is None:
             await self._ctx.writer.submit(
                 AssignRecipient(self._ctx, job.task_id, SYSTEM, Channel.EMAIL, user.id, str(route))
@@ -147,4 +180,6 @@ class EmailChannel:
         return user
 
     async def aclose(self) -> None:
+        if self.smtp_inbound is not None:
+            await self.smtp_inbound.aclose()
         await self.transport.aclose()

@@ -123,7 +123,7 @@ def ask(
         "deadline": task.timeout_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "open_url": open_url,
         "actions": list(actions),
-        "replies": sender.reply_to is not None and "+" in sender.reply_to,
+        "replies": sender.reply_to is not None and sender.reply_to.startswith("reply+"),
     }
     message = _message(sender, to, f"Review: {task.task}", task.id, message_id(key, sender))
     message.set_content(_templates.get_template("ask.txt").render(values))

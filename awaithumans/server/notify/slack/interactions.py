@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +45,13 @@ from awaithumans.server.services import answers
 from awaithumans.server.services.directory import active_user
 from awaithumans.server.services.form_input import decode_submission, field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
+from awaithumans.server.services.replies import Later
 from awaithumans.server.services.task_actions import may_answer
 from awaithumans.server.services.verification import Submission
 from awaithumans.server.services.views import open_for
 
 log = logging.getLogger("awaithumans.server.slack")
 
-Later = Callable[[], Awaitable[None]]
 DashboardLink = Callable[[str, Any, str | None], str]
 
 NOT_IN_DIRECTORY = (

@@ -11,9 +11,8 @@ modal.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -31,15 +30,11 @@ from awaithumans.server.notify.slack.workspace import (
 )
 from awaithumans.server.services import answers
 from awaithumans.server.services.delivery import task_by_locator
-from awaithumans.server.services.display import answer_items, as_text
-from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.lifecycle import Channel
-from awaithumans.server.services.verifier_gate import config_of
-from awaithumans.server.services.views import open_for
+from awaithumans.server.services.replies import Later, takes_free_text, understood, verdict
 
 log = logging.getLogger("awaithumans.server.slack")
 
-Later = Callable[[], Awaitable[None]]
 Locate = Callable[[str, str], str]
 
 HOW_TO_ANSWER = (
@@ -100,8 +95,7 @@ class ThreadReplies:
         task = await answers.load_task(self._ctx, task_id)
         if task is None:
             return
-        config = config_of(task.verifier_config) if task.verifier_config else None
-        if config is None or not config.parse_natural_language:
+        if not takes_free_text(task):
             await say(HOW_TO_ANSWER)
             return
         outcome = await answers.answer(self._ctx, task_id, who, Channel.SLACK, None, text=text)
@@ -113,27 +107,12 @@ class ThreadReplies:
             return
         await workspace.client.reactions_add(channel=channel, timestamp=str(event["ts"]),
                                              name="eyes")  # fmt: skip
-        ended = await self._verdict(outcome.task)
+        ended = await verdict(self._ctx, outcome.task)
         await say(self._outcome(ended))
-
-    async def _verdict(self, submitted: TaskRecord) -> TaskRecord:
-        """The task once its verifier has spoken (or as it is when that takes too long)."""
-        deadline = self._ctx.settings.verifier.timeout_seconds + 30
-        loop = asyncio.get_running_loop()
-        until = loop.time() + deadline
-        task = submitted
-        while task.status is TaskStatus.SUBMITTED and loop.time() < until:
-            await self._ctx.hub.wait(task.id, task.version, until - loop.time())
-            task = await answers.load_task(self._ctx, task.id) or task
-        return task
 
     def _outcome(self, task: TaskRecord) -> str:
         if task.status is TaskStatus.COMPLETED:
-            form = load_form(task.form_definition, task.response_schema)
-            answer = open_for(self._ctx.sealer, task.id, task.response_enc) or {}
-            items = "\n".join(
-                f"• *{item.label}*: {as_text(item.value)}" for item in answer_items(form, answer)
-            )
+            items = "\n".join(f"• *{i.label}*: {i.value}" for i in understood(self._ctx, task))
             return f"✅ Recorded. I understood:\n{items}" if items else "✅ Recorded."
         if task.status is TaskStatus.REJECTED:
             return (
