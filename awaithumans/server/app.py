@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.server.api import admin, auth, health, tasks
+from awaithumans.server.api import admin, auth, email_identities, health, tasks
 from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.bootstrap import issue_setup_token
@@ -157,7 +157,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
     app.state.ctx = ctx
     app.state.setup_token = None
     install_error_handlers(app, not_found_page=not_found_page)
-    for router in (tasks.router, auth.router, admin.router, health.router):
+    for router in (tasks.router, auth.router, admin.router, email_identities.router, health.router):
         app.include_router(router)
     mount_inbound(app, registry)
     mount_dashboard(app)

@@ -21,6 +21,7 @@ def mount_dashboard(app: FastAPI) -> None:
         pages_auth,
         pages_queue,
         pages_settings,
+        pages_settings_email,
         pages_task,
         pages_users,
     )
@@ -28,5 +29,12 @@ def mount_dashboard(app: FastAPI) -> None:
 
     install_page_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (pages_auth, pages_queue, pages_task, pages_users, pages_settings):
+    for module in (
+        pages_auth,
+        pages_queue,
+        pages_task,
+        pages_users,
+        pages_settings,
+        pages_settings_email,
+    ):
         app.include_router(module.router)

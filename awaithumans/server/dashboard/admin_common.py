@@ -33,6 +33,8 @@ NOTICES = {
     "revoked": "Agent key revoked. Requests using it are refused from now on.",
     "already-revoked": "That agent key was already revoked (or no longer exists).",
     "slack-removed": "Slack workspace removed. Routes naming it fail until it is reinstalled.",
+    "sender-saved": "Email sender saved.",
+    "sender-removed": "Email sender removed. Routes naming it fail until it is added again.",
 }
 
 

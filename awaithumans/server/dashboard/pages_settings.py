@@ -22,6 +22,7 @@ from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.engine import current_revision
 from awaithumans.server.db.models import AgentKeyRow
+from awaithumans.server.notify.email.identities import list_identities
 from awaithumans.server.notify.slack import SlackChannel
 from awaithumans.server.notify.slack.installs import RemoveInstall, list_installs
 from awaithumans.server.security.api_tokens import AGENT_KEY_PREFIX
@@ -149,14 +150,31 @@ async def _agent_keys(request: Request) -> list[dict[str, Any]]:
     ]
 
 
-async def _settings_page(
+async def _email(
+    request: Request, values: dict[str, str] | None, errors: dict[str, str]
+) -> dict[str, Any]:
+    """Where mail goes, and the senders routes may name (``email+NAME:``)."""
+    ctx = ctx_of(request)
+    return {
+        "configured": ctx.settings.email.configured,
+        "summary": ctx.settings.email.summary,
+        "identities": await list_identities(ctx.engine),
+        "sender_form": values or {"transport": "server", "smtp_port": "587", "smtp_start_tls": "1"},
+        "sender_errors": errors,
+    }
+
+
+async def settings_page_with(
     request: Request,
     *,
     new_key: NewAgentKey | None = None,
     key_name: str = "",
     errors: dict[str, str] | None = None,
+    sender_values: dict[str, str] | None = None,
+    sender_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The settings page, with what a form posted and its errors when it was refused."""
     errors = errors or {}
     return render(
         request,
@@ -166,13 +184,14 @@ async def _settings_page(
             "channels": _channels(request),
             "verifiers": provider_statuses(),
             "slack": await _slack(request),
+            "email": await _email(request, sender_values, sender_errors or {}),
             "verifier": ctx_of(request).settings.verifier,
             "keys": await _agent_keys(request),
             "new_key": new_key,
             "key_prefix": AGENT_KEY_PREFIX,
             "key_name": key_name,
             "errors": errors,
-            "notice": None if errors or new_key else notice(request),
+            "notice": None if errors or new_key or sender_errors else notice(request),
         },
         status_code=status_code,
     )
@@ -181,7 +200,7 @@ async def _settings_page(
 @router.get("/settings")
 async def settings_page(request: Request) -> Response:
     await require_operator(request)
-    return await _settings_page(request)
+    return await settings_page_with(request)
 
 
 @router.post("/settings/agent-keys")
@@ -202,11 +221,13 @@ async def create_agent_key(request: Request) -> Response:
     elif "\x00" in name:
         error = "Contains a character that cannot be stored."
     if error is not None:
-        return await _settings_page(request, key_name=name, errors={"name": error}, status_code=400)
+        return await settings_page_with(
+            request, key_name=name, errors={"name": error}, status_code=400
+        )
     made = await ctx.writer.submit(CreateAgentKey(name, who.owner_id))
     # The key exists only in this response (the database keeps its hash): no redirect, so
     # it never lands in a URL, a cookie or the browser history. The page is no-store.
-    return await _settings_page(request, new_key=made, status_code=201)
+    return await settings_page_with(request, new_key=made, status_code=201)
 
 
 @router.post("/settings/agent-keys/{key_id}/revoke")

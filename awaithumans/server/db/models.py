@@ -252,3 +252,26 @@ class SlackInstallationRow(Base):
     installed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmailIdentityRow(Base):
+    """A sender a route names (``email+NAME:``): its From, and the relay or Resend account
+    it sends through; the password or API key sealed with the payload key, bound to the
+    name (migration 0009)."""
+
+    __tablename__ = "email_identities"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    from_address: Mapped[str] = mapped_column(String(254))
+    from_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reply_to: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # "server": the server's own transport, with this From; or "smtp" / "resend".
+    transport: Mapped[str] = mapped_column(String(16))
+    smtp_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    smtp_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    smtp_username: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    smtp_start_tls: Mapped[bool] = mapped_column(Boolean, default=True)
+    smtp_use_tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

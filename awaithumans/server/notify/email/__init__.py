@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from awaithumans.server.context import ServerContext
 from awaithumans.server.notify.email.channel import EmailChannel
+from awaithumans.server.notify.email.resend import ResendTransport
 from awaithumans.server.notify.email.transports import (
     FileTransport,
     LoggingTransport,
@@ -21,11 +22,9 @@ from awaithumans.server.settings import EmailSettings
 def build_transport(settings: EmailSettings) -> Transport:
     """The transport ``AWAITHUMANS_EMAIL_TRANSPORT`` names."""
     if settings.transport == "smtp":
-        return SmtpTransport(settings)
+        return SmtpTransport.from_settings(settings)
     if settings.transport == "resend":
-        from awaithumans.server.notify.email.resend import ResendTransport
-
-        return ResendTransport(settings)
+        return ResendTransport.from_settings(settings)
     if settings.transport == "file":
         return FileTransport(settings.file_dir)
     return LoggingTransport()

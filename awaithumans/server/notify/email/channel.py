@@ -18,6 +18,8 @@ the reason shows in the task's delivery log.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter
 
 from awaithumans.core._routes import NotifyRoute
@@ -25,11 +27,13 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.notify.email.answer_pages import answer_router
 from awaithumans.server.notify.email.compose import Sender, ask, outcome
+from awaithumans.server.notify.email.identities import load_identity
 from awaithumans.server.notify.email.inbound import SmtpInbound, inbound_router
 from awaithumans.server.notify.email.links import actions, expiry
 from awaithumans.server.notify.email.replies import Replies
 from awaithumans.server.notify.email.reply_address import reply_address
-from awaithumans.server.notify.email.transports import SendError, Transport
+from awaithumans.server.notify.email.resend import ResendTransport
+from awaithumans.server.notify.email.transports import SendError, SmtpTransport, Transport
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
 from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail, user_by_email
@@ -81,9 +85,9 @@ class EmailChannel:
         timeout = self._ctx.settings.email.send_timeout_seconds
         return RetryPolicy(max_attempts=150, max_backoff_seconds=600, claim_seconds=timeout * 4)
 
-    def _sender(self, reply_to: str | None = None) -> Sender:
+    def _sender(self) -> Sender:
         email = self._ctx.settings.email
-        return Sender(email.sender, email.from_name, reply_to or email.reply_to)
+        return Sender(email.sender, email.from_name, email.reply_to)
 
     def _reply_to(self, task: TaskRecord, user: DirectoryUser | None) -> str | None:
         """The signed address replies go to, when replies can be read (a reply domain is
@@ -97,18 +101,43 @@ class EmailChannel:
         route = job.route
         if route is None:
             return Outcome.fail("not an email route", retry=False)
-        if route.qualifier is not None:
+        out = await self._way_out(route)
+        if out is None:
             return Outcome.fail(
-                f"email: no sender identity {route.qualifier!r} on this server", retry=False
+                f"email: no sender identity {route.qualifier!r}: add it in Settings → Email",
+                retry=False,
             )
+        sender, transport = out
         try:
             if job.event == CREATED_EVENT:
-                return await self._ask(job, route)
-            return await self._outcome(job, route)
+                return await self._ask(job, route, sender, transport)
+            return await self._outcome(job, route, sender, transport)
         except SendError as exc:
             return Outcome.fail(str(exc), retry=not exc.permanent, retry_after=exc.retry_after)
 
-    async def _ask(self, job: Job, route: NotifyRoute) -> Outcome:
+    async def _way_out(self, route: NotifyRoute) -> tuple[Sender, Transport] | None:
+        """Who the mail is from and how it leaves: the server's, or the route's sender
+        identity (``email+NAME:``); None for an identity that does not exist."""
+        if route.qualifier is None:
+            return self._sender(), self.transport
+        found = await load_identity(self._ctx.engine, self._ctx.sealer, route.qualifier)
+        if found is None:
+            return None
+        i = found.identity
+        sender = Sender(i.from_address, i.from_name, i.reply_to)
+        if i.transport == "smtp" and i.smtp_host and i.smtp_port:
+            timeout = self._ctx.settings.email.send_timeout_seconds
+            smtp = SmtpTransport(i.smtp_host, i.smtp_port, username=i.smtp_username,
+                                 password=found.secret, start_tls=i.smtp_start_tls,
+                                 use_tls=i.smtp_use_tls, timeout=timeout)  # fmt: skip
+            return sender, smtp
+        if i.transport == "resend" and found.secret:
+            return sender, ResendTransport(found.secret)
+        return sender, self.transport
+
+    async def _ask(
+        self, job: Job, route: NotifyRoute, sender: Sender, transport: Transport
+    ) -> Outcome:
         task = job.task
         recipient = await self._recipient(job, route)
         open_url = task_link(
@@ -127,24 +156,26 @@ class EmailChannel:
         message = ask(
             task,
             job.payload,
-            sender=self._sender(self._reply_to(task, recipient)),
+            sender=replace(sender, reply_to=self._reply_to(task, recipient) or sender.reply_to),
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=open_url,
             actions=buttons,
         )
         message_id = str(message["Message-ID"])
-        provider_id = await self.transport.send(message)
+        provider_id = await transport.send(message)
         receipt = {
             "message_id": message_id,
             "to": route.target,
             "user": recipient.id if recipient else None,
-            "transport": self.transport.name,
+            "transport": transport.name,
             "provider_id": provider_id,
         }
         return Outcome.ok(reached_human=True, receipt=receipt, locator=reply_locator(message_id))
 
-    async def _outcome(self, job: Job, route: NotifyRoute) -> Outcome:
+    async def _outcome(
+        self, job: Job, route: NotifyRoute, sender: Sender, transport: Transport
+    ) -> Outcome:
         if not self._ctx.settings.email.notify_outcome:
             return Outcome.skip("outcome mails are off (AWAITHUMANS_EMAIL_NOTIFY_OUTCOME)")
         if not job.receipts:
@@ -154,13 +185,13 @@ class EmailChannel:
         message = outcome(
             task,
             job.payload,
-            sender=self._sender(),
+            sender=sender,
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=task_link(self._ctx.keyring, self._ctx.settings.base_url(), task.id),
             in_reply_to=str(first.get("message_id") or "") or None,
         )
-        await self.transport.send(message)
+        await transport.send(message)
         return Outcome.ok()
 
     async def _recipient(self, job: Job, route: NotifyRoute) -> DirectoryUser | None:

@@ -31,7 +31,7 @@ class ResendTransport:
 
     name = "resend"
 
-    def __init__(self, settings: EmailSettings) -> None:
+    def __init__(self, api_key: str) -> None:
         try:
             self._sdk: Any = importlib.import_module("resend")
             self._errors: Any = importlib.import_module("resend.exceptions")
@@ -39,10 +39,15 @@ class ResendTransport:
             raise RuntimeError(
                 f'AWAITHUMANS_EMAIL_TRANSPORT=resend needs pip install "awaithumans[{EXTRA}]"'
             ) from None
+        self._key = api_key
+        self._api_url: str = self._sdk.api_url
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings) -> ResendTransport:
+        """The Resend account of ``AWAITHUMANS_RESEND_API_KEY``."""
         if settings.resend_api_key is None:
             raise ValueError("AWAITHUMANS_RESEND_API_KEY is required for the resend transport")
-        self._key = settings.resend_api_key.get_secret_value()
-        self._api_url: str = self._sdk.api_url
+        return cls(settings.resend_api_key.get_secret_value())
 
     async def send(self, message: EmailMessage) -> str | None:
         sdk = self._sdk

@@ -56,18 +56,41 @@ class SmtpTransport:
 
     name = "smtp"
 
-    def __init__(self, settings: EmailSettings) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        start_tls: bool = True,
+        use_tls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._use_tls = use_tls
+        # Implicit TLS already encrypts; STARTTLS on top of it is not a thing.
+        self._start_tls = start_tls and not use_tls
+        self._timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings) -> SmtpTransport:
+        """The relay of ``AWAITHUMANS_SMTP_*``."""
         smtp = settings.smtp
         if smtp.host is None:
             raise ValueError("AWAITHUMANS_SMTP_HOST is required for the smtp transport")
-        self._host = smtp.host
-        self._port = smtp.port
-        self._username = smtp.username
-        self._password = smtp.password.get_secret_value() if smtp.password else None
-        self._use_tls = smtp.use_tls
-        # Implicit TLS already encrypts; STARTTLS on top of it is not a thing.
-        self._start_tls = smtp.start_tls and not smtp.use_tls
-        self._timeout = settings.send_timeout_seconds
+        return cls(
+            smtp.host,
+            smtp.port,
+            username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            start_tls=smtp.start_tls,
+            use_tls=smtp.use_tls,
+            timeout=settings.send_timeout_seconds,
+        )
 
     async def send(self, message: EmailMessage) -> str | None:
         try:
