@@ -209,6 +209,20 @@ async def test_login_over_starttls(make_server: ServerFactory) -> None:
             assert secure.authenticated_as == ["mailer"]
 
 
+async def test_implicit_tls(make_server: ServerFactory) -> None:
+    with SmtpSink(tls="implicit") as secure:
+        env = smtp_env(
+            secure,
+            AWAITHUMANS_SMTP_USE_TLS="true",
+            AWAITHUMANS_SMTP_HOST="localhost",
+            SSL_CERT_FILE=secure.cert_path,
+        )
+        with make_server(**env) as server:
+            await create(server, ["email:lin@acme.test"])
+            (mail,) = await secure.wait_for_async(1)
+            assert mail.rcpt_tos == ["lin@acme.test"]
+
+
 async def test_the_ending_is_not_mailed_unless_asked(
     make_server: ServerFactory, sink: SmtpSink
 ) -> None:

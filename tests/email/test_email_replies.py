@@ -132,6 +132,12 @@ async def test_the_smtp_door_and_an_unclear_reply(
     back = (await sink.wait_for_async(2, timeout=30))[1]
     assert "I couldn't take that as your answer" in back.text()
     assert (await task(server, made["id"]))["status"] == "rejected"
+    # A bounce (empty return path) is nobody's answer.
+    bounce = reply(ask, "Approve: delivery failed")
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=inbound_port) as smtp:
+        await smtp.sendmail("", [str(bounce["To"])], bounce.as_bytes())
+    assert (await task(server, made["id"]))["status"] == "rejected"
+    assert len(sink.messages) == 2
     # They say it again, plainly: recorded.
     await aiosmtplib.send(reply(ask, "Reject, please."), hostname="127.0.0.1", port=inbound_port)
     back = (await sink.wait_for_async(3, timeout=30))[2]

@@ -31,6 +31,8 @@ from awaithumans.server.services.replies import Later
 
 log = logging.getLogger("awaithumans.server.email")
 
+NULL_SENDER = "<>"
+
 
 def inbound_router(ctx: ServerContext, replies: Replies) -> APIRouter:
     router = APIRouter(include_in_schema=False)
@@ -92,7 +94,7 @@ class SmtpInbound:
         assert isinstance(raw, bytes)
         try:
             result: Received = await self._replies.receive(
-                raw, list(envelope.rcpt_tos), envelope.mail_from
+                raw, list(envelope.rcpt_tos), "" if envelope.mail_from == NULL_SENDER else None
             )
         except Exception:  # a fault of ours: the sender's server keeps it and tries again
             log.exception("email reply not handled")
