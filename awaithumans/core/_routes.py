@@ -281,6 +281,12 @@ def _check_email(raw: str, address: str) -> str:
         raise InvalidNotifyRouteError(
             raw, f"{_shorten(address)!r} is not an email address like 'name@example.com'"
         )
+    # Characters that make one address into a list, or an address into a name, in a header.
+    odd = sorted(set(address) & set(',;<>()[]\\"'))
+    if odd:
+        raise InvalidNotifyRouteError(
+            raw, f"an email route names one address; {''.join(odd)!r} does not belong in it"
+        )
     local, _, domain = address.partition("@")
     return f"{local}@{domain.translate(_ASCII_LOWER)}"
 

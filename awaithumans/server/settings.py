@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 3001
@@ -76,14 +76,16 @@ class EmailSettings(BaseSettings):
     )
     from_address: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("from_address", "AWAITHUMANS_EMAIL_FROM"),
+        # The alias is the whole variable name (no prefix is added to it); the field's own
+        # name still works in code, through populate_by_name.
+        validation_alias="AWAITHUMANS_EMAIL_FROM",
         description="The sender, e.g. approvals@acme.com.",
     )
     from_name: str | None = None
     reply_to: str | None = None
     resend_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("resend_api_key", "AWAITHUMANS_RESEND_API_KEY"),
+        validation_alias="AWAITHUMANS_RESEND_API_KEY",
     )
     file_dir: Path = Field(
         default=Path(".awaithumans/mail"),
@@ -164,7 +166,7 @@ class VerifierSettings(BaseSettings):
     )
     gemini_base_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("gemini_base_url", "AWAITHUMANS_GEMINI_BASE_URL"),
+        validation_alias="AWAITHUMANS_GEMINI_BASE_URL",
         description="Gemini API base URL (proxies, test stand-ins).",
     )
 

@@ -688,6 +688,10 @@ def test_doctor_says_where_mail_goes(project: Path, home: Path) -> None:
         in result.stdout
     )
     assert "hunter22" not in result.stdout
+    nowhere = {**base, "AWAITHUMANS_EMAIL_TRANSPORT": "logging",
+               "AWAITHUMANS_EMAIL_REPLY_DOMAIN": "reply.acme.com"}  # fmt: skip
+    result = run_cli("doctor", cwd=project, home=home, env=nowhere)
+    assert "✗ AWAITHUMANS_EMAIL_REPLY_DOMAIN is set, but replies have no way in." in result.stdout
     resend = {**base, "AWAITHUMANS_EMAIL_TRANSPORT": "resend"}
     result = run_cli("doctor", cwd=project, home=home, env=resend)
     problems = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]

@@ -111,6 +111,16 @@ async def test_bad_identities_are_refused_and_change_nothing(server: ServerProce
             assert got.status_code == 422, got.text
             assert got.json()["error"] == "VALIDATION_ERROR"
             assert got.json()["details"][0]["loc"] == ["body", field]
+        # One line: a name that would add a header is refused, not sent.
+        injected = await http.put(
+            "/api/admin/email-identities/billing",
+            json={"from_address": "b@acme.test", "from_name": "Bill\r\nBcc: x@evil.test"},
+        )
+        assert injected.status_code == 422
+        listy = await http.put(
+            "/api/admin/email-identities/billing", json={"from_address": "a,b@acme.test"}
+        )
+        assert listy.status_code == 422
         bad_name = await http.put(
             "/api/admin/email-identities/Not%20A%20Name", json={"from_address": "b@acme.test"}
         )
@@ -163,3 +173,25 @@ async def test_operators_manage_senders_in_settings(server: ServerProcess) -> No
         assert removed.status_code == 303
     async with admin(server) as http:
         assert (await http.get("/api/admin/email-identities")).json() == []
+
+
+async def test_a_secret_does_not_follow_a_change_of_transport(server: ServerProcess) -> None:
+    async with admin(server) as http:
+        resend = await http.put(
+            "/api/admin/email-identities/ops",
+            json={"from_address": "ops@acme.test", "transport": "resend", "secret": "re_key_1"},
+        )
+        assert resend.json()["has_secret"] is True
+        smtp = await http.put(
+            "/api/admin/email-identities/ops",
+            json={
+                "from_address": "ops@acme.test",
+                "transport": "smtp",
+                "smtp_host": "smtp.acme.test",
+                "smtp_port": 587,
+                "smtp_username": "ops",
+            },
+        )
+        assert smtp.status_code == 200, smtp.text
+        # The Resend key is not kept as the relay's password.
+        assert smtp.json()["has_secret"] is False

@@ -193,8 +193,16 @@ async def test_someone_elses_task_and_a_restart(server: ServerProcess, sink: Smt
     theirs = await create(server, ["email:tess@acme.test"], assign_to={"user_id": sam})
     ours = await create(server, ["email:tess@acme.test"], task="Tess's own?")
     mails = {m.header("X-Awaithumans-Task"): m for m in await sink.wait_for_async(2)}
+    # Sam's task reaches Tess without buttons; a link minted for her anyway is refused.
+    assert buttons(mails[theirs["id"]]) == {}
+    tess = str((await task(server, ours["id"]))["assigned_to_user_id"])
+    later = datetime.now(UTC) + timedelta(hours=1)
+    keyring = KeyRing.from_text(server.payload_key)
+    minted = answer_url(
+        keyring, server.url, AnswerLink(tess, theirs["id"], "approved", True, 0, later)
+    )
     async with _browser(server) as browser:
-        page = await browser.get(buttons(mails[theirs["id"]])["Yes"])
+        page = await browser.get(minted.removeprefix(server.url))
         assert page.status_code == 403
         assert "assigned to someone else" in page.text
     # Nothing is kept in memory: the links work after a restart.

@@ -109,7 +109,10 @@ async def test_a_known_recipient_is_not_added_again_and_keeps_an_assignee(
     frank = await add_user(server, "Frank Fir", email="frank@acme.test")
     made = await create(server, ["email:erin@acme.test"], assign_to={"user_id": frank})
     (mail,) = await sink.wait_for_async(1)
-    assert "/handoff?t=" in open_link(mail)
+    # The task is Frank's: Erin is told of it, with the task's page (no link that signs her
+    # in to a task she may not open, no buttons that would refuse her).
+    assert open_link(mail) == f"{server.url}/task?id={made['id']}"
+    assert "/api/channels/email/answer" not in mail.text()
     async with admin(server) as http:
         users = (await http.get("/api/admin/users")).json()
     assert sorted(u["email"] for u in users if u["email"]) == [
@@ -306,6 +309,12 @@ async def test_resend_through_its_sdk(make_server: ServerFactory) -> None:
             assert key == second.headers["idempotency-key"] == sent["headers"]["Message-ID"]
             row = await _delivery(server, made["id"], "delivered")
             assert row["attempts"] == 2
+        # A retry whose key Resend already used (with the minute-older body): it went.
+        resend.faults.append(resend_error(409, "invalid_idempotent_request"))
+        with make_server(**env) as server:
+            made = await create(server, ["email:noa@acme.test"])
+            row = await _delivery(server, made["id"], "delivered")
+            assert row["attempts"] == 1
         with make_server(**{**env, "AWAITHUMANS_RESEND_API_KEY": "re_wrong"}) as server:
             made = await create(server, ["email:noa@acme.test"])
             row = await _delivery(server, made["id"], "failed")

@@ -140,8 +140,11 @@ async def test_the_smtp_door_and_an_unclear_reply(
     assert len(sink.messages) == 2
     # They say it again, plainly: recorded.
     await aiosmtplib.send(reply(ask, "Reject, please."), hostname="127.0.0.1", port=inbound_port)
-    back = (await sink.wait_for_async(3, timeout=30))[2]
+    notes = await sink.wait_for_async(3, timeout=30)
+    back = notes[2]
     assert "Recorded." in back.text()
+    # Each note is its own mail.
+    assert notes[1].header("Message-ID") != notes[2].header("Message-ID")
     final = await task(server, made["id"])
     assert final["response"] == {"approved": False, "notes": "Reject, please."}
 
@@ -153,6 +156,19 @@ async def test_forged_automatic_and_unauthenticated_mail_changes_nothing(
     (ask,) = await sink.wait_for_async(1)
     forged = await _post(server, reply(ask, "Approve it.", sender="mallory@evil.test"))
     assert forged.json()["status"] == "refused"
+    # A display name shaped like the address: the address is the one in brackets.
+    named = reply(ask, "Approve it.")
+    named.replace_header("From", "uma@acme.test <mallory@evil.test>")
+    assert (await _post(server, named)).json()["status"] == "refused"
+    # A sender's own Authentication-Results below the receiving server's counts for nothing,
+    # and a DKIM pass for another domain proves nothing.
+    below = reply(ask, "Approve it.", Authentication_Results="mx.acme.test; spf=fail")
+    below["Authentication-Results"] = "mx.acme.test; dkim=pass header.d=acme.test"
+    assert (await _post(server, below)).json()["status"] == "refused"
+    other = reply(
+        ask, "Approve.", Authentication_Results="mx; spf=fail; dkim=pass header.d=evil.test"
+    )
+    assert (await _post(server, other)).json()["status"] == "refused"
     spoofed = await _post(
         server,
         reply(ask, "Approve it.", Authentication_Results="mx.acme.test; spf=fail; dkim=none"),
@@ -179,10 +195,15 @@ async def test_forged_automatic_and_unauthenticated_mail_changes_nothing(
     assert (await task(server, made["id"]))["status"] in ("notified", "assigned")
     # Nobody was mailed back: not the forger, not the responder.
     assert len(sink.messages) == 1
-    # A receiving server's DKIM pass outweighs an SPF soft failure (a forwarded mail).
+    # A receiving server's DKIM pass for the sender's domain outweighs an SPF soft failure
+    # (a forwarded mail).
     forwarded = await _post(
         server,
-        reply(ask, "Approve it.", Authentication_Results="mx; spf=softfail; dkim=pass"),
+        reply(
+            ask,
+            "Approve it.",
+            Authentication_Results="mx; spf=softfail; dkim=pass header.d=acme.test",
+        ),
     )
     assert forwarded.json()["status"] == "answered"
     assert (await _settled(server, made["id"]))["status"] == "completed"
@@ -196,3 +217,41 @@ async def test_without_a_verifier_that_reads_text_there_is_no_reply_address(
     assert ask.header("Reply-To") is None
     assert "reply to this email" not in ask.text()
     assert ask.header("From") == f"Acme Approvals <{SENDER}>"
+
+
+async def test_a_reply_in_an_unknown_charset_is_read(server: ServerProcess, sink: SmtpSink) -> None:
+    made = await create(server, ["email:uma@acme.test"], verifier=NL)
+    (ask,) = await sink.wait_for_async(1)
+    raw = (
+        f"From: uma@acme.test\r\nTo: {ask.header('Reply-To')}\r\nSubject: Re: x\r\n"
+        "Content-Type: text/plain; charset=unknown-8bit\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nApprove it, caf\xe9 bill.\r\n"
+    ).encode("latin-1")
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        got = await http.post(
+            "/api/channels/email/inbound",
+            content=raw,
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+    assert got.status_code == 200, got.text
+    assert got.json()["status"] == "answered"
+    assert (await _settled(server, made["id"]))["status"] == "completed"
+
+
+async def test_only_the_assignee_gets_buttons_and_a_reply_address(
+    server: ServerProcess, sink: SmtpSink
+) -> None:
+    made = await create(server, ["email:uma@acme.test", "email:vic@acme.test"], verifier=NL)
+    mails = {m.rcpt_tos[0]: m for m in await sink.wait_for_async(2)}
+    done = await task(server, made["id"])
+    first = "uma@acme.test" if mails["uma@acme.test"].header("Reply-To") else "vic@acme.test"
+    second = "vic@acme.test" if first == "uma@acme.test" else "uma@acme.test"
+    # The first mailed is the assignee; the other is told of the task, with nothing that
+    # would refuse them.
+    assert mails[first].header("Reply-To") is not None
+    assert "/api/channels/email/answer?t=" in mails[first].text()
+    assert mails[second].header("Reply-To") is None
+    assert "/api/channels/email/answer?t=" not in mails[second].text()
+    assert "/handoff?t=" not in mails[second].text()
+    assert f"/task?id={made['id']}" in mails[second].text()
+    assert done["assigned_to_user_id"] is not None

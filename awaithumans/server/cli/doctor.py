@@ -196,6 +196,14 @@ def _check_channels(report: Report, settings: Settings) -> None:
                 "create an API key in Resend and export it as AWAITHUMANS_RESEND_API_KEY.",
             )
         )
+    if email.reply_domain and email.inbound_secret is None and email.inbound_smtp_port is None:
+        problems.append(
+            (
+                "AWAITHUMANS_EMAIL_REPLY_DOMAIN is set, but replies have no way in.",
+                "set AWAITHUMANS_EMAIL_INBOUND_SECRET (POST /api/channels/email/inbound) or"
+                " AWAITHUMANS_EMAIL_INBOUND_SMTP_PORT (the built-in SMTP receiver).",
+            )
+        )
     for problem, fix in problems:
         report.bad(problem, fix)
     if not problems:

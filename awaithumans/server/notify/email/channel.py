@@ -35,12 +35,13 @@ from awaithumans.server.notify.email.reply_address import reply_address
 from awaithumans.server.notify.email.resend import ResendTransport
 from awaithumans.server.notify.email.transports import SendError, SmtpTransport, Transport
 from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services.answers import load_task
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
 from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail, user_by_email
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
-from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.lifecycle import Channel, Moved
 from awaithumans.server.services.replies import takes_free_text
 from awaithumans.server.services.task_actions import AssignRecipient
 
@@ -101,7 +102,10 @@ class EmailChannel:
         route = job.route
         if route is None:
             return Outcome.fail("not an email route", retry=False)
-        out = await self._way_out(route)
+        try:
+            out = await self._way_out(route)
+        except RuntimeError as exc:  # the identity's transport needs an extra not installed
+            return Outcome.fail(f"email: {exc}", retry=False)
         if out is None:
             return Outcome.fail(
                 f"email: no sender identity {route.qualifier!r}: add it in Settings → Email",
@@ -114,6 +118,10 @@ class EmailChannel:
             return await self._outcome(job, route, sender, transport)
         except SendError as exc:
             return Outcome.fail(str(exc), retry=not exc.permanent, retry_after=exc.retry_after)
+        except (ValueError, RuntimeError) as exc:
+            # The mail cannot be built or the transport cannot run as configured (an
+            # address a header refuses, a missing extra): no retry changes that.
+            return Outcome.fail(f"email: {exc}", retry=False)
 
     async def _way_out(self, route: NotifyRoute) -> tuple[Sender, Transport] | None:
         """Who the mail is from and how it leaves: the server's, or the route's sender
@@ -139,28 +147,31 @@ class EmailChannel:
         self, job: Job, route: NotifyRoute, sender: Sender, transport: Transport
     ) -> Outcome:
         task = job.task
-        recipient = await self._recipient(job, route)
+        recipient, answers_it = await self._recipient(job, route)
+        # A signed link only for whom it can open the task: its assignee.
         open_url = task_link(
             self._ctx.keyring,
             self._ctx.settings.base_url(),
             task.id,
-            recipient.id if recipient else None,
+            recipient.id if recipient and answers_it else None,
             task.timeout_at,
         )
         buttons = []
-        if recipient is not None:
+        if recipient is not None and answers_it:
             form = load_form(task.form_definition, task.response_schema)
             until = expiry(task, self._ctx.settings.email.link_ttl_hours)
             base = self._ctx.settings.base_url()
             buttons = actions(self._ctx.keyring, base, task, form, recipient.id, until)
+        reply_to = self._reply_to(task, recipient) if answers_it else None
         message = ask(
             task,
             job.payload,
-            sender=replace(sender, reply_to=self._reply_to(task, recipient) or sender.reply_to),
+            sender=replace(sender, reply_to=reply_to or sender.reply_to),
             to=route.target,
             key=f"{job.event_id}.{job.id}",
             open_url=open_url,
             actions=buttons,
+            replies=reply_to is not None,
         )
         message_id = str(message["Message-ID"])
         provider_id = await transport.send(message)
@@ -194,9 +205,10 @@ class EmailChannel:
         await transport.send(message)
         return Outcome.ok()
 
-    async def _recipient(self, job: Job, route: NotifyRoute) -> DirectoryUser | None:
-        """The recipient in the directory (added, if new); assigned if the task has no
-        assignee yet, so they may answer what was sent to them."""
+    async def _recipient(self, job: Job, route: NotifyRoute) -> tuple[DirectoryUser | None, bool]:
+        """The recipient in the directory (added, if new), and whether the task is theirs
+        to answer: they are assigned if it has no assignee yet. A recipient whose task is
+        someone else's gets the mail without answer buttons or reply address."""
         # Read first: the recipient is nearly always known, and a write would queue behind
         # every other write of the server for nothing.
         known = await user_by_email(self._ctx.engine, route.target)
@@ -204,11 +216,19 @@ class EmailChannel:
             user: DirectoryUser | None = known[0] if known[1] else None
         else:
             user = await self._ctx.writer.submit(ReviewerByEmail(route.target, NAME))
-        if user is not None and job.task.assigned_to_user_id is None:
-            await self._ctx.writer.submit(
+        if user is None:
+            return None, False
+        assignee = job.task.assigned_to_user_id
+        if assignee is None:
+            moved = await self._ctx.writer.submit(
                 AssignRecipient(self._ctx, job.task_id, SYSTEM, Channel.EMAIL, user.id, str(route))
             )
-        return user
+            # Refused: another recipient's mail assigned it first (read who from the row).
+            assignee = moved.task.assigned_to_user_id if isinstance(moved, Moved) else None
+            if assignee is None:
+                fresh = await load_task(self._ctx, job.task_id)
+                assignee = fresh.assigned_to_user_id if fresh else None
+        return user, assignee == user.id
 
     async def aclose(self) -> None:
         if self.smtp_inbound is not None:

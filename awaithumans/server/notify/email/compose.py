@@ -112,9 +112,11 @@ def ask(
     key: str,
     open_url: str,
     actions: Sequence[Action] = (),
+    replies: bool = False,
     now: datetime | None = None,
 ) -> EmailMessage:
-    """The mail that asks ``to`` to answer ``task``."""
+    """The mail that asks ``to`` to answer ``task``; ``replies``: the ``Reply-To`` is the
+    signed address whose replies are read as answers (so the mail says so)."""
     now = now or datetime.now(UTC)
     values = {
         "task": task,
@@ -123,7 +125,7 @@ def ask(
         "deadline": task.timeout_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "open_url": open_url,
         "actions": list(actions),
-        "replies": sender.reply_to is not None and sender.reply_to.startswith("reply+"),
+        "replies": replies,
     }
     message = _message(sender, to, f"Review: {task.task}", task.id, message_id(key, sender))
     message.set_content(_templates.get_template("ask.txt").render(values))
@@ -155,6 +157,7 @@ def outcome(
     subject = f"Re: Review: {task.task}"
     message = _message(sender, to, subject, task.id, message_id(key, sender), replying=replying)
     if in_reply_to:
+        in_reply_to = one_line(in_reply_to, 998)
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to
     message.set_content(_templates.get_template("outcome.txt").render(values))

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import Address
 from typing import Any, Literal, cast
 
 from sqlalchemy import delete, insert, select, update
@@ -56,17 +57,36 @@ class Unsealed:
     secret: str | None = field(repr=False)
 
 
+def _header_safe(value: str | None) -> bool:
+    return value is None or not any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def _address_ok(address: str) -> bool:
+    """An address a mail header can carry, as the mail will be built."""
+    if not ADDRESS.fullmatch(address) or not _header_safe(address) or len(address) > 254:
+        return False
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError):
+        return False
+    return "," not in address and ";" not in address and address.isascii()
+
+
 def problems(identity: Identity, secret: str | None) -> dict[str, str]:
     """What is wrong with an identity as entered (field -> message); empty when fine."""
     found: dict[str, str] = {}
     if not NAME.fullmatch(identity.name):
         found["name"] = "Use 1 to 32 lowercase letters, digits, '-' or '_' (it goes in routes)."
-    if not ADDRESS.fullmatch(identity.from_address) or len(identity.from_address) > 254:
+    if not _address_ok(identity.from_address):
         found["from_address"] = "Give the address mail is sent from, like billing@acme.com."
-    if identity.reply_to and not ADDRESS.fullmatch(identity.reply_to):
+    if identity.reply_to and not _address_ok(identity.reply_to):
         found["reply_to"] = "Give an address, or leave it empty."
-    if identity.from_name and len(identity.from_name) > 200:
-        found["from_name"] = "Keep it to 200 characters."
+    if identity.from_name and (
+        len(identity.from_name) > 200 or not _header_safe(identity.from_name)
+    ):
+        found["from_name"] = "One line of at most 200 characters."
+    if not _header_safe(identity.smtp_host) or not _header_safe(identity.smtp_username):
+        found["smtp_host"] = "No control characters, please."
     if identity.transport == "smtp":
         if not identity.smtp_host:
             found["smtp_host"] = "The relay's host name, like smtp.acme.com."
@@ -105,9 +125,14 @@ class SaveIdentity(Write[None]):
             "smtp_use_tls": i.smtp_use_tls,
             "updated_at": utcnow(),
         }
+        before = await conn.scalar(
+            select(EmailIdentityRow.transport).where(EmailIdentityRow.name == i.name)
+        )
         if self.sealed is not None:
             values["secret_enc"] = self.sealed
-        elif i.transport == "server":
+        elif i.transport == "server" or before != i.transport:
+            # A secret belongs to its transport: a Resend key must never become an SMTP
+            # password because the form was saved without retyping it.
             values["secret_enc"] = None
         t = EmailIdentityRow
         changed = await conn.execute(update(t).where(t.name == i.name).values(**values))

@@ -34,6 +34,15 @@ log = logging.getLogger("awaithumans.server.email")
 NULL_SENDER = "<>"
 
 
+async def logged(later: Later) -> None:
+    """Run a reply's follow-up; a failure is logged (the answer itself is already stored,
+    only the note back is lost)."""
+    try:
+        await later()
+    except Exception:
+        log.exception("email reply: the note back failed")
+
+
 def inbound_router(ctx: ServerContext, replies: Replies) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -54,7 +63,7 @@ def inbound_router(ctx: ServerContext, replies: Replies) -> APIRouter:
             raise ApiError(400, ErrorCode.BAD_REQUEST, "The body must be the raw mail (RFC 822).")
         result = await replies.receive(raw)
         if result.later is not None:
-            background.add_task(result.later)
+            background.add_task(logged, result.later)
         return {"status": result.status, "detail": result.detail, "task_id": result.task_id}
 
     return router
@@ -104,13 +113,7 @@ class SmtpInbound:
         return "250 OK"
 
     def _run(self, later: Later) -> None:
-        async def run() -> None:
-            try:
-                await later()
-            except Exception:  # the answer is stored; only the note back is lost
-                log.exception("email reply: the note back failed")
-
-        task = asyncio.create_task(run())
+        task = asyncio.create_task(logged(later))
         self._later.add(task)
         task.add_done_callback(self._later.discard)
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from email import policy
+from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus
@@ -73,7 +75,12 @@ def reply_text(message: EmailMessage) -> str:
     body = message.get_body(("plain", "html"))
     if not isinstance(body, EmailMessage):
         return ""
-    text = str(body.get_content())
+    try:
+        text = str(body.get_content())
+    except (LookupError, UnicodeError, ValueError, AssertionError):
+        # An unknown or broken charset ("unknown-8bit"): read the bytes as UTF-8, leniently.
+        raw = body.get_payload(decode=True)
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
     if body.get_content_subtype() == "html":
         text = re.sub(r"<(br|p|div)\b[^>]*>", "\n", text, flags=re.IGNORECASE)
         text = re.sub(r"<[^>]+>", "", text)
@@ -104,21 +111,48 @@ def automatic(message: EmailMessage, envelope_from: str | None) -> str | None:
     return None
 
 
-def forged(message: EmailMessage) -> str | None:
-    """A receiving server's word that the sender is not who they say (SPF or DKIM failed,
-    with no DKIM pass to outweigh it); None when it says nothing against them."""
-    results = " ".join(str(v) for v in message.get_all("Authentication-Results") or [])
+def from_address(message: EmailMessage) -> str | None:
+    """The one address in the one ``From`` header, lowercased; None for anything else
+    (several From headers or addresses, or one the parser had to guess at). The address is
+    the one in angle brackets, the one the receiving server's DMARC check read: a display
+    name shaped like an address (``uma@acme.test <mallory@evil.test>``) is not it."""
+    headers = message.get_all("From") or []
+    if len(headers) != 1:
+        return None
+    header = headers[0]
+    if not isinstance(header, AddressHeader) or len(header.addresses) != 1:
+        return None
+    if getattr(header, "defects", None):  # the parser guessed (typeshed lacks the attribute)
+        return None
+    address = header.addresses[0].addr_spec.strip().lower()
+    return address if "@" in address else None
+
+
+def forged(message: EmailMessage, sender: str) -> str | None:
+    """The receiving server's word that the sender is not who they say; None when it says
+    nothing against them.
+
+    Only the topmost ``Authentication-Results`` counts: it is the one the last server (the
+    one that handed us the mail) added; any below it may come from the sender. DMARC's
+    verdict decides when there is one; otherwise a DKIM pass for the From's own domain
+    outweighs an SPF failure (a forwarded mail), and a DKIM pass for another domain proves
+    nothing."""
+    results = message.get_all("Authentication-Results") or []
     if not results:
         return None
-    verdicts = dict.fromkeys(("spf", "dkim", "dmarc"), "")
-    for method, result in re.findall(r"\b(spf|dkim|dmarc)=(\w+)", results.lower()):
-        verdicts[method] = verdicts[method] or result
-    if verdicts["dmarc"] == "fail":
-        return "DMARC failed"
-    if verdicts["dkim"] == "pass":
+    text = str(results[0]).lower()
+    # The first verdict per method (reversed, so earlier ones overwrite later ones).
+    found = dict(reversed(re.findall(r"\b(spf|dkim|dmarc)=(\w+)", text)))
+    if found.get("dmarc") == "pass":
         return None
-    if verdicts["spf"] in ("fail", "softfail") or verdicts["dkim"] == "fail":
-        return f"SPF {verdicts['spf'] or 'none'}, DKIM {verdicts['dkim'] or 'none'}"
+    if found.get("dmarc") == "fail":
+        return "DMARC failed"
+    domain = sender.rpartition("@")[2]
+    signers = re.findall(r"\bdkim=pass\b[^;]*?\bheader\.(?:d|i)=@?([\w.-]+)", text)
+    if any(d == domain or domain.endswith("." + d) for d in signers):
+        return None
+    if found.get("spf") in ("fail", "softfail") or found.get("dkim") == "fail":
+        return f"SPF {found.get('spf', 'none')}, DKIM {found.get('dkim', 'none')}"
     return None
 
 
@@ -158,12 +192,12 @@ class Replies:
         if target is None:
             return Received("ignored", "not addressed to a reply address of this server")
         user = await active_user(self._ctx.engine, target.user_id)
-        sender = parseaddr(str(message.get("From", "")))[1].lower()
-        if user is None or not user.email or sender != user.email.lower():
+        sender = from_address(message)
+        if user is None or not user.email or sender is None or sender != user.email.lower():
             log.warning("email reply for %s refused: from %r", target.task_id, sender)
             return Received("refused", "the sender is not the person it was sent to",
                             target.task_id)  # fmt: skip
-        spoofed = forged(message)
+        spoofed = forged(message, sender)
         if spoofed is not None:
             log.warning("email reply for %s refused: %s", target.task_id, spoofed)
             return Received("refused", f"the sender did not authenticate: {spoofed}",
@@ -175,7 +209,9 @@ class Replies:
             note = said if isinstance(said, str) else self._heard(await verdict(self._ctx, said))
             await self._tell(target.task_id, user, message, note)
 
-        return Received("answered", "", target.task_id, later)
+        answered = not isinstance(said, str)
+        status = "answered" if answered else "not_answered"
+        return Received(status, "" if answered else str(said), target.task_id, later)
 
     async def _answer(self, task_id: str, user: DirectoryUser, text: str) -> str | TaskRecord:
         """Answer with ``text``: the task it submitted, or what to tell the person now."""
@@ -203,11 +239,12 @@ class Replies:
         if task.status is TaskStatus.COMPLETED:
             items = "\n".join(f"  {i.label}: {i.value}" for i in understood(self._ctx, task))
             return f"Recorded. I understood:\n{items}" if items else "Recorded."
+        reason = task.verification_reason or "the verifier gave no reason."
         if task.status is TaskStatus.REJECTED:
-            return (f"I couldn't take that as your answer: {task.verification_reason} "
+            return (f"I couldn't take that as your answer: {reason} "
                     "Please reply again, saying it plainly.")  # fmt: skip
         if task.status is TaskStatus.VERIFICATION_EXHAUSTED:
-            return f"That was the last attempt: {task.verification_reason} The task is closed."
+            return f"That was the last attempt: {reason} The task is closed."
         if task.status is TaskStatus.SUBMITTED:
             return "Your reply is stored; the check of it is not done yet."
         return f"The task is now {task.status.value.replace('_', ' ')}."
@@ -220,13 +257,16 @@ class Replies:
             return
         base = self._ctx.settings.base_url()
         link = task_link(self._ctx.keyring, base, task.id, user.id, task.timeout_at)
-        message_id = str(incoming.get("Message-ID", "")).strip() or None
+        # One line, one id: a Message-ID carrying line breaks is not repeated into headers.
+        found = re.search(r"<[^<>\s]+>", str(incoming.get("Message-ID", "")))
+        message_id = found[0] if found else None
         mail = outcome(
             task,
             None,
             sender=self._sender,
             to=user.email,
-            key=f"reply.{task.id}.{task.version}",
+            # Unique per note: two replies to one task get two notes.
+            key=f"reply.{task.id}.{uuid.uuid4().hex}",
             open_url=link,
             in_reply_to=message_id,
             note=note,

@@ -67,7 +67,10 @@ class ResendTransport:
         try:
             sent = await sdk.Emails.send_async(params, options)
         except self._errors.ResendError as exc:
-            raise _failure(exc) from None
+            failed = _failure(exc)
+            if failed is None:
+                return None
+            raise failed from None
         return str(sent["id"])
 
     async def aclose(self) -> None:
@@ -79,13 +82,28 @@ def _part(message: EmailMessage, subtype: str) -> str:
     return str(body.get_content()) if isinstance(body, EmailMessage) else ""
 
 
-def _failure(exc: Any) -> SendError:
-    """A ``resend.exceptions.ResendError`` as a send failure: retried or final."""
+def _failure(exc: Any) -> SendError | None:
+    """A ``resend.exceptions.ResendError`` as a send failure (retried or final); None when
+    it means the mail already went."""
     code = str(exc.code)
-    text = f"resend {code} {exc.error_type}: {exc.message}"
+    kind = str(exc.error_type)
+    text = f"resend {code} {kind}: {exc.message}"
+    if code == "409" and kind == "invalid_idempotent_request":
+        # The key was used with another body: an earlier try (whose reply was lost) sent
+        # this job's mail, with the minute-older "time left" it had then.
+        return None
     if code == "429":
-        wait = exc.headers.get("retry-after") or exc.headers.get("Retry-After")
-        return SendError(text, permanent=False, retry_after=float(wait) if wait else None)
-    # 5xx and the SDK's own transport failures (it reports those as 500) are worth retrying;
-    # a refused key, a bad address or an unverified domain are not.
-    return SendError(text, permanent=not code.startswith("5"))
+        return SendError(text, permanent=False, retry_after=_seconds(exc.headers))
+    # 5xx, a concurrent request with the same key (409), and the SDK's own transport
+    # failures (reported as 500) are worth retrying; a refused key, a bad address or an
+    # unverified domain are not.
+    return SendError(text, permanent=not (code.startswith("5") or code == "409"))
+
+
+def _seconds(headers: Any) -> float | None:
+    """Retry-After in seconds, if it is a number (an HTTP date is waited out by backoff)."""
+    value = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
