@@ -1,11 +1,13 @@
-"""The email channel's outbound half: mail the ask, and (when asked for) the outcome.
+"""The email channel: mail the ask (and, when asked for, the outcome); its inbound doors.
 
-The outbox hands it each job of an ``email:`` route. ``task.created`` mails the recipient
-the task, with an **Open task** link signed for them; someone not in the directory yet is
-added as a passwordless reviewer (``added_by="email"``), so the link signs them in for
-that task alone, and a recipient becomes the task's assignee when it has none, so they may
-answer it. The ``Message-ID`` is the delivery receipt, and the locator a reply finds its
-task by.
+The outbox hands it each job of an ``email:`` route, sent as the server or as the route's
+sender identity (``email+NAME:``, :mod:`.identities`). ``task.created`` mails the
+recipient the task: someone not in the directory yet is added as a passwordless reviewer
+(``added_by="email"``), and a recipient becomes the task's assignee when it has none. The
+assignee's mail carries what answers it: one-click buttons (:mod:`.links`), an **Open
+task** link signed for them, and, when the verifier reads free text, a signed reply
+address (:mod:`.replies`); anyone else mailed gets the task's page. The ``Message-ID`` is
+the delivery receipt.
 
 A task's ending is not mailed by default: one mail per task, no storms. With
 ``AWAITHUMANS_EMAIL_NOTIFY_OUTCOME=true`` each recipient gets the outcome, threaded under
@@ -49,7 +51,8 @@ NAME = "email"
 
 
 def reply_locator(message_id: str) -> str:
-    """How a reply (its ``In-Reply-To``) finds the task of the mail it answers."""
+    """The receipt's lookup key: a reply's ``In-Reply-To`` names the mail it answers (the
+    reply path itself trusts only the signed reply address)."""
     return f"email:{message_id.strip().strip('<>').lower()}"
 
 
