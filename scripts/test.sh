@@ -2,11 +2,19 @@
 # Sets up a fresh machine and runs the whole test suite (what CI runs).
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -k poll    # extra arguments go to pytest
+# The first run installs system packages (PostgreSQL, Chromium, fonts; root or sudo needed)
+# and the dev tools into .venv (a few minutes); the suite itself takes about 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+step "system packages (PostgreSQL, Chromium, fonts): scripts/system-deps.sh"
 bash scripts/system-deps.sh
+step "virtualenv .venv with the dev tools: scripts/setup.sh"
 bash scripts/setup.sh
+step "ruff (lint and format)"
 .venv/bin/ruff check awaithumans tests bench examples
 .venv/bin/ruff format --check awaithumans tests bench examples
+step "mypy --strict"
 .venv/bin/mypy
+step "pytest"
 exec .venv/bin/pytest -p no:cacheprovider "$@"

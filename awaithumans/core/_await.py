@@ -143,6 +143,18 @@ def _create_window() -> float:
         return _CREATE_WINDOW_SECONDS
 
 
+def _how(view: TaskView, replayed: bool) -> str:
+    """'created', 'resumed' (the same key, still waiting) or 'already answered' (a rerun of
+    a script whose task has its answer: it is returned at once, nobody is asked again)."""
+    if not replayed:
+        return "created"
+    if view.status is TaskStatus.COMPLETED:
+        return "already answered"
+    if view.status.is_terminal:
+        return f"already {view.status.value.replace('_', ' ')}"
+    return "resumed"
+
+
 def _say(line: str) -> None:
     if not os.environ.get("AWAITHUMANS_QUIET"):
         print(line, file=sys.stderr, flush=True)
@@ -154,7 +166,7 @@ async def ask_and_wait(ask: Ask[R]) -> R:
     target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
         view, replayed, review_url = await create_task(client, target.url, body)
-        _say(f"✓ Task {'resumed' if replayed else 'created'}: {view.id}")
+        _say(f"✓ Task {_how(view, replayed)}: {view.id}")
         _say(f"  Review at: {review_url}")
         if not view.status.is_terminal:
             _say(f"  Waiting for human (timeout: {view.timeout_seconds}s). Ctrl-C to abort.")

@@ -9,6 +9,7 @@ returns the typed answer) and the graph goes on to ``refund``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -18,8 +19,10 @@ from pydantic import BaseModel, Field
 
 from awaithumans.adapters.langgraph import await_human
 
-# Both processes must open the same checkpoint file.
-CHECKPOINT_DB = os.environ.get("CHECKPOINT_DB", "langgraph-refunds.db")
+# Both processes must open the same checkpoint file; under .awaithumans/ (ignored by git),
+# next to the dev server's own database.
+CHECKPOINT_DB = os.environ.get("CHECKPOINT_DB", ".awaithumans/langgraph-refunds.db")
+Path(CHECKPOINT_DB).parent.mkdir(parents=True, exist_ok=True)
 # Where the server sends the signed webhook: relay.py. run.py puts it in the thread's
 # state, so the node, re-run by the relay, asks with exactly the same request.
 RELAY_URL = os.environ.get("RELAY_URL", "http://127.0.0.1:8765/")

@@ -49,7 +49,9 @@ class Script:
         """Wait for the "Task created/resumed" lines; return the task id and those lines."""
         deadline = time.monotonic() + timeout
         first = self.err.next(deadline)
-        found = re.fullmatch(r"✓ Task (created|resumed): (tsk_[0-9a-f]{24})", first)
+        found = re.fullmatch(
+            r"✓ Task (created|resumed|already answered): (tsk_[0-9a-f]{24})", first
+        )
         assert found, self.err.seen
         task_id = found[2]
         second = self.err.next(deadline)
@@ -128,7 +130,8 @@ def test_quickstart_rerun_after_answer_returns_the_stored_answer(
     again = run_script()
     same_id, lines = again.announced(dev_server.port)
     assert same_id == task_id
-    assert lines[0] == f"✓ Task resumed: {task_id}"
+    # Said as it is: the rerun found the answer, nobody is asked again.
+    assert lines[0] == f"✓ Task already answered: {task_id}"
     assert again.out.next(time.monotonic() + 10) == VERDICT
     assert again.proc.wait(timeout=10) == 0
     # Nobody was asked again: no "Waiting for human" line, and no long-poll wait.

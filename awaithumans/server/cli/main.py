@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from awaithumans.core import MissingExtraError
+from awaithumans.core._discovery import dev_file_path, read_dev_file
 from awaithumans.server.cli.files import (
     DEV_DIR,
     dev_secrets,
@@ -380,18 +381,29 @@ def cmd_version(_args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="awaithumans", description="Human-in-the-loop task server for AI agents."
+        prog="awaithumans",
+        description="Human-in-the-loop task server for AI agents.",
+        epilog="Start with `awaithumans dev`; `awaithumans COMMAND --help` says more.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def server_flags(p: argparse.ArgumentParser, port_default: int | None) -> None:
+    def server_flags(p: argparse.ArgumentParser, port_default: int | None, port_help: str) -> None:
         # None: AWAITHUMANS_HOST / AWAITHUMANS_PORT, else the settings' defaults.
-        p.add_argument("--host", default=None)
-        p.add_argument("--port", type=int, default=port_default)
         p.add_argument(
-            "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+            "--host",
+            default=None,
+            help="address to listen on (default: AWAITHUMANS_HOST, else 127.0.0.1)",
+        )
+        p.add_argument("--port", type=int, default=port_default, help=port_help)
+        p.add_argument(
+            "--log-level",
+            default="warning",
+            choices=["debug", "info", "warning", "error"],
+            help="how much the server logs (default: warning)",
         )
         p.add_argument("--access-log", action="store_true", help="log every request")
+
+    def smtp_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--smtp-inbound-port",
             type=int,
@@ -401,11 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     dev = sub.add_parser("dev", help="run a local server with zero configuration")
-    server_flags(dev, None)
+    server_flags(dev, None, "port (default: AWAITHUMANS_PORT, else 3001 or the next free one)")
+    smtp_flag(dev)
     dev.set_defaults(func=cmd_dev)
 
     prod = sub.add_parser("serve", help="run the server from AWAITHUMANS_* configuration")
-    server_flags(prod, None)
+    server_flags(prod, None, "port (default: AWAITHUMANS_PORT, else 3001)")
+    smtp_flag(prod)
     prod.set_defaults(func=cmd_serve)
 
     key = sub.add_parser("create-agent-key", help="create a scoped API key for an agent")
@@ -422,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
         "webhook-secret", help="print the secret webhook receivers verify signatures with"
     ).set_defaults(func=cmd_webhook_secret)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    sub.add_parser(
+        "url", help="print the running dev server's URL (from ~/.awaithumans-dev.json)"
+    ).set_defaults(func=cmd_url)
+    sub.add_parser(
+        "token", help="print the running dev server's admin token (for curl)"
+    ).set_defaults(func=cmd_token)
 
     slack = sub.add_parser("slack", help="set up the Slack app")
     slack_commands = slack.add_subparsers(dest="slack_command", required=True, metavar="COMMAND")
@@ -429,7 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest", help="print the app manifest to paste into api.slack.com (From manifest)"
     )
     manifest.add_argument("--url", help="the server's public https address")
-    manifest.add_argument("--name", default="Await Humans", help="the app's name in Slack")
+    manifest.add_argument(
+        "--name", default="Await Humans", help="the app's name in Slack (default: Await Humans)"
+    )
     manifest.add_argument(
         "--socket-mode",
         action="store_true",
@@ -442,15 +464,22 @@ def build_parser() -> argparse.ArgumentParser:
     temporal = engines.add_parser(
         "temporal", help="signal Temporal workflows (awaithumans.task_event)"
     )
-    temporal.add_argument("--temporal-address", default="localhost:7233", metavar="HOST:PORT")
-    temporal.add_argument("--namespace", default="default")
+    temporal.add_argument(
+        "--temporal-address",
+        default="localhost:7233",
+        metavar="HOST:PORT",
+        help="the Temporal frontend (default: localhost:7233)",
+    )
+    temporal.add_argument(
+        "--namespace", default="default", help="Temporal namespace (default: default)"
+    )
     temporal.add_argument(
         "--webhook-secret-env",
         default=_SECRET_ENV,
         metavar="NAME",
-        help="environment variable holding the webhook secret",
+        help=f"environment variable holding the webhook secret (default: {_SECRET_ENV})",
     )
-    server_flags(temporal, 3002)
+    server_flags(temporal, 3002, "port the relay listens on (default: 3002)")
     temporal.set_defaults(func=cmd_relay_temporal)
 
     prefect = engines.add_parser(
@@ -460,14 +489,57 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook-secret-env",
         default=_SECRET_ENV,
         metavar="NAME",
-        help="environment variable holding the webhook secret",
+        help=f"environment variable holding the webhook secret (default: {_SECRET_ENV})",
     )
-    server_flags(prefect, 3003)
+    server_flags(prefect, 3003, "port the relay listens on (default: 3003)")
     prefect.set_defaults(func=cmd_relay_prefect)
+    _describe(parser)
     return parser
 
 
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's own --help the one line the command list shows for it.
+
+    argparse keeps that line only in the list (``help=``); ``description`` is separate.
+    Walks its subparser actions (stable for a decade, if not public)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for listed in action._choices_actions:
+                child = action.choices[listed.dest]
+                if child.description is None and listed.help:
+                    child.description = listed.help[0].upper() + listed.help[1:] + "."
+                _describe(child)
+
+
 def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # Bare `awaithumans`: say what there is to run.
+        parser.print_help()
+        return 0
     result: int = args.func(args)
     return result
+
+
+def _dev_value(key: str, what: str) -> int:
+    """Print one value of the running dev server's discovery file."""
+    found = read_dev_file()
+    value = found.get(key) if found else None
+    if not isinstance(value, str):
+        print(
+            f"No running `awaithumans dev` found ({dev_file_path()}); start one, or use "
+            f"the {what} your server printed.",
+            file=sys.stderr,
+        )
+        return 1
+    print(value)
+    return 0
+
+
+def cmd_url(args: argparse.Namespace) -> int:
+    return _dev_value("url", "URL")
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    return _dev_value("admin_token", "admin token")
