@@ -10,7 +10,8 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from awaithumans.server.dashboard.access import PageError, page_user
+from awaithumans.server.dashboard.access import PageError, ctx_of, page_user
+from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.principals import Principal
 
@@ -84,6 +85,18 @@ async def operator_posting(request: Request, back: str) -> Principal | Response:
     if not who.is_operator:
         raise PageError(403, "Operators only", "Only operators can open this page.")
     return who
+
+
+async def operator_form(request: Request, back: str) -> tuple[Principal, FormData] | Response:
+    """The operator behind a form post and the form, once its CSRF token checks out; or
+    the response to send instead (sign in first, or "this form expired")."""
+    who = await operator_posting(request, back)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not csrf_ok(ctx_of(request).csrf_key, request, form.get(CSRF_FIELD)):
+        return expired_form(request)
+    return who, form
 
 
 def first_error(errors: Mapping[str, str], order: tuple[str, ...]) -> str | None:

@@ -13,12 +13,10 @@ from starlette.responses import RedirectResponse, Response
 from awaithumans.server.dashboard.access import ctx_of, require_operator
 from awaithumans.server.dashboard.admin_common import (
     MAX_NAME,
-    expired_form,
     notice,
-    operator_posting,
+    operator_form,
     text_field,
 )
-from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.engine import current_revision
 from awaithumans.server.db.models import AgentKeyRow
@@ -205,13 +203,11 @@ async def settings_page(request: Request) -> Response:
 
 @router.post("/settings/agent-keys")
 async def create_agent_key(request: Request) -> Response:
-    who = await operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/settings")
+    if isinstance(posted, Response):
+        return posted
+    who, form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     name = text_field(form, "name")
     error = None
     if not name:
@@ -232,13 +228,11 @@ async def create_agent_key(request: Request) -> Response:
 
 @router.post("/settings/agent-keys/{key_id}/revoke")
 async def revoke_agent_key(request: Request, key_id: str) -> Response:
-    who = await operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/settings")
+    if isinstance(posted, Response):
+        return posted
+    _who, _form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     revoked = await ctx.writer.submit(RevokeAgentKey(key_id))
     ctx.auth.forget_keys()
     done = "revoked" if revoked else "already-revoked"
@@ -247,13 +241,11 @@ async def revoke_agent_key(request: Request, key_id: str) -> Response:
 
 @router.post("/settings/slack/installs/{team_id}/remove")
 async def remove_slack_install(request: Request, team_id: str) -> Response:
-    who = await operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/settings")
+    if isinstance(posted, Response):
+        return posted
+    _who, _form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     await ctx.writer.submit(RemoveInstall(team_id))
     channel = ctx.handlers.get("slack")
     if isinstance(channel, SlackChannel):

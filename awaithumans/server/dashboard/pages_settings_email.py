@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from awaithumans.server.dashboard.access import ctx_of
-from awaithumans.server.dashboard.admin_common import expired_form, operator_posting, text_field
-from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
+from awaithumans.server.dashboard.admin_common import operator_form, text_field
 from awaithumans.server.dashboard.pages_settings import settings_page_with
 from awaithumans.server.notify.email.identities import (
     TRANSPORTS,
@@ -26,13 +25,11 @@ _TEXT = ("name", "from_address", "from_name", "reply_to", "transport", "smtp_hos
 
 @router.post("/settings/email/identities")
 async def save_identity(request: Request) -> Response:
-    who = await operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/settings")
+    if isinstance(posted, Response):
+        return posted
+    _who, form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     values = {name: text_field(form, name) for name in _TEXT}
     values["name"] = values["name"].lower()
     for box in ("smtp_start_tls", "smtp_use_tls"):
@@ -68,12 +65,10 @@ async def save_identity(request: Request) -> Response:
 
 @router.post("/settings/email/identities/{name}/remove")
 async def remove_identity(request: Request, name: str) -> Response:
-    who = await operator_posting(request, "/settings")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/settings")
+    if isinstance(posted, Response):
+        return posted
+    _who, _form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     await ctx.writer.submit(RemoveIdentity(name))
     return RedirectResponse("/settings?done=sender-removed#email-title", status_code=303)

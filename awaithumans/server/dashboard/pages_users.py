@@ -31,14 +31,12 @@ from awaithumans.server.dashboard.admin_common import (
     MAX_SLACK_ID,
     SLACK_ID_PATTERN,
     checked,
-    expired_form,
     first_error,
     notice,
-    operator_posting,
+    operator_form,
     raw_field,
     text_field,
 )
-from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
@@ -257,13 +255,11 @@ async def users_page(request: Request) -> Response:
 
 @router.post("/users")
 async def add_user(request: Request) -> Response:
-    who = await operator_posting(request, "/users")
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, "/users")
+    if isinstance(posted, Response):
+        return posted
+    _who, form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     members = await _slack_members(request)
     known = members if isinstance(members, list) else []
     got = _read_user_form(form, had_password=False, editing=False, members=known)
@@ -311,13 +307,11 @@ async def edit_user_page(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}")
 async def edit_user(request: Request, user_id: str) -> Response:
     back = f"/users/{quote(user_id, safe='')}"
-    who = await operator_posting(request, back)
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, back)
+    if isinstance(posted, Response):
+        return posted
+    who, form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     target = await _one_user(request, user_id)
     got = _read_user_form(form, had_password=target["has_password"], editing=True)
     alert = None
@@ -381,13 +375,11 @@ class _SetActive(Write[ErrorCode | None]):
 
 async def _set_active(request: Request, user_id: str, active: bool) -> Response:
     back = f"/users/{quote(user_id, safe='')}"
-    who = await operator_posting(request, back)
-    if isinstance(who, Response):
-        return who
+    posted = await operator_form(request, back)
+    if isinstance(posted, Response):
+        return posted
+    who, _form = posted
     ctx = ctx_of(request)
-    form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
-        return expired_form(request)
     refusal = await ctx.writer.submit(_SetActive(user_id, active))
     if refusal is ErrorCode.USER_NOT_FOUND:
         raise PageError(404, "No such user", "That user does not exist (check the link).")
