@@ -611,6 +611,31 @@ def test_doctor_passes_in_a_healthy_dev_dir(dev: DevFactory, project: Path, home
     assert result.stdout.splitlines()[-1] == "All good."
 
 
+def test_doctor_elsewhere_checks_the_running_dev_server(
+    dev: DevFactory, tmp_path: Path, home: Path
+) -> None:
+    # Run from another folder (a second terminal's home folder, say), doctor follows the
+    # discovery file to the dev server's own folder instead of reporting a missing key.
+    server = dev()
+    assert server.proc is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli("doctor", cwd=elsewhere, home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✗" not in result.stdout
+    dev_dir = (tmp_path / "project" / ".awaithumans").resolve()
+    assert f"· No .awaithumans here; checking the running dev server's folder {dev_dir}." in (
+        result.stdout
+    )
+    assert f"✓ Payload key found ({dev_dir / 'payload.key'})." in result.stdout
+    assert "✓ Database reachable (sqlite)." in result.stdout
+    assert (
+        f"✓ A dev server is running at http://localhost:{server.port} (pid {server.proc.pid})"
+        " and answers." in result.stdout
+    )
+    assert list(elsewhere.iterdir()) == []  # a check changes nothing where it runs
+
+
 def test_doctor_flags_a_malformed_payload_key(dev: DevFactory, project: Path, home: Path) -> None:
     dev()
     result = run_cli(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 from pydantic import ValidationError
 
 from awaithumans.core._discovery import dev_file_path, read_dev_file
@@ -85,6 +86,42 @@ async def _check_db(report: Report, settings: Settings) -> None:
         await engine.dispose()
 
 
+def _running_dev_dir(dev: dict[str, object] | None, here: Path) -> Path | None:
+    """The running dev server's folder when ``doctor`` runs outside it, else None.
+
+    ``awaithumans dev`` keeps its key and database in ``./.awaithumans`` of the folder it was
+    started in. Run from anywhere else (another terminal's home folder, say), ``doctor``
+    would report a missing key for a server that is fine; the discovery file names the
+    folder, so the check follows it. A folder with its own ``.awaithumans`` is checked as is.
+    """
+    if dev is None or here.is_dir():
+        return None
+    named = dev.get("dev_dir")
+    if not isinstance(named, str) or not Path(named).is_dir():
+        return None
+    return Path(named)
+
+
+def _check_running_server(report: Report, dev: dict[str, object]) -> None:
+    url = dev.get("url")
+    try:
+        reply = httpx.get(f"{url}/api/health", timeout=3.0)
+        healthy = reply.status_code == 200
+    except httpx.HTTPError as exc:
+        report.bad(
+            f"The dev server at {url} (pid {dev.get('pid')}) does not answer: {exc}.",
+            "stop it (Ctrl-C in its terminal) and start `awaithumans dev` again.",
+        )
+        return
+    if healthy:
+        report.ok(f"A dev server is running at {url} (pid {dev.get('pid')}) and answers.")
+    else:
+        report.bad(
+            f"The dev server at {url} answers {reply.status_code} to /api/health.",
+            "read its terminal's log; restart it if its database is gone.",
+        )
+
+
 def run_doctor(dev_dir: Path) -> int:
     report = Report()
     try:
@@ -92,12 +129,18 @@ def run_doctor(dev_dir: Path) -> int:
     except ValidationError as exc:
         report.bad(describe_error(exc), "see awaithumans serve --help")
         return 1
+    dev = read_dev_file()
+    elsewhere = _running_dev_dir(dev, dev_dir)
+    if elsewhere is not None:
+        report.note(f"No {dev_dir} here; checking the running dev server's folder {elsewhere}.")
+        dev_dir = elsewhere
     _check_key(report, env, dev_dir)
-    # Where `awaithumans dev` keeps its database unless the environment names one.
+    # Where `awaithumans dev` keeps its database unless the environment names one
+    # (``sqlite:///`` + a relative path is relative, + an absolute one is absolute).
     settings = (
         env
         if "database_url" in env.model_fields_set
-        else Settings(database_url=f"sqlite:///./{dev_dir / 'dev.db'}")
+        else Settings(database_url=f"sqlite:///{dev_dir / 'dev.db'}")
     )
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None and not sqlite_file.exists():
@@ -108,9 +151,8 @@ def run_doctor(dev_dir: Path) -> int:
         asyncio.run(_check_db(report, settings))
     if settings.public_url and not settings.public_url.startswith("https://"):
         report.note("AWAITHUMANS_PUBLIC_URL is not https: session cookies will not be Secure.")
-    dev = read_dev_file()
     if dev is not None:
-        report.ok(f"A dev server is running at {dev.get('url')} (pid {dev.get('pid')}).")
+        _check_running_server(report, dev)
     elif dev_file_path().exists():
         report.note(f"{dev_file_path()} is stale (its server is gone); the SDK ignores it.")
     else:

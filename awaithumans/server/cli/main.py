@@ -123,6 +123,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 "port": port,
                 "pid": pid,
                 "started_at": time.time(),
+                # `doctor` run from another folder checks this server's folder, not its own.
+                "dev_dir": str(DEV_DIR.resolve()),
                 "admin_token": settings.admin_api_token.get_secret_value()
                 if settings.admin_api_token
                 else None,
