@@ -75,7 +75,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             return self
-        log = self.log_path.open("ab")
+        # The log carries the one-shot setup link: readable by its owner only.
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
             [sys.executable, "-m", "awaithumans._cli_entry", "serve", "--port", str(self.port)],
             env=self.env(),

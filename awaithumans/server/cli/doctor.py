@@ -149,6 +149,7 @@ def run_doctor(dev_dir: Path) -> int:
         report.note(f"No database at {sqlite_file} yet; the server creates it at start.")
     else:
         asyncio.run(_check_db(report, settings))
+        _check_private(report, sqlite_file)
     if settings.public_url and not settings.public_url.startswith("https://"):
         report.note("AWAITHUMANS_PUBLIC_URL is not https: session cookies will not be Secure.")
     if dev is not None:
@@ -171,6 +172,23 @@ def run_doctor(dev_dir: Path) -> int:
     print()
     print("All good." if report.problems == 0 else f"{report.problems} problem(s) to fix.")
     return 0 if report.problems == 0 else 1
+
+
+def _check_private(report: Report, database: Path | None) -> None:
+    """The SQLite files hold password and key hashes and sessions: the server creates them
+    0600 in a 0700 folder, but never chmods a file or folder that was there before it."""
+    from awaithumans.server.security.private_files import open_to_others, sqlite_files
+
+    if database is None:
+        return
+    for path in sqlite_files(database):
+        if open_to_others(path):
+            report.bad(f"{path} is readable by other users.", f"chmod 600 {path}")
+    if open_to_others(database.parent.resolve()):
+        report.note(
+            f"Other users can open {database.parent.resolve()} (the database's folder); "
+            f"chmod 700 it unless that is on purpose."
+        )
 
 
 def _check_slack_tokens(report: Report, settings: Settings) -> None:

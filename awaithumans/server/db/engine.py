@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from awaithumans.server.security.private_files import create_private_file
 from awaithumans.server.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -19,7 +20,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.sqlite_path()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite would create the file 0644 (less the umask) and its -wal and -shm files
+            # with the file's own mode; created here first, 0600 in a 0700 folder, all three
+            # stay private. An existing file or folder keeps its mode (doctor reports it).
+            create_private_file(path)
         engine = create_async_engine(
             settings.database_url,
             pool_size=8,

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from awaithumans.server.security.private_files import make_private_dirs
 from awaithumans.server.settings import EmailSettings
 
 
@@ -174,7 +175,9 @@ class FileTransport:
         return None
 
     def _write(self, message: EmailMessage) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        # Mail carries signed sign-in links: a folder we make is 0700 (one the user made
+        # is theirs to set), and mkstemp creates each file 0600.
+        make_private_dirs(self._dir)
         task = message.get("X-Awaithumans-Task", "mail")
         # Written aside and renamed: a reader polling the folder never sees half a message.
         fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".", suffix=".tmp")
