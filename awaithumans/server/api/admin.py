@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -23,6 +23,7 @@ from awaithumans.server.services.directory import (
     SaveUser,
 )
 from awaithumans.server.services.outbox_rows import Redeliver, list_jobs
+from awaithumans.server.web import session_id
 
 router = APIRouter(
     prefix="/api/admin",
@@ -142,7 +143,9 @@ _NOT_NULLABLE = ("display_name", "is_operator", "is_active")
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-async def update_user(user_id: str, body: UserPatch, ctx: Ctx, _op: Operator) -> UserOut:
+async def update_user(
+    user_id: str, body: UserPatch, request: Request, ctx: Ctx, _op: Operator
+) -> UserOut:
     values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"password"})
     nulled = [name for name in _NOT_NULLABLE if name in values and values[name] is None]
     if nulled:
@@ -158,7 +161,9 @@ async def update_user(user_id: str, body: UserPatch, ctx: Ctx, _op: Operator) ->
         values["email"] = values["email"].strip().lower()
     if body.password is not None:
         values["password_hash"] = await _password_hash(body.password)
-    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, values, create=False)))
+    # A new password ends the user's sessions, but the one making this request.
+    save = SaveUser(user_id, values, create=False, keep_session=session_id(request))
+    _raise_refusal(await ctx.writer.submit(save))
     return _user_out(await _get_user(ctx, user_id))
 
 

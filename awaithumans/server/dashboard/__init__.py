@@ -18,6 +18,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 def mount_dashboard(app: FastAPI) -> None:
     """Add the dashboard's pages and static files to ``app``."""
     from awaithumans.server.dashboard import (
+        pages_account,
         pages_auth,
         pages_queue,
         pages_settings,
@@ -31,6 +32,7 @@ def mount_dashboard(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (
         pages_auth,
+        pages_account,
         pages_queue,
         pages_task,
         pages_users,

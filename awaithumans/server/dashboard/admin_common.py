@@ -29,6 +29,8 @@ EMAIL_TAKEN_MESSAGE = "Another user already has this email."
 NOTICES = {
     "added": "User added.",
     "saved": "Changes saved.",
+    "saved-signed-out": "Changes saved. The new password signed them out everywhere else.",
+    "signed-out": "Signed out everywhere: they sign in again on every device.",
     "deactivated": "User deactivated. Their sessions were signed out.",
     "reactivated": "User reactivated.",
     "revoked": "Agent key revoked. Requests using it are refused from now on.",

@@ -15,8 +15,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import RowMapping, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import RowMapping, select
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
@@ -38,16 +37,19 @@ from awaithumans.server.dashboard.admin_common import (
     text_field,
 )
 from awaithumans.server.dashboard.render import render
-from awaithumans.server.db.models import SessionRow, UserRow
-from awaithumans.server.db.types import utcnow
+from awaithumans.server.db.models import UserRow
 from awaithumans.server.notify.slack import SlackChannel
 from awaithumans.server.notify.slack.workspace import Member, NoWorkspace
 from awaithumans.server.security import hash_password_async, validate_new_password
 from awaithumans.server.services.directory import (
     SaveUser,
 )
-from awaithumans.server.services.sessions import new_user_id
-from awaithumans.server.services.writer import Write
+from awaithumans.server.services.sessions import (
+    end_sessions_of,
+    log_sessions_ended,
+    new_user_id,
+)
+from awaithumans.server.web import session_id
 
 router = APIRouter(include_in_schema=False)
 
@@ -327,11 +329,16 @@ async def edit_user(request: Request, user_id: str) -> Response:
             changes["password_hash"] = await hash_password_async(got.password)
         elif got.remove_password:
             changes["password_hash"] = None
-        refusal = await ctx.writer.submit(SaveUser(user_id, changes, create=False))
+        # A new password ends the user's other sessions; the operator's own stays.
+        save = SaveUser(user_id, changes, create=False, keep_session=session_id(request))
+        refusal = await ctx.writer.submit(save)
         if refusal is None:
+            if "password_hash" in changes:
+                log_sessions_ended(user_id, save.sessions_ended, f"password set by {who.id}")
             if user_id == who.id and not v["is_operator"]:
                 return RedirectResponse("/", status_code=303)  # no longer allowed on /users
-            return RedirectResponse("/users?done=saved", status_code=303)
+            done = "saved-signed-out" if save.sessions_ended else "saved"
+            return RedirectResponse(f"/users?done={done}", status_code=303)
         if refusal is ErrorCode.USER_NOT_FOUND:
             raise PageError(404, "No such user", "That user does not exist any more.")
         if refusal is ErrorCode.EMAIL_TAKEN:
@@ -351,28 +358,6 @@ async def edit_user(request: Request, user_id: str) -> Response:
     )
 
 
-class _SetActive(Write[ErrorCode | None]):
-    """(De)activate a user; deactivating also ends their sessions, in the same commit.
-
-    Sessions of a deactivated user are refused anyway, but revoking them means reactivating
-    the user later does not bring old (possibly stolen) sessions back to life.
-    """
-
-    def __init__(self, user_id: str, active: bool) -> None:
-        self.user_id = user_id
-        self.active = active
-
-    async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
-        refusal = await SaveUser(self.user_id, {"is_active": self.active}, create=False).apply(conn)
-        if refusal is None and not self.active:
-            await conn.execute(
-                update(SessionRow)
-                .where(SessionRow.user_id == self.user_id, SessionRow.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-        return refusal
-
-
 async def _set_active(request: Request, user_id: str, active: bool) -> Response:
     back = f"/users/{quote(user_id, safe='')}"
     posted = await operator_form(request, back)
@@ -380,7 +365,9 @@ async def _set_active(request: Request, user_id: str, active: bool) -> Response:
         return posted
     who, _form = posted
     ctx = ctx_of(request)
-    refusal = await ctx.writer.submit(_SetActive(user_id, active))
+    # Deactivating also ends their sessions, in the same commit (SaveUser): refused anyway
+    # while deactivated, they must not come back to life on reactivation.
+    refusal = await ctx.writer.submit(SaveUser(user_id, {"is_active": active}, create=False))
     if refusal is ErrorCode.USER_NOT_FOUND:
         raise PageError(404, "No such user", "That user does not exist (check the link).")
     if refusal is not None:
@@ -406,6 +393,21 @@ async def deactivate_user(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}/reactivate")
 async def reactivate_user(request: Request, user_id: str) -> Response:
     return await _set_active(request, user_id, True)
+
+
+@router.post("/users/{user_id}/sign-out")
+async def sign_out_user(request: Request, user_id: str) -> Response:
+    """End every session of the user (a lost laptop, a shared screen): they sign in again."""
+    back = f"/users/{quote(user_id, safe='')}"
+    posted = await operator_form(request, back)
+    if isinstance(posted, Response):
+        return posted
+    who, _form = posted
+    await _one_user(request, user_id)  # 404 for an unknown id, before anything is written
+    await end_sessions_of(ctx_of(request), user_id, who)
+    if user_id == who.id:
+        return RedirectResponse("/login", status_code=303)  # that was our own session too
+    return RedirectResponse(f"{back}?done=signed-out", status_code=303)
 
 
 # -- settings -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from awaithumans.server.db.models import AgentKeyRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.security import generate_agent_key
+from awaithumans.server.services.sessions import end_sessions
 from awaithumans.server.services.writer import Write
 
 
@@ -78,13 +79,24 @@ async def active_operators(conn: AsyncConnection) -> int:
 class SaveUser(Write[ErrorCode | None]):
     """Insert or update a directory user; refuses to leave the server without an operator.
 
-    Returns None on success or a refusal code.
+    Returns None on success or a refusal code. A new (or removed) password ends the
+    user's sessions but ``keep_session`` (the one making the change), and deactivating
+    ends them all, in the same commit.
     """
 
-    def __init__(self, user_id: str, values: dict[str, Any], *, create: bool) -> None:
+    def __init__(
+        self,
+        user_id: str,
+        values: dict[str, Any],
+        *,
+        create: bool,
+        keep_session: str | None = None,
+    ) -> None:
         self.user_id = user_id
         self.values = values
         self.create = create
+        self.keep_session = keep_session
+        self.sessions_ended = 0
 
     async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
         email = self.values.get("email")
@@ -121,6 +133,10 @@ class SaveUser(Write[ErrorCode | None]):
             .where(UserRow.id == self.user_id)
             .values(updated_at=utcnow(), **self.values)
         )
+        if self.values.get("is_active") is False:
+            self.sessions_ended = await end_sessions(conn, self.user_id)
+        elif "password_hash" in self.values:
+            self.sessions_ended = await end_sessions(conn, self.user_id, keep=self.keep_session)
         return None
 
 

@@ -1,7 +1,13 @@
-"""Signing in and out, and the first operator: shared by the JSON API and the dashboard."""
+"""Signing in and out, and the first operator: shared by the JSON API and the dashboard.
+
+Sessions end when they should: on sign-out; everywhere at once when the person asks, or an
+operator does; and, apart from the one in use, when the password changes (a thief's
+session must not outlive the password it was opened with).
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,6 +22,7 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import ServerStateRow, SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
+from awaithumans.server.principals import Principal
 from awaithumans.server.security import (
     hash_password_async,
     hash_token,
@@ -24,6 +31,8 @@ from awaithumans.server.security import (
     verify_password_async,
 )
 from awaithumans.server.services.writer import Write
+
+log = logging.getLogger("awaithumans.server")
 
 
 def new_user_id() -> str:
@@ -69,6 +78,58 @@ class InsertSession(Write[None]):
 
     async def apply(self, conn: AsyncConnection) -> None:
         await conn.execute(insert(SessionRow).values(self.values))
+
+
+async def end_sessions(conn: AsyncConnection, user_id: str, *, keep: str | None = None) -> int:
+    """Revoke every live session of ``user_id`` (handoff ones too) but ``keep``; how many.
+
+    Revoked, not deleted: the rows stay for the record, and the session check refuses them.
+    """
+    now = utcnow()
+    query = update(SessionRow).where(
+        SessionRow.user_id == user_id,
+        SessionRow.revoked_at.is_(None),
+        SessionRow.expires_at > now,
+    )
+    if keep is not None:
+        query = query.where(SessionRow.id != keep)
+    result = await conn.execute(query.values(revoked_at=now))
+    return int(result.rowcount)
+
+
+class EndSessions(Write[int]):
+    """Sign ``user_id`` out everywhere (but ``keep``): the number of sessions ended."""
+
+    def __init__(self, user_id: str, keep: str | None = None) -> None:
+        self.user_id = user_id
+        self.keep = keep
+
+    async def apply(self, conn: AsyncConnection) -> int:
+        return await end_sessions(conn, self.user_id, keep=self.keep)
+
+
+class ChangePassword(Write[bool]):
+    """A user's new password hash, and the end of their other sessions, in one commit.
+
+    False when the user is gone or deactivated meanwhile (nothing changes then).
+    """
+
+    def __init__(self, user_id: str, password_hash: str, keep: str | None) -> None:
+        self.user_id = user_id
+        self.password_hash = password_hash
+        self.keep = keep
+        self.ended = 0
+
+    async def apply(self, conn: AsyncConnection) -> bool:
+        changed = await conn.execute(
+            update(UserRow)
+            .where(UserRow.id == self.user_id, UserRow.is_active.is_(True))
+            .values(password_hash=self.password_hash, updated_at=utcnow())
+        )
+        if changed.rowcount != 1:
+            return False
+        self.ended = await end_sessions(conn, self.user_id, keep=self.keep)
+        return True
 
 
 class RevokeSession(Write[None]):
@@ -165,3 +226,68 @@ async def sign_out(ctx: ServerContext, session_id: str | None) -> None:
     """Revoke a session (if there is one)."""
     if session_id:
         await ctx.writer.submit(RevokeSession(session_id))
+
+
+def log_sessions_ended(user_id: str, ended: int, why: str) -> None:
+    """The security log's line for sessions ended other than by signing out: user
+    directory changes have no audit table (the audit trail is per task), so the server's
+    log is their record."""
+    log.info("sessions of %s ended (%d): %s", user_id, ended, why)
+
+
+async def sign_out_everywhere(ctx: ServerContext, who: Principal) -> int:
+    """End every session of ``who`` (the one in use too); how many were live."""
+    ended = await ctx.writer.submit(EndSessions(who.id))
+    log_sessions_ended(who.id, ended, "signed out everywhere")
+    return ended
+
+
+async def end_sessions_of(ctx: ServerContext, user_id: str, by: Principal) -> int:
+    """An operator ends ``user_id``'s sessions (their own included, if it is them)."""
+    ended = await ctx.writer.submit(EndSessions(user_id))
+    log_sessions_ended(user_id, ended, f"by operator {by.id}")
+    return ended
+
+
+async def change_own_password(
+    ctx: ServerContext,
+    who: Principal,
+    *,
+    session_id: str | None,
+    ip: str,
+    current: str,
+    new: str,
+) -> int:
+    """``who`` changes their password; their other sessions end, this one stays.
+
+    The current password is asked for, and its failures throttled like sign-ins: a session
+    left open on someone else's screen must not become a new password. Returns how many
+    other sessions ended.
+
+    Raises:
+        ApiError: 429 when throttled; 403 ``INVALID_CREDENTIALS`` for a wrong current
+            password (or a user without one); 422 ``WEAK_PASSWORD``. Nothing changes then.
+    """
+    email = (who.email or "").lower()
+    wait = ctx.login_throttle.check(ip, email)
+    if wait is not None:
+        raise ApiError(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"Too many wrong passwords; try again in {int(wait) + 1}s.",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    async with ctx.engine.connect() as conn:
+        stored = await conn.scalar(select(UserRow.password_hash).where(UserRow.id == who.id))
+    if not await verify_password_async(stored, current):
+        ctx.login_throttle.record_failure(ip, email)
+        raise ApiError(403, ErrorCode.INVALID_CREDENTIALS, "That is not your current password.")
+    try:
+        validate_new_password(new)
+    except ValueError as exc:
+        raise ApiError(422, ErrorCode.WEAK_PASSWORD, str(exc)) from None
+    write = ChangePassword(who.id, await hash_password_async(new), keep=session_id)
+    if not await ctx.writer.submit(write):
+        raise ApiError(403, ErrorCode.INVALID_CREDENTIALS, "This account is not active.")
+    log_sessions_ended(who.id, write.ended, "password changed")
+    return write.ended
