@@ -3,7 +3,9 @@
 It speaks the wire protocol of ``_wire`` and turns every failure into the error tree of
 ``_errors``. Transient failures (connection refused or dropped, 502/503/504, 429) are retried
 with capped exponential backoff and full jitter until a caller-given deadline, because the
-server restarting under a waiting agent is normal, not exceptional.
+server restarting under a waiting agent is normal, not exceptional: a call waiting through
+a restart (an absence under a minute) is back within about half a second of the server's
+return.
 """
 
 from __future__ import annotations
@@ -44,7 +46,17 @@ _jitter = random.Random()
 
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 _BACKOFF_BASE = 0.1
-_BACKOFF_CAP = 5.0
+# The longest pause between two tries while the server has been away for less than
+# _LONG_OUTAGE_SECONDS: a restart or a deploy, after which waiting agents should see the
+# answer at once (within a second of the server's return, issue 15), not after a 5 s nap.
+# Against a dead server a try is a refused connect (or a load balancer's 503): with full
+# jitter about 4 a second per waiter on average, cheap for the host, and spread out in
+# time, so the waiters do not all come back in the same instant either.
+_BACKOFF_CAP = 0.5
+# A server away for longer is an outage, not a restart: a few seconds more do not matter
+# then, and thousands of waiters need not knock at 4 Hz for hours.
+_LONG_OUTAGE_SECONDS = 60.0
+_LONG_OUTAGE_CAP = 5.0
 
 
 class _Transient(Exception):
@@ -67,9 +79,15 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def backoff_delay(attempt: int) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return _jitter.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * (2**attempt)))
+def backoff_delay(attempt: int, away: float = 0.0) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)].
+
+    Args:
+        attempt: Tries that failed so far, minus one.
+        away: Seconds since the first failure; the cap grows once it is a long outage.
+    """
+    cap = _BACKOFF_CAP if away < _LONG_OUTAGE_SECONDS else _LONG_OUTAGE_CAP
+    return _jitter.uniform(0, min(cap, _BACKOFF_BASE * (2 ** min(attempt, 32))))
 
 
 class TaskClient:
@@ -179,15 +197,18 @@ class TaskClient:
 
     async def _retrying(self, once: Callable[[], Awaitable[T]], *, deadline: float) -> T:
         attempt = 0
+        first_failure: float | None = None
         while True:
             try:
                 return await once()
             except (httpx.TransportError, _Transient) as exc:
                 detail = _describe(exc)
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            remaining = deadline - now
             if remaining <= 0:
                 raise ServerUnreachableError(self.base_url, detail)
-            await asyncio.sleep(min(backoff_delay(attempt), remaining))
+            await asyncio.sleep(min(backoff_delay(attempt, now - first_failure), remaining))
             attempt += 1
 
     def _error_for(self, resp: httpx.Response) -> Exception:
