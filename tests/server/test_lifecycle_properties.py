@@ -382,7 +382,10 @@ class Run:
         self.world = world
         prefix = uuid.uuid4().hex
         self.keys = [f"prop-{prefix}-{i}" for i in range(SLOTS)]
+        # The task the other calls on a slot act on: the first one made with its key.
         self.tasks: dict[int, TaskModel] = {}
+        # Every task, by (creator, slot): an idempotency key names one task per credential.
+        self.scoped: dict[tuple[str, int], TaskModel] = {}
         self.polls: list[PendingPoll] = []
 
     # -- the model's view of who may do what -------------------------------------------
@@ -420,7 +423,8 @@ class Run:
         key = self.keys[op.slot]
         resp = await who.client.post("/api/tasks", json=create_body(key, op.variant, self.world))
         note("create", resp)
-        existing = self.tasks.get(op.slot)
+        # Keys are scoped to the credential: another actor's same key is another task.
+        existing = self.scoped.get((who.name, op.slot))
         if existing is None:
             assert resp.status_code == 201, resp.text
             assert "idempotent-replayed" not in resp.headers
@@ -441,10 +445,11 @@ class Run:
             assert view["status"] == status.value
             assert view["assigned_to_user_id"] == self.user_id(assignee)
             assert view["idempotency_key"] == key
-            self.tasks[op.slot] = task
+            assert all(view["id"] != other.id for other in self.scoped.values())
+            self.scoped[(who.name, op.slot)] = task
+            self.tasks.setdefault(op.slot, task)
             return task
-        same_owner = who.is_operator or existing.owner == who.name
-        if existing.variant == op.variant and same_owner:
+        if existing.variant == op.variant:
             assert resp.status_code == 201, resp.text
             assert resp.headers.get("idempotent-replayed") == "true"
             assert resp.json()["id"] == existing.id
@@ -507,9 +512,9 @@ class Run:
             return task
         return None
 
-    async def cancel(self, op: Cancel) -> TaskModel | None:
+    async def cancel(self, op: Cancel, task: TaskModel | None = None) -> TaskModel | None:
         who = self.actor(op.actor)
-        task = self.tasks.get(op.slot)
+        task = task or self.tasks.get(op.slot)
         resp = await who.client.post(
             f"/api/tasks/{task.id if task else ghost_id()}/cancel", json={"reason": "test"}
         )
@@ -586,9 +591,9 @@ class Run:
 
     async def finish(self) -> None:
         """Close every open task (which wakes every pending poll), then check the polls."""
-        for slot, task in sorted(self.tasks.items()):
+        for (_creator, slot), task in sorted(self.scoped.items()):
             if not task.status.is_terminal:
-                await self.apply(Cancel("admin", slot))
+                await self.check(await self.cancel(Cancel("admin", slot), task), None)
         for poll in self.polls:
             resp = await asyncio.wait_for(poll.job, 10)
             note("poll (woken)", resp)
@@ -605,7 +610,7 @@ class Run:
     async def check(self, changed: TaskModel | None, expired: TaskModel | None) -> None:
         admin = self.world.admin.client
         validator = jsonschema_rs.validator_for(RESPONSE_SCHEMA)
-        for task in self.tasks.values():
+        for task in self.scoped.values():
             resp = await admin.get(f"/api/tasks/{task.id}")
             assert resp.status_code == 200, resp.text
             view = resp.json()
@@ -698,8 +703,10 @@ ACCESS_RULES: list[Op] = [
     Complete("bob", 1, {"approved": "yes"}, valid=False),  # 422 SCHEMA_VALIDATION_FAILED
     Complete("bob", 1, {"approved": False, "note": "no"}, valid=True),  # 200
     Cancel("bob", 1),  # 409 TASK_ALREADY_TERMINAL
-    Create("bob", 1, variant("bob")),  # 409 IDEMPOTENCY_CONFLICT: not bob's task
-    Create("olga", 1, variant("bob")),  # 201 replay: operators may replay any task
+    Create("bob", 1, variant("bob")),  # 201: alice's key is bob's own task under his
+    Create("bob", 1, variant("bob")),  # 201 replay of bob's
+    Create("olga", 1, variant("bob")),  # 201: an operator's own task, too
+    Create("bob", 1, variant("alice")),  # 409 IDEMPOTENCY_CONFLICT: other content
     Create("admin", 0, variant("alice")),  # 409 IDEMPOTENCY_CONFLICT: other content
     Poll("alice", 0),  # waits
     Expire(0),  # assigned -> timed_out, wakes alice's poll

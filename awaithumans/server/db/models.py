@@ -13,8 +13,10 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from awaithumans.server.db.types import JSONType, UTCDateTime
@@ -36,11 +38,23 @@ class Base(DeclarativeBase):
     pass
 
 
+def _owner_scope(context: DefaultExecutionContext) -> str:
+    """A task's idempotency scope when an insert names none: the credential creating it."""
+    # (Seeding scripts and tests insert rows directly; the API always names the scope.)
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return str(params["owner_id"])
+
+
 class TaskRow(Base):
     __tablename__ = "tasks"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # A key names one task per scope: the credential that created it ("agent:key_…",
+    # "user:usr_…", "admin:admin"; "legacy" for rows from before migration 0010 whose
+    # creator was not recorded). Another agent's key, however predictable
+    # ("refund:{order.id}"), is another task: it can neither block nor reveal this one.
+    idempotency_scope: Mapped[str] = mapped_column(String(64), default=_owner_scope)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     owner_id: Mapped[str] = mapped_column(String(64), index=True)
     task: Mapped[str] = mapped_column(String(500))
@@ -82,6 +96,7 @@ class TaskRow(Base):
     completed_via_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (
+        UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_tasks_idempotency"),
         # The timeout scheduler asks "which open task is due next?" many times a day; only
         # open tasks belong in that index.
         Index(

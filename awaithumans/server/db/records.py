@@ -23,6 +23,7 @@ class TaskRecord:
     """One row of ``tasks``. Payload and response stay sealed (see ``services.views``)."""
 
     id: str
+    idempotency_scope: str
     idempotency_key: str
     fingerprint: str
     owner_id: str

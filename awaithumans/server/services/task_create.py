@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -121,6 +121,9 @@ def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Princi
     now = utcnow()
     values: dict[str, Any] = {
         "id": task_id,
+        # Keys are per credential (as Stripe's are per account): another agent's identical
+        # key is another task, and neither can see or block the other's.
+        "idempotency_scope": principal.owner_id,
         "idempotency_key": req.idempotency_key,
         "fingerprint": req.content_fingerprint(),
         "owner_id": principal.owner_id,
@@ -180,33 +183,27 @@ class CreateTask(Write[Created]):
         self.recipients = recipients or []
 
     @property
-    def key(self) -> str:
-        return str(self.values["idempotency_key"])
+    def key(self) -> tuple[str, str]:
+        """(scope, idempotency key): what names one task."""
+        return (str(self.values["idempotency_scope"]), str(self.values["idempotency_key"]))
 
     def record(self) -> TaskRecord:
         """The task as inserted (assignee resolved)."""
         return TaskRecord.from_row(self.values)
 
     def outcome_for_existing(self, task: TaskRecord) -> Created:
-        same_content = task.fingerprint == self.values["fingerprint"]
-        same_owner = task.owner_id == self.principal.owner_id or self.principal.is_operator
-        if not (same_content and same_owner):
+        # Found in this credential's own scope: its task, unless the content differs.
+        if task.fingerprint != self.values["fingerprint"]:
             return Created(None, conflict=True)
         return Created(view_of(task, self.ctx.sealer, self.ctx.settings.base_url()), replayed=True)
 
     @classmethod
     async def apply_many(cls, conn: AsyncConnection, writes: Sequence[Write[Any]]) -> list[Any]:
         creates = [w for w in writes if isinstance(w, CreateTask)]
-        keys = {w.key for w in creates}
-        existing = {
-            r["idempotency_key"]: TaskRecord.from_row(r)
-            for r in (
-                await conn.execute(select(TaskRow).where(TaskRow.idempotency_key.in_(keys)))
-            ).mappings()
-        }
+        existing = await _tasks_by_key(conn, {w.key for w in creates})
         await _resolve_assignees(conn, creates)
         outcomes: list[Created | None] = []
-        fresh: dict[str, CreateTask] = {}
+        fresh: dict[tuple[str, str], CreateTask] = {}
         for w in creates:
             if w.key in existing:
                 outcomes.append(w.outcome_for_existing(existing[w.key]))
@@ -220,7 +217,7 @@ class CreateTask(Write[Created]):
             insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             stmt = (
                 insert_fn(TaskRow)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .on_conflict_do_nothing(index_elements=["idempotency_scope", "idempotency_key"])
                 .returning(TaskRow.id)
             )
             result = await conn.execute(stmt, [w.values for w in fresh.values()])
@@ -228,17 +225,10 @@ class CreateTask(Write[Created]):
         audits: list[dict[str, Any]] = []
         jobs: list[dict[str, Any]] = []
         raced = [w for w in fresh.values() if w.values["id"] not in inserted]
-        raced_rows: dict[str, TaskRecord] = {}
+        raced_rows: dict[tuple[str, str], TaskRecord] = {}
         if raced:
             # Another process inserted the same key between our read and our insert.
-            raced_rows = {
-                r["idempotency_key"]: TaskRecord.from_row(r)
-                for r in (
-                    await conn.execute(
-                        select(TaskRow).where(TaskRow.idempotency_key.in_([w.key for w in raced]))
-                    )
-                ).mappings()
-            }
+            raced_rows = await _tasks_by_key(conn, {w.key for w in raced})
         for i, w in enumerate(creates):
             if outcomes[i] is not None:
                 continue
@@ -278,6 +268,17 @@ class CreateTask(Write[Created]):
         self.ctx.wake.deadline(self.values["timeout_at"])
         if self.values["notify"]:
             self.ctx.wake.outbox()
+
+
+async def _tasks_by_key(
+    conn: AsyncConnection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], TaskRecord]:
+    """The tasks these (scope, key) pairs already name, by pair."""
+    if not keys:
+        return {}
+    pair = tuple_(TaskRow.idempotency_scope, TaskRow.idempotency_key)
+    rows = (await conn.execute(select(TaskRow).where(pair.in_(sorted(keys))))).mappings()
+    return {(r["idempotency_scope"], r["idempotency_key"]): TaskRecord.from_row(r) for r in rows}
 
 
 def _recipients(routes: Sequence[NotifyRoute], req: CreateTaskRequest) -> list[tuple[str, str]]:
