@@ -153,9 +153,12 @@ async def test_agent_key_scope(app_and_admin: tuple[FastAPI, httpx.AsyncClient])
         done = await bot.post(f"/api/tasks/{mine_id}/complete", json={"response": {"ok": True}})
         assert done.status_code == 403
         assert (await bot.get("/api/admin/users")).status_code == 403
-        # A key may reuse another owner's idempotency key only as a conflict, never a replay.
-        stolen = await bot.post("/api/tasks", json={**TASK, "idempotency_key": "admin-1"})
-        assert stolen.status_code == 409
+        # Another owner's idempotency key is the bot's own new task: never a replay of
+        # theirs, and no 409 telling the bot that the key is taken.
+        reused = await bot.post("/api/tasks", json={**TASK, "idempotency_key": "admin-1"})
+        assert reused.status_code == 201
+        assert "idempotent-replayed" not in reused.headers
+        assert reused.json()["id"] not in (theirs["id"], mine_id)
         assert (await admin.delete(f"/api/admin/agent-keys/{made.json()['id']}")).status_code == 204
         assert (await bot.get(f"/api/tasks/{mine_id}")).status_code == 401
 
