@@ -12,10 +12,19 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from awaithumans.server.services.delivery import Job, Outcome
+from awaithumans.server.services.delivery import Job, Outcome, retry_after_seconds
 
 # Redirects could bounce a signed body to a host the task's author never named.
 _FOLLOW_REDIRECTS = False
+
+# The receiver has looked at the request and refused it: the same signed body sent again
+# gets the same answer (a wrong URL, a secret it does not accept, an event it cannot
+# parse, an endpoint that is gone). Recorded as failed at once, not retried for a day; an
+# operator who fixes the receiver sends it again with "redeliver".
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 410, 422})
+# Everything else that is not 2xx is retried with the outbox's backoff until the attempt
+# limit: timeouts, conflicts and "too early" (408, 409, 425), rate limits (429) and server
+# errors (5xx) pass, and an answer nobody classified is not worth losing an event over.
 
 
 def webhook_body(job: Job, now: datetime) -> dict[str, object]:
@@ -44,7 +53,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class WebhookSender:
-    """Posts one signed event per job; 2xx is delivered, 410 is final, the rest retried."""
+    """Posts one signed event per job.
+
+    2xx is delivered; :data:`FINAL_STATUSES` fail for good; any other answer and any
+    network error is retried, not before the receiver's ``Retry-After`` (capped).
+    """
 
     name = "webhook"
 
@@ -66,13 +79,15 @@ class WebhookSender:
             resp = await self._http.post(job.target, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return Outcome.fail(f"{type(exc).__name__}: {exc}")
-        if 200 <= resp.status_code < 300:
-            return Outcome.ok(resp.status_code)
-        # 410 Gone: the receiver says this will never succeed.
+        status = resp.status_code
+        if 200 <= status < 300:
+            return Outcome.ok(status)
+        final = status in FINAL_STATUSES
         return Outcome.fail(
-            f"HTTP {resp.status_code}: {resp.text[:200]}",
-            status_code=resp.status_code,
-            retry=resp.status_code != 410,
+            f"HTTP {status}: {resp.text[:200]}",
+            status_code=status,
+            retry=not final,
+            retry_after=None if final else retry_after_seconds(resp.headers.get("retry-after")),
         )
 
     async def aclose(self) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -125,6 +127,39 @@ class Outcome:
         retry_after: float | None = None,
     ) -> Outcome:
         return cls(retry=retry, status_code=status_code, error=error, retry_after=retry_after)
+
+
+#: The longest pause a receiver's ``Retry-After`` may ask for: the outbox's own longest
+#: backoff. A receiver saying "come back tomorrow" (or in 2099) would otherwise hold the
+#: event past any use, and what it is owed is a few more tries, not obedience.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def retry_after_seconds(
+    value: str | None, *, now: datetime | None = None, cap: float = MAX_RETRY_AFTER_SECONDS
+) -> float | None:
+    """An HTTP ``Retry-After`` as seconds from ``now``, within [0, ``cap``].
+
+    Both forms of RFC 9110 are understood: delay-seconds (``120``) and an HTTP date
+    (``Wed, 21 Oct 2015 07:28:00 GMT``). Anything else is None: the outbox's own backoff
+    applies, as if the header were absent.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        seconds = float(int(text[:12]))  # 12 digits are years already; the cap applies
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # HTTP dates are GMT; a naive one is taken as such
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), cap)
 
 
 @dataclass(frozen=True, slots=True)
