@@ -106,6 +106,8 @@ class Authenticator:
         token = settings.admin_api_token
         self._admin_token = token.get_secret_value() if token else None
         self._session_key = keyring.derive("session")
+        # Cookies signed before a key rotation stay valid until they expire.
+        self._session_keys = keyring.verifying_keys("session")
         self._keys: dict[str, _CachedKey] = {}
 
     # -- bearer tokens -----------------------------------------------------------------
@@ -145,7 +147,7 @@ class Authenticator:
 
     async def from_session(self, cookie: str) -> tuple[Principal, str] | None:
         try:
-            claims = verify(self._session_key, cookie)
+            claims = verify(self._session_keys, cookie)
         except TokenError:
             return None
         sid = claims.get("sid")

@@ -51,7 +51,9 @@ class ServerContext:
                 "AWAITHUMANS_PAYLOAD_KEY is not set: the server needs a 32-byte key to "
                 "encrypt payloads (generate one with `awaithumans gen-key`)."
             )
-        keyring = KeyRing.from_text(settings.payload_key.get_secret_value())
+        keyring = KeyRing.from_text(
+            settings.payload_key.get_secret_value(), settings.previous_payload_keys()
+        )
         engine = make_engine(settings)
         return cls(
             settings=settings,

@@ -262,6 +262,12 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     verifier: VerifierSettings = Field(default_factory=VerifierSettings)
     dev_mode: bool = False
+    payload_key_previous: SecretStr | None = Field(
+        default=None,
+        description="While rotating: the payload key(s) AWAITHUMANS_PAYLOAD_KEY replaced,"
+        " comma-separated, newest first. What they sealed still opens and what they signed"
+        " (sessions, links in mails) still verifies; `awaithumans rotate-key` re-encrypts.",
+    )
     log_level: str = "info"
     secure_cookies: bool | None = Field(
         default=None, description="Force Secure cookies; default: when public_url is https."
@@ -331,3 +337,11 @@ def describe_error(exc: ValidationError) -> str:
     hidden = any(word in name.lower() for word in _SECRET_WORDS)
     shown = "" if hidden else f"={first.get('input')!r}"
     return f"{name}{shown} is not valid: {first['msg']}."
+    def previous_payload_keys(self) -> list[str]:
+        """``payload_key_previous`` split into its keys (empty when not rotating)."""
+        if self.payload_key_previous is None:
+            return []
+        return [
+            k.strip() for k in self.payload_key_previous.get_secret_value().split(",") if k.strip()
+        ]
+

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -70,6 +71,11 @@ def _payload_key_problem(settings: Settings) -> str | None:
         parse_payload_key(settings.payload_key.get_secret_value())
     except ValueError as exc:
         return str(exc)
+    for n, old in enumerate(settings.previous_payload_keys(), start=1):
+        try:
+            parse_payload_key(old)
+        except ValueError as exc:
+            return f"AWAITHUMANS_PAYLOAD_KEY_PREVIOUS (key {n}): {exc}"
     return None
 
 
@@ -223,6 +229,76 @@ def cmd_create_agent_key(args: argparse.Namespace) -> int:
 
 def cmd_gen_key(_args: argparse.Namespace) -> int:
     from awaithumans.server.security import generate_payload_key
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from awaithumans.server.db.engine import make_engine, migrate
+    from awaithumans.server.rotation import ColumnResult, rotate
+    from awaithumans.server.security import KeyRing, Sealer
+
+    settings = _settings_for_admin_commands()
+    problem = _payload_key_problem(settings)
+    if settings.payload_key is None or problem is not None:
+        print(
+            f"awaithumans rotate-key: {problem or 'AWAITHUMANS_PAYLOAD_KEY is not set'}\n"
+            "  Run it with the server's environment: the new AWAITHUMANS_PAYLOAD_KEY and the"
+            " old one in AWAITHUMANS_PAYLOAD_KEY_PREVIOUS.",
+            file=sys.stderr,
+        )
+        return 2
+    ring = KeyRing.from_text(
+        settings.payload_key.get_secret_value(), settings.previous_payload_keys()
+    )
+    print(f"Re-encrypting stored secrets under the current payload key (id {ring.key_id.hex()}):")
+
+    def report(result: ColumnResult) -> None:
+        print(f"  {result.label}: {result.resealed} re-encrypted")
+
+    async def run() -> list[ColumnResult]:
+        engine = make_engine(settings)
+        try:
+            await migrate(engine)
+            return await rotate(engine, Sealer(ring), batch=args.batch, progress=report)
+        finally:
+            await engine.dispose()
+
+    results = asyncio.run(run())
+    unreadable = sum(r.unreadable for r in results)
+    left = sum(r.left for r in results)
+    if unreadable:
+        print(
+            f"✗ {unreadable} value(s) open with none of the configured keys: put the key that"
+            " sealed them in AWAITHUMANS_PAYLOAD_KEY_PREVIOUS and run this again.",
+            file=sys.stderr,
+        )
+        return 1
+    if left:
+        print(
+            f"✗ {left} value(s) changed while this ran and are still under an older key;"
+            " run this again.",
+            file=sys.stderr,
+        )
+        return 1
+    print("✓ Everything stored is now under the current key.")
+    if ring.previous:
+        print(
+            "  Links already mailed and sessions already open were signed with the previous"
+            " key: keep AWAITHUMANS_PAYLOAD_KEY_PREVIOUS until they expire (email links: 72 h"
+            " by default), then remove it and restart the server."
+        )
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from awaithumans.server.cli.backup import backup
+
+    return backup(_settings_for_admin_commands(), Path(args.path))
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from awaithumans.server.cli.backup import restore
+
+    return restore(_settings_for_admin_commands(), Path(args.path))
+
+
 
     print(generate_payload_key())
     return 0
@@ -436,6 +512,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser(
         "webhook-secret", help="print the secret webhook receivers verify signatures with"
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="re-encrypt stored secrets under the current AWAITHUMANS_PAYLOAD_KEY"
+        " (the old key in AWAITHUMANS_PAYLOAD_KEY_PREVIOUS); safe to run again",
+    )
+    rotate.add_argument("--batch", type=int, default=500, help="rows read per query (default: 500)")
+    rotate.set_defaults(func=cmd_rotate_key)
+
+    db = sub.add_parser("db", help="back up or restore the SQLite database")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_backup = db_commands.add_parser(
+        "backup", help="copy the database to PATH, safely while the server runs"
+    )
+    db_backup.add_argument("path", metavar="PATH", help="the new backup file (must not exist)")
+    db_backup.set_defaults(func=cmd_db_backup)
+    db_restore = db_commands.add_parser(
+        "restore", help="replace the database's content with a backup (stop the server first)"
+    )
+    db_restore.add_argument("path", metavar="PATH", help="a file made by `awaithumans db backup`")
+    db_restore.set_defaults(func=cmd_db_restore)
     ).set_defaults(func=cmd_webhook_secret)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
     sub.add_parser(

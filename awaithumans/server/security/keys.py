@@ -4,6 +4,14 @@ Operators configure exactly one secret. Every cryptographic use in the server ge
 key derived from it with HKDF, so a value produced for one purpose (say, a CSRF token) can
 never be accepted for another (say, a session cookie), and no two features share key
 material even though only one secret has to be stored and rotated.
+
+Rotation: the new secret becomes ``AWAITHUMANS_PAYLOAD_KEY`` and the old one moves to
+``AWAITHUMANS_PAYLOAD_KEY_PREVIOUS``. The ring then seals and signs with the new secret
+only, and still opens and accepts what the old one made (:meth:`KeyRing.verifying_keys`):
+links already in people's inboxes and sessions already open keep working, and
+``awaithumans rotate-key`` re-encrypts the stored rows at its own pace. Every root has a
+public :attr:`KeyRing.key_id`, written into each sealed blob, so a blob names the key that
+opens it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
 from cryptography.hazmat.primitives import hashes
@@ -19,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PAYLOAD_KEY_ENV: Final = "AWAITHUMANS_PAYLOAD_KEY"
 KEY_BYTES: Final = 32
+KEY_ID_BYTES: Final = 8
 
 KeyPurpose = Literal[
     "payload-encryption",
@@ -29,6 +39,7 @@ KeyPurpose = Literal[
     "email-reply",
     "csrf",
     "slack-oauth",
+    "key-id",
 ]
 PURPOSES: Final[frozenset[str]] = frozenset(get_args(KeyPurpose))
 
@@ -90,30 +101,50 @@ class KeyRing:
     on hot paths such as checking a session cookie on every request.
     """
 
-    __slots__ = ("_cache", "_root")
+    __slots__ = ("_cache", "_previous", "_root")
 
-    def __init__(self, root: bytes) -> None:
+    def __init__(self, root: bytes, previous: Sequence[bytes] = ()) -> None:
         """Create a key ring.
 
         Args:
             root: The 32-byte root secret, e.g. from :func:`parse_payload_key`.
+            previous: Root secrets this one replaced, newest first: what they sealed still
+                opens and what they signed still verifies, until rotation is over.
 
         Raises:
-            ValueError: If ``root`` is not exactly 32 bytes.
+            ValueError: If a root is not exactly 32 bytes.
         """
         if len(root) != KEY_BYTES:
             raise ValueError(f"the root key must be {KEY_BYTES} bytes, got {len(root)}")
         self._root = bytes(root)
         self._cache: dict[str, bytes] = {}
+        # The current root again among the previous ones would only double every check.
+        self._previous = tuple(KeyRing(old) for old in previous if bytes(old) != self._root)
 
     @classmethod
-    def from_text(cls, text: str) -> KeyRing:
-        """Build a key ring straight from the configured ``AWAITHUMANS_PAYLOAD_KEY`` text.
+    def from_text(cls, text: str, previous: Sequence[str] = ()) -> KeyRing:
+        """Build a key ring straight from the configured ``AWAITHUMANS_PAYLOAD_KEY`` text
+        (and ``AWAITHUMANS_PAYLOAD_KEY_PREVIOUS``'s, if rotating).
 
         Raises:
-            ValueError: If the text is not a valid key (see :func:`parse_payload_key`).
+            ValueError: If a text is not a valid key (see :func:`parse_payload_key`).
         """
-        return cls(parse_payload_key(text))
+        return cls(parse_payload_key(text), [parse_payload_key(old) for old in previous])
+
+    @property
+    def previous(self) -> tuple[KeyRing, ...]:
+        """The rings of the roots this one replaced, newest first."""
+        return self._previous
+
+    @property
+    def key_id(self) -> bytes:
+        """A public name of the root (8 bytes derived from it; reveals nothing of it)."""
+        return self.derive("key-id")[:KEY_ID_BYTES]
+
+    def verifying_keys(self, purpose: KeyPurpose) -> tuple[bytes, ...]:
+        """The keys a signature for ``purpose`` may have been made with: the current one
+        first, then each previous root's. Signing always uses :meth:`derive`."""
+        return (self.derive(purpose), *(old.derive(purpose) for old in self._previous))
 
     def derive(self, purpose: KeyPurpose) -> bytes:
         """Return the 32-byte key for one purpose.

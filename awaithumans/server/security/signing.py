@@ -19,6 +19,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 EXPIRY_CLAIM: Final = "exp"
@@ -85,14 +86,16 @@ def sign(key: bytes, payload: dict[str, Any], *, expires_at: int) -> str:
     return f"{segment}.{_mac(key, segment)}"
 
 
-def verify(key: bytes, token: str, *, now: int | None = None) -> dict[str, Any]:
+def verify(key: bytes | Sequence[bytes], token: str, *, now: int | None = None) -> dict[str, Any]:
     """Check a token's signature and expiry and return its claims.
 
     The signature is checked first, in constant time, so an expired-token error is only ever
     reported for a token we really issued.
 
     Args:
-        key: The same purpose key that signed it.
+        key: The same purpose key that signed it, or the keys it may have been signed with
+            (``KeyRing.verifying_keys``: during a key rotation, tokens the previous root
+            signed stay valid until they expire).
         token: The token as received.
         now: Current Unix time in seconds; defaults to the system clock (tests inject it).
 
@@ -104,7 +107,9 @@ def verify(key: bytes, token: str, *, now: int | None = None) -> dict[str, Any]:
         ExpiredTokenError: If the token is authentic but ``now >= exp``.
         ValueError: If the key is too short.
     """
-    _check_key(key)
+    keys = (key,) if isinstance(key, bytes) else tuple(key)
+    for each in keys:
+        _check_key(each)
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         raise InvalidSignatureError("malformed token")
     segment, dot, mac = token.partition(".")
@@ -112,7 +117,9 @@ def verify(key: bytes, token: str, *, now: int | None = None) -> dict[str, Any]:
         raise InvalidSignatureError("malformed token")
     # Compare the encoded MACs: every MAC has exactly one canonical encoding here, so no
     # alternative spelling of a valid token is accepted.
-    if not hmac.compare_digest(_mac(key, segment), mac):
+    # Every key is tried (no early exit), so the time taken does not say which one matched.
+    matched = [hmac.compare_digest(_mac(each, segment), mac) for each in keys]
+    if not any(matched):
         raise InvalidSignatureError("bad token signature")
     try:
         claims = json.loads(_b64decode(segment))

@@ -59,7 +59,7 @@ def read_handoff(keyring: KeyRing, token: str) -> Handoff:
         ExpiredTokenError: It was issued here, and its task's deadline has passed.
         InvalidSignatureError: Altered, truncated, or not issued by this server.
     """
-    claims = verify(keyring.derive("handoff"), token)
+    claims = verify(keyring.verifying_keys("handoff"), token)
     user_id, task_id = claims.get("uid"), claims.get("tid")
     if not isinstance(user_id, str) or not isinstance(task_id, str):
         raise TokenError("the link does not name a person and a task")

@@ -10,20 +10,20 @@ from awaithumans.server.security import Sealer
 from awaithumans.server.services.hub import Snapshot
 
 
-def _aad(task_id: str) -> bytes:
+def task_aad(task_id: str) -> bytes:
     # Binding the ciphertext to its task id stops a row's sealed payload from being pasted
     # into another row and decrypting there.
     return task_id.encode()
 
 
 def seal_for(sealer: Sealer, task_id: str, value: dict[str, Any]) -> bytes:
-    return sealer.seal_json(value, aad=_aad(task_id))
+    return sealer.seal_json(value, aad=task_aad(task_id))
 
 
 def open_for(sealer: Sealer, task_id: str, blob: bytes | None) -> dict[str, Any] | None:
     if blob is None:
         return None
-    opened = sealer.open_json(blob, aad=_aad(task_id))
+    opened = sealer.open_json(blob, aad=task_aad(task_id))
     return opened if isinstance(opened, dict) else None
 
 

@@ -118,3 +118,20 @@ def test_unicode_payload() -> None:
     token = sign(KEY, {"name": "Zoë 🙂"}, expires_at=NOW + 1)
     assert token.isascii()
     assert verify(KEY, token, now=NOW)["name"] == "Zoë 🙂"
+
+
+def test_a_token_signed_with_a_previous_key_verifies_during_rotation() -> None:
+    from awaithumans.server.security import KeyRing
+
+    old, new = KeyRing(bytes(range(32))), KeyRing(bytes(range(1, 33)), previous=[bytes(range(32))])
+    expires = int(time.time()) + 60
+    token = sign(old.derive("handoff"), {"uid": "u"}, expires_at=expires)
+    assert verify(new.verifying_keys("handoff"), token)["uid"] == "u"
+    with pytest.raises(InvalidSignatureError):
+        verify(new.derive("handoff"), token)  # the new key alone does not accept it
+    with pytest.raises(InvalidSignatureError):
+        verify(new.verifying_keys("session"), token)  # nor does another purpose
+    fresh = sign(new.derive("handoff"), {"uid": "v"}, expires_at=expires)
+    assert verify(new.verifying_keys("handoff"), fresh)["uid"] == "v"
+    with pytest.raises(ExpiredTokenError):
+        verify(new.verifying_keys("handoff"), token, now=expires)

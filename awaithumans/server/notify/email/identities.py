@@ -100,7 +100,7 @@ def problems(identity: Identity, secret: str | None) -> dict[str, str]:
 _TABLE = EmailIdentityRow.__table__
 
 
-def _aad(name: str) -> bytes:
+def identity_aad(name: str) -> bytes:
     return f"email-identity:{name}".encode()
 
 
@@ -109,7 +109,9 @@ class SaveIdentity(Write[None]):
 
     def __init__(self, sealer: Sealer, identity: Identity, secret: str | None) -> None:
         self.identity = identity
-        self.sealed = sealer.seal(secret.encode(), aad=_aad(identity.name)) if secret else None
+        self.sealed = (
+            sealer.seal(secret.encode(), aad=identity_aad(identity.name)) if secret else None
+        )
 
     async def apply(self, conn: AsyncConnection) -> None:
         i = self.identity
@@ -183,5 +185,5 @@ async def load_identity(engine: AsyncEngine, sealer: Sealer, name: str) -> Unsea
     if row is None:
         return None
     sealed = row["secret_enc"]
-    secret = sealer.open(sealed, aad=_aad(name)).decode() if sealed is not None else None
+    secret = sealer.open(sealed, aad=identity_aad(name)).decode() if sealed is not None else None
     return Unsealed(_identity(row), secret)

@@ -137,7 +137,7 @@ def read_answer_link(keyring: KeyRing, token: str) -> AnswerLink:
         ExpiredTokenError: Issued here, and past its TTL or the task's deadline.
         TokenError: Altered, truncated, or not issued by this server.
     """
-    claims = verify(keyring.derive("email-action"), token)
+    claims = verify(keyring.verifying_keys("email-action"), token)
     user_id, task_id, field = claims.get("uid"), claims.get("tid"), claims.get("f")
     attempt = claims.get("a")
     if not (isinstance(user_id, str) and isinstance(task_id, str) and isinstance(field, str)):

@@ -29,8 +29,8 @@ class ReplyTo:
     user_id: str
 
 
-def _mac(keyring: KeyRing, body: bytes) -> bytes:
-    return hmac.digest(keyring.derive("email-reply"), body, hashlib.sha256)[:_MAC_BYTES]
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.digest(key, body, hashlib.sha256)[:_MAC_BYTES]
 
 
 def reply_address(keyring: KeyRing, domain: str, task_id: str, user_id: str) -> str | None:
@@ -40,7 +40,12 @@ def reply_address(keyring: KeyRing, domain: str, task_id: str, user_id: str) -> 
     if task is None or user is None or task[1] != "tsk" or user[1] != "usr":
         return None
     body = bytes.fromhex(task[2]) + bytes.fromhex(user[2])
-    token = base64.b32encode(body + _mac(keyring, body)).decode("ascii").rstrip("=").lower()
+    token = (
+        base64.b32encode(body + _mac(keyring.derive("email-reply"), body))
+        .decode("ascii")
+        .rstrip("=")
+        .lower()
+    )
     return f"{PREFIX}{token}@{domain}"
 
 
@@ -54,6 +59,11 @@ def read_reply_address(keyring: KeyRing, address: str, domain: str) -> ReplyTo |
     except ValueError:  # binascii.Error: not base32 after all
         return None
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    if len(body) != 24 or not hmac.compare_digest(mac, _mac(keyring, body)):
+    if len(body) != 24:
+        return None
+    # Addresses handed out before a key rotation keep working (every key tried, no early exit).
+    keys = keyring.verifying_keys("email-reply")
+    matched = [hmac.compare_digest(mac, _mac(key, body)) for key in keys]
+    if not any(matched):
         return None
     return ReplyTo(f"tsk_{body[:12].hex()}", f"usr_{body[12:].hex()}")

@@ -27,7 +27,7 @@ class Install:
     installed_at: datetime
 
 
-def _aad(team_id: str) -> bytes:
+def install_aad(team_id: str) -> bytes:
     return f"slack-install:{team_id}".encode()
 
 
@@ -50,7 +50,7 @@ class SaveInstall(Write[None]):
             "team_name": team_name,
             "bot_user_id": bot_user_id,
             "scopes": scopes,
-            "token_enc": sealer.seal(token.encode(), aad=_aad(team_id)),
+            "token_enc": sealer.seal(token.encode(), aad=install_aad(team_id)),
             "installed_by": installed_by,
             "updated_at": now,
         }
@@ -102,4 +102,4 @@ async def install_token(engine: AsyncEngine, sealer: Sealer, team_id: str) -> st
                 )
             )
         ).scalar_one_or_none()
-    return sealer.open(sealed, aad=_aad(team_id)).decode() if sealed is not None else None
+    return sealer.open(sealed, aad=install_aad(team_id)).decode() if sealed is not None else None

@@ -71,7 +71,7 @@ def oauth_router(ctx: ServerContext, installed: Callable[[str], None]) -> APIRou
         if error:
             return page(request, "Slack install cancelled", f"Slack said: {error}.", 400)
         try:
-            claims = verify(key, state)
+            claims = verify(ctx.keyring.verifying_keys("slack-oauth"), state)
         except TokenError:
             return page(request, "This install has expired",
                         "Start again from the install link (it is good for ten minutes).",
