@@ -67,6 +67,9 @@ async def _snapshot(ctx: ServerContext, task_id: str) -> Snapshot | None:
     summary="Create a task (idempotent by idempotency_key)",
 )
 async def create_task(body: CreateTaskRequest, ctx: Ctx, who: AnyPrincipal) -> Response:
+    if who.scope_task_id is not None:
+        # A session opened by a signed link from Slack or an email is for its one task.
+        raise ApiError(403, ErrorCode.FORBIDDEN, "A signed task link opens its one task only.")
     write = prepare_create(ctx, body, who)
     result = await ctx.writer.submit(write)
     if result.conflict or result.view is None:
@@ -98,6 +101,9 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     query = select(TaskRow)
+    if who.scope_task_id is not None:
+        # A handoff link's session lists its one task, not everything its person has.
+        query = query.where(TaskRow.id == who.scope_task_id)
     if not who.is_operator:
         mine = TaskRow.owner_id == who.owner_id
         if who.kind == "user":

@@ -53,11 +53,17 @@ def slack_router(
                 "Slack is not fully configured here: set AWAITHUMANS_SLACK_SIGNING_SECRET.",
             )
         body = await request.body()
-        if not verifier.is_valid(
-            body,
-            request.headers.get("X-Slack-Request-Timestamp", ""),
-            request.headers.get("X-Slack-Signature", ""),
-        ):
+        try:
+            valid = verifier.is_valid(
+                body,
+                request.headers.get("X-Slack-Request-Timestamp", ""),
+                request.headers.get("X-Slack-Signature", ""),
+            )
+        except ValueError:
+            # slack-sdk reads the timestamp with int(): a missing or non-numeric one raised
+            # out of here as a 500 instead of being an unsigned request.
+            valid = False
+        if not valid:
             return error_response(
                 401, ErrorCode.INVALID_SIGNATURE, "The request is not signed by Slack."
             )
