@@ -141,6 +141,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
             ctx.wake.disconnect()
             await ctx.writer.stop()
             await registry.aclose()
+            ctx.schemas.close()
             await ctx.engine.dispose()
 
     app = FastAPI(

@@ -36,7 +36,7 @@ from awaithumans.server.services.views import open_for, snapshot_of, view_of
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 
 
@@ -70,7 +70,7 @@ async def create_task(body: CreateTaskRequest, ctx: Ctx, who: AnyPrincipal) -> R
     if who.scope_task_id is not None:
         # A session opened by a signed link from Slack or an email is for its one task.
         raise ApiError(403, ErrorCode.FORBIDDEN, "A signed task link opens its one task only.")
-    write = prepare_create(ctx, body, who)
+    write = await prepare_create(ctx, body, who)
     result = await ctx.writer.submit(write)
     if result.conflict or result.view is None:
         raise ApiError(

@@ -167,7 +167,12 @@ async def answer(
         if not text.strip():
             return Invalid([{"loc": ["text"], "msg": "The reply is empty.", "type": "empty"}])
     else:
-        problems = ctx.schemas.errors(task.response_schema, response or {}, which="response")
+        try:
+            problems = await ctx.schemas.errors(
+                task.response_schema, response or {}, which="response", stored=True
+            )
+        except ApiError as exc:
+            return Refusal(exc.status_code, ErrorCode(exc.code), exc.message, task.status)
         if problems or unreadable:
             return Invalid(problems, dict(unreadable or {}))
     if config is None:

@@ -80,11 +80,13 @@ def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
     )
 
 
-def prepare_create(ctx: ServerContext, req: CreateTaskRequest, principal: Principal) -> CreateTask:
+async def prepare_create(
+    ctx: ServerContext, req: CreateTaskRequest, principal: Principal
+) -> CreateTask:
     """Check everything that needs no database, and build the write. Raises ``ApiError``."""
     schemas = ctx.schemas
-    schemas.validator(req.response_schema, which="response_schema")
-    problems = schemas.errors(req.payload_schema, req.payload, which="payload")
+    await schemas.check_schema(req.response_schema, which="response_schema")
+    problems = await schemas.errors(req.payload_schema, req.payload, which="payload")
     if problems:
         raise ApiError(
             422,

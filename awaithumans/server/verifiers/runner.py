@@ -23,6 +23,7 @@ from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow
 from awaithumans.server.db.records import TaskRecord
+from awaithumans.server.errors import ApiError
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
 from awaithumans.server.services.events import VERIFY
 from awaithumans.server.services.lifecycle import Refused
@@ -89,7 +90,7 @@ class VerificationRunner:
         started = time.monotonic()
         try:
             verdict = await self._ask(config, check)
-            judgement = self._judgement(task, config, submission, verdict, attempt, started)
+            judgement = await self._judgement(task, config, submission, verdict, attempt, started)
         except ProviderError as exc:
             return await self._trouble(task, exc.message)
         moved = await self._ctx.writer.submit(
@@ -116,7 +117,7 @@ class VerificationRunner:
                 log.warning("verifier %s failed", config.provider, exc_info=True)
                 raise ProviderError(short(exc)) from exc
 
-    def _judgement(
+    async def _judgement(
         self,
         task: TaskRecord,
         config: VerifierConfig,
@@ -138,9 +139,14 @@ class VerificationRunner:
             if verdict.passed and response is None:
                 raise ProviderError("the model passed a free-text reply without parsing it")
             if response is not None:
-                problems = self._ctx.schemas.errors(
-                    task.response_schema, response, which="response"
-                )
+                try:
+                    problems = await self._ctx.schemas.errors(
+                        task.response_schema, response, which="response", stored=True
+                    )
+                except ApiError as exc:
+                    raise ProviderError(
+                        f"the parsed answer could not be checked: {exc.message}"
+                    ) from None
                 if problems:
                     first = problems[0]
                     where = ".".join(str(p) for p in first.get("loc", [])) or "(root)"
