@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.db.engine import make_engine
-from awaithumans.server.security import KeyRing, LoginThrottle, Sealer
+from awaithumans.server.security import DoorLimits, KeyRing, LoginThrottle, Sealer
 from awaithumans.server.services.delivery import HandlerRegistry
 from awaithumans.server.services.hub import TaskHub
 from awaithumans.server.services.schemas import SchemaCache
@@ -36,6 +36,8 @@ class ServerContext:
     schemas: SchemaCache
     wake: Wakeups
     login_throttle: LoginThrottle
+    #: Requests per client address at the setup, handoff and one-click doors.
+    door_limits: DoorLimits
     #: Signs the dashboard's CSRF tokens (derived once from the payload key).
     csrf_key: bytes
 
@@ -66,6 +68,7 @@ class ServerContext:
             handlers=handlers,
             schemas=SchemaCache(),
             wake=Wakeups(),
-            login_throttle=LoginThrottle(),
+            login_throttle=LoginThrottle.from_settings(settings),
+            door_limits=DoorLimits.from_settings(settings),
             csrf_key=keyring.derive("csrf"),
         )

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 3001
@@ -206,6 +214,29 @@ DEFAULT_VERIFIER_KEY_ENVS = frozenset(
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _rate(value: object) -> object:
+    """``"20/600"`` (a count, a slash, seconds) as ``(20, 600.0)``."""
+    if isinstance(value, str):
+        count, slash, seconds = value.partition("/")
+        try:
+            parsed = (int(count), float(seconds))
+        except ValueError:
+            parsed = (0, 0.0)
+        if not slash or parsed[0] < 1 or not 0 < parsed[1] < float("inf"):
+            raise ValueError(f"{value!r} is not COUNT/SECONDS, e.g. 20/600")
+        return parsed
+    return value
+
+
+#: A rate limit: at most COUNT in SECONDS (``AWAITHUMANS_SETUP_LIMIT_PER_ADDRESS=20/600``).
+#: Counted as a leaky bucket: after a burst of COUNT, one more every SECONDS/COUNT.
+RateLimit = Annotated[
+    tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0, allow_inf_nan=False)]],
+    NoDecode,
+    BeforeValidator(_rate),
+]
+
+
 class Settings(BaseSettings):
     """Everything the server reads from its environment.
 
@@ -272,6 +303,66 @@ class Settings(BaseSettings):
     secure_cookies: bool | None = Field(
         default=None, description="Force Secure cookies; default: when public_url is https."
     )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For"
+        " names the client: from them, the right-most address they did not add is the"
+        " client's. Empty: the header is ignored and the client is the socket peer.",
+    )
+    login_limit_per_account_address: RateLimit = Field(
+        default=(5, 300.0),
+        description="Failed sign-ins allowed per account from one client address,"
+        " COUNT/SECONDS; then 429 with Retry-After. A success resets it.",
+    )
+    login_limit_per_account: RateLimit = Field(
+        default=(20, 3600.0),
+        description="Failed sign-ins allowed per account across all addresses, COUNT/SECONDS"
+        " (a success resets it); an address the account signed in from in the last 30 days"
+        " is exempt, so failing on purpose cannot lock the owner out there.",
+    )
+    login_limit_per_address: RateLimit = Field(
+        default=(30, 600.0),
+        description="Failed sign-ins allowed per client address across all accounts,"
+        " COUNT/SECONDS (a success does not reset it).",
+    )
+    setup_limit_per_address: RateLimit = Field(
+        default=(20, 600.0),
+        description="Requests to the first-operator setup (page and API) per client"
+        " address, COUNT/SECONDS.",
+    )
+    handoff_limit_per_address: RateLimit = Field(
+        default=(300, 600.0),
+        description="Signed handoff links (Slack, email) opened per client address, COUNT/SECONDS.",
+    )
+    one_click_limit_per_address: RateLimit = Field(
+        default=(300, 600.0),
+        description="Requests to email one-click answer pages (confirm and answer) per client"
+        " address, COUNT/SECONDS.",
+    )
+    rate_limit_max_keys: int = Field(
+        default=20_000,
+        ge=100,
+        description="Most addresses or accounts each of the 7 rate-limit tables remembers"
+        " (about 320 bytes each: 45 MB at most with the default); the least recently seen are"
+        " forgotten first, so a spray of addresses costs bounded memory. Limits are per"
+        " process: with several replicas, each applies them on its own.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=True)
+            except ValueError as exc:
+                # Named here, so the message says which entry ("*" and "10.0.0.1/8", whose
+                # host bits are set, are refused rather than read as something wider).
+                raise ValueError(f"{item!r} is not an IP address or CIDR network: {exc}") from None
+        return items
+
 
     @field_validator("database_url")
     @classmethod

@@ -13,12 +13,19 @@ from awaithumans.server.api.deps import Ctx, optional_principal
 from awaithumans.server.api.errors import error_responses
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
+from awaithumans.server.security import Door
 from awaithumans.server.services.sessions import (
     create_first_operator,
     sign_in,
     sign_out,
 )
-from awaithumans.server.web import clear_session_cookie, client_ip, session_id, set_session_cookie
+from awaithumans.server.web import (
+    clear_session_cookie,
+    client_ip,
+    door_refusal,
+    session_id,
+    set_session_cookie,
+)
 
 router = APIRouter(
     prefix="/api",
@@ -50,7 +57,10 @@ class Me(BaseModel):
 
 
 @router.post("/setup/operator", status_code=201, response_model=Me)
-async def setup_operator(body: SetupRequest, ctx: Ctx) -> Me:
+async def setup_operator(body: SetupRequest, request: Request, ctx: Ctx) -> Me:
+    refusal = door_refusal(request, Door.SETUP)
+    if refusal is not None:
+        raise refusal
     values = await create_first_operator(
         ctx,
         token=body.token,

@@ -7,13 +7,15 @@ import gc
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awaithumans.server.app import create_app
+from awaithumans.server.security.client_address import Network, client_address
 from awaithumans.server.settings import Settings
 
 
@@ -40,6 +42,29 @@ def first_free_port(host: str, start: int, tries: int = 50) -> int:
         if port_free(host, port):
             return port
     raise SystemExit(f"No free port in {start}..{start + tries - 1} on {host}.")
+
+
+class _ClientInScope:
+    """Puts the client's address (as ``web.client_ip`` computes it) in the ASGI scope, so
+    uvicorn's access log names the client rather than the proxy. Only wrapped around the
+    app when that log is on and proxies are trusted. The app computes the address again
+    from the rewritten scope and finds the same one: the rewritten peer is either
+    untrusted (taken as is) or, when every hop was trusted, the left-most hop, which the
+    walk over the same header ends on again."""
+
+    def __init__(self, app: ASGIApp, proxies: Sequence[Network]) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = scope.get("client")
+            forwarded = [
+                v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"
+            ]
+            address = client_address(client[0] if client else None, forwarded, self.proxies)
+            scope["client"] = (address, client[1] if client else 0)
+        await self.app(scope, receive, send)
 
 
 class _Terminated(BaseException):
@@ -77,8 +102,11 @@ def serve(
     access_log: bool = False,
 ) -> int:
     app = create_app(settings)
+    logged: ASGIApp = app
+    if access_log and settings.trusted_proxies:
+        logged = _ClientInScope(app, settings.trusted_proxies)
     config = uvicorn.Config(
-        app,
+        logged,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -87,6 +115,13 @@ def serve(
         # Long-polls hold connections for up to 30 s; keep-alive must outlast the gaps.
         timeout_keep_alive=65,
         server_header=False,
+        # uvicorn's own proxy handling is on by default and trusts X-Forwarded-For from
+        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), rewriting the client before the app sees it:
+        # any local process could then pick the address every rate limit counts. The app
+        # reads the header itself, from AWAITHUMANS_TRUSTED_PROXIES only (web.client_ip),
+        # so the socket peer must reach it untouched. (Links use public_url, never the
+        # request's scheme, so X-Forwarded-Proto is not needed either.)
+        proxy_headers=False,
     )
     ctx = app.state.ctx
 

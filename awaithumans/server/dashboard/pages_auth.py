@@ -13,7 +13,13 @@ from awaithumans.server.dashboard.access import ctx_of, page_user, safe_next
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.errors import ApiError
-from awaithumans.server.security import ExpiredTokenError, TokenError, hash_token, tokens_equal
+from awaithumans.server.security import (
+    Door,
+    ExpiredTokenError,
+    TokenError,
+    hash_token,
+    tokens_equal,
+)
 from awaithumans.server.services.directory import active_user
 from awaithumans.server.services.handoff import PATH as HANDOFF_PATH
 from awaithumans.server.services.handoff import read_handoff
@@ -23,7 +29,13 @@ from awaithumans.server.services.sessions import (
     sign_in,
     sign_out,
 )
-from awaithumans.server.web import clear_session_cookie, client_ip, session_id, set_session_cookie
+from awaithumans.server.web import (
+    clear_session_cookie,
+    client_ip,
+    door_refusal,
+    session_id,
+    set_session_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,12 +55,28 @@ async def _setup_state(request: Request, token: str | None) -> str | None:
     return None
 
 
+def _over_limit(request: Request, door: Door) -> Response | None:
+    """Count this request at ``door``; the page to answer instead when over its limit."""
+    refusal = door_refusal(request, door)
+    if refusal is None:
+        return None
+    return render(
+        request,
+        "message.html",
+        {"title": "Please wait", "message": refusal.message},
+        status_code=refusal.status_code,
+        headers=refusal.headers,
+    )
+
+
 def _bad_form(request: Request, template: str, context: dict[str, Any]) -> Response:
     return render(request, template, context, status_code=400)
 
 
 @router.get("/setup")
 async def setup_page(request: Request, token: str | None = None) -> Response:
+    if (refused := _over_limit(request, Door.SETUP)) is not None:
+        return refused
     problem = await _setup_state(request, token)
     if problem is not None:
         return render(
@@ -62,6 +90,8 @@ async def setup_page(request: Request, token: str | None = None) -> Response:
 
 @router.post("/setup")
 async def setup_submit(request: Request) -> Response:
+    if (refused := _over_limit(request, Door.SETUP)) is not None:
+        return refused
     ctx = ctx_of(request)
     form = await request.form()
     token = str(form.get("token", ""))
@@ -164,6 +194,8 @@ async def logout_submit(request: Request) -> Response:
 @router.get(HANDOFF_PATH)
 async def handoff(request: Request, t: str = "") -> Response:
     """A signed link from Slack or an email: sign its person in for its one task."""
+    if (refused := _over_limit(request, Door.HANDOFF)) is not None:
+        return refused
     ctx = ctx_of(request)
     try:
         link = read_handoff(ctx.keyring, t)

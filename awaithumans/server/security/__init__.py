@@ -5,7 +5,8 @@
 * :mod:`.passwords`: argon2id password hashing and the password policy.
 * :mod:`.signing`: HMAC-signed tokens for cookies and links.
 * :mod:`.api_tokens`: agent API keys, the admin token and the setup token.
-* :mod:`.ratelimit`: login throttling.
+* :mod:`.ratelimit`: rate limits (sign-in failures; setup, handoff and one-click links).
+* :mod:`.client_address`: the client's address, behind trusted proxies or not.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from awaithumans.server.security.api_tokens import (
     hash_token,
     tokens_equal,
 )
+from awaithumans.server.security.client_address import client_address
 from awaithumans.server.security.encryption import DecryptionError, Sealer
 from awaithumans.server.security.keys import (
     PAYLOAD_KEY_ENV,
@@ -37,7 +39,7 @@ from awaithumans.server.security.passwords import (
     verify_password,
     verify_password_async,
 )
-from awaithumans.server.security.ratelimit import LoginThrottle
+from awaithumans.server.security.ratelimit import Door, DoorLimits, LoginThrottle, too_many
 from awaithumans.server.security.signing import (
     ExpiredTokenError,
     InvalidSignatureError,
@@ -52,6 +54,8 @@ __all__ = [
     "PAYLOAD_KEY_ENV",
     "PURPOSES",
     "DecryptionError",
+    "Door",
+    "DoorLimits",
     "ExpiredTokenError",
     "InvalidSignatureError",
     "KeyPurpose",
@@ -60,6 +64,7 @@ __all__ = [
     "Sealer",
     "TokenError",
     "agent_key_prefix",
+    "client_address",
     "generate_admin_token",
     "generate_agent_key",
     "generate_payload_key",
@@ -71,6 +76,7 @@ __all__ = [
     "parse_payload_key",
     "sign",
     "tokens_equal",
+    "too_many",
     "validate_new_password",
     "verify",
     "verify_password",

@@ -27,6 +27,7 @@ from awaithumans.server.security import (
     hash_password_async,
     hash_token,
     tokens_equal,
+    too_many,
     validate_new_password,
     verify_password_async,
 )
@@ -175,20 +176,17 @@ async def sign_in(
 ) -> tuple[Mapping[str, Any], str]:
     """Check a password and open a session: (user row, session cookie value).
 
-    ``ip`` is the client's address: failures are throttled per (address, email).
-    Raises ``ApiError`` 429 when throttled and 401 for any wrong credential (one message
-    for an unknown email and a wrong password, so neither is revealed).
+    ``ip`` is the client's address: failures are throttled per account and per address
+    (:class:`~awaithumans.server.security.LoginThrottle`). Raises ``ApiError`` 429 with
+    ``Retry-After`` when throttled (the password is not even checked) and 401 for any wrong
+    credential (one message for an unknown email and a wrong password, so neither is
+    revealed).
     """
     throttle = ctx.login_throttle
     email = email.strip().lower()
-    wait = throttle.check(ip, email)
+    wait = throttle.attempt(ip, email)
     if wait is not None:
-        raise ApiError(
-            429,
-            ErrorCode.RATE_LIMITED,
-            f"Too many failed sign-ins; try again in {int(wait) + 1}s.",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
+        raise too_many(wait, "Too many failed sign-ins")
     async with ctx.engine.connect() as conn:
         user = (
             (await conn.execute(select(UserRow.__table__).where(UserRow.email == email)))
@@ -198,7 +196,6 @@ async def sign_in(
     # verify_password_async runs a dummy hash for unknown users: equal timing either way.
     ok = await verify_password_async(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:
-        throttle.record_failure(ip, email)
         raise ApiError(401, ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     throttle.record_success(ip, email)
     return dict(user), await open_session(ctx, user["id"])
@@ -269,19 +266,14 @@ async def change_own_password(
             password (or a user without one); 422 ``WEAK_PASSWORD``. Nothing changes then.
     """
     email = (who.email or "").lower()
-    wait = ctx.login_throttle.check(ip, email)
+    wait = ctx.login_throttle.attempt(ip, email)
     if wait is not None:
-        raise ApiError(
-            429,
-            ErrorCode.RATE_LIMITED,
-            f"Too many wrong passwords; try again in {int(wait) + 1}s.",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
+        raise too_many(wait, "Too many wrong passwords")
     async with ctx.engine.connect() as conn:
         stored = await conn.scalar(select(UserRow.password_hash).where(UserRow.id == who.id))
     if not await verify_password_async(stored, current):
-        ctx.login_throttle.record_failure(ip, email)
         raise ApiError(403, ErrorCode.INVALID_CREDENTIALS, "That is not your current password.")
+    ctx.login_throttle.record_success(ip, email)
     try:
         validate_new_password(new)
     except ValueError as exc:

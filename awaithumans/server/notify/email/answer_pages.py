@@ -29,6 +29,7 @@ from awaithumans.server.notify.email.links import (
     read_answer_link,
     text_fields,
 )
+from awaithumans.server.security import Door
 from awaithumans.server.security.signing import ExpiredTokenError, TokenError
 from awaithumans.server.services.answers import Done, Invalid, load_task
 from awaithumans.server.services.answers import answer as answer_task
@@ -37,6 +38,7 @@ from awaithumans.server.services.display import outcome_line
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.web import door_refusal
 
 # The pages' routes, relative to the channel's prefix (/api/channels/email).
 ROUTE = PATH.rsplit("/", 1)[1]
@@ -58,6 +60,8 @@ def answer_router(ctx: ServerContext) -> APIRouter:
 
     @router.get(f"/{ROUTE}")
     async def confirm(request: Request, t: str = "") -> Response:
+        if (refused := _over_limit(request)) is not None:
+            return refused
         try:
             link, task, user, field = await _open(ctx, t)
         except _Stop as stop:
@@ -66,6 +70,8 @@ def answer_router(ctx: ServerContext) -> APIRouter:
 
     @router.post(f"/{ROUTE}")
     async def submit(request: Request) -> Response:
+        if (refused := _over_limit(request)) is not None:
+            return refused
         form = await request.form()
         token = str(form.get("t") or "")
         try:
@@ -154,6 +160,18 @@ async def _open(
     if field is None or field.name != link.field:
         raise _Stop("This link is not valid", "It does not match the task's form.", 400)
     return link, task, user, field
+
+
+def _over_limit(request: Request) -> Response | None:
+    """Count this request against its address's one-click limit; the page to answer
+    instead when over it (nothing is read or answered then)."""
+    refusal = door_refusal(request, Door.ONE_CLICK)
+    if refusal is None:
+        return None
+    values = {"title": "Please wait", "message": refusal.message, "link": None}
+    return render(
+        request, "message.html", values, status_code=refusal.status_code, headers=refusal.headers
+    )
 
 
 def _answered(task: TaskRecord, there: str | None = None) -> _Stop:
