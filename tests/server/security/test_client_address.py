@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from pydantic import ValidationError
 
 from awaithumans.server.security import client_address
 from awaithumans.server.security.client_address import Network, parse_address
+from awaithumans.server.settings import Settings, describe_error
 
 PROXIES: list[Network] = [
     ipaddress.ip_network("10.0.0.2"),
@@ -96,3 +98,31 @@ def test_computing_it_twice_gives_the_same_address(peer: str, header: str) -> No
     # The access-log wrapper rewrites the scope's client, and the app computes it again.
     once = client_address(peer, [header], PROXIES)
     assert client_address(once, [header], PROXIES) == once
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"trusted_proxies": "10.0.0.1/8"}, "10.0.0.1/8 has host bits set"),
+        ({"trusted_proxies": "*"}, "'*' is not an IP address or CIDR network"),
+        ({"trusted_proxies": "10.0.0.1, proxy.local"}, "'proxy.local' is not an IP address"),
+        ({"login_limit_per_account": "lots"}, "'lots' is not COUNT/SECONDS, e.g. 20/600"),
+        ({"setup_limit_per_address": "0/60"}, "'0/60' is not COUNT/SECONDS"),
+        ({"handoff_limit_per_address": "5/inf"}, "'5/inf' is not COUNT/SECONDS"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_clear_line(env: dict[str, str], said: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(**env)  # type: ignore[arg-type]
+    line = describe_error(refused.value)
+    assert line.startswith(f"AWAITHUMANS_{next(iter(env)).upper()}=")
+    assert said in line
+
+
+def test_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWAITHUMANS_TRUSTED_PROXIES", " 10.0.0.2 , 172.16.0.0/12,fd00::/8 ")
+    monkeypatch.setenv("AWAITHUMANS_ONE_CLICK_LIMIT_PER_ADDRESS", "7/70")
+    settings = Settings()
+    assert settings.trusted_proxies == PROXIES
+    assert settings.one_click_limit_per_address == (7, 70.0)
+    assert settings.login_limit_per_account == (20, 3600.0)  # the default
