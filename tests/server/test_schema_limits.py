@@ -2,7 +2,9 @@
 
 The freeze test runs a real server process and measures ``GET /api/health`` while the
 requests that used to stall it (a backreference pattern over 1,000 strings: 9.9 s) and a
-legal but heavy check arrive. The limits and messages go through the in-process app on
+legal but heavy check arrive: no answer may be held 50 ms by the server's own work (its CPU
+time during the answer; the machine is shared, so waits for a core do not count) and none
+may take a second. The limits and messages go through the in-process app on
 SQLite (the database plays no part); the budget and the busy refusal drive a
 :class:`SchemaCache` with a small budget against its real worker processes.
 """
