@@ -256,6 +256,12 @@ class Settings(BaseSettings):
     payload_key: SecretStr | None = Field(
         default=None, description="32-byte root secret (base64url or hex). Required."
     )
+    payload_key_previous: SecretStr | None = Field(
+        default=None,
+        description="While rotating: the payload key(s) AWAITHUMANS_PAYLOAD_KEY replaced,"
+        " comma-separated, newest first. What they sealed still opens and what they signed"
+        " (sessions, links in mails) still verifies; `awaithumans rotate-key` re-encrypts.",
+    )
     admin_api_token: SecretStr | None = Field(
         default=None, description="Bearer token with operator rights (dev and automation)."
     )
@@ -293,12 +299,6 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     verifier: VerifierSettings = Field(default_factory=VerifierSettings)
     dev_mode: bool = False
-    payload_key_previous: SecretStr | None = Field(
-        default=None,
-        description="While rotating: the payload key(s) AWAITHUMANS_PAYLOAD_KEY replaced,"
-        " comma-separated, newest first. What they sealed still opens and what they signed"
-        " (sessions, links in mails) still verifies; `awaithumans rotate-key` re-encrypts.",
-    )
     log_level: str = "info"
     secure_cookies: bool | None = Field(
         default=None, description="Force Secure cookies; default: when public_url is https."
@@ -363,7 +363,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or CIDR network: {exc}") from None
         return items
 
-
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -397,6 +396,14 @@ class Settings(BaseSettings):
         path = self.database_url.split(":///", 1)[1].split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
 
+    def previous_payload_keys(self) -> list[str]:
+        """``payload_key_previous`` split into its keys (empty when not rotating)."""
+        if self.payload_key_previous is None:
+            return []
+        return [
+            k.strip() for k in self.payload_key_previous.get_secret_value().split(",") if k.strip()
+        ]
+
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -428,11 +435,3 @@ def describe_error(exc: ValidationError) -> str:
     hidden = any(word in name.lower() for word in _SECRET_WORDS)
     shown = "" if hidden else f"={first.get('input')!r}"
     return f"{name}{shown} is not valid: {first['msg']}."
-    def previous_payload_keys(self) -> list[str]:
-        """``payload_key_previous`` split into its keys (empty when not rotating)."""
-        if self.payload_key_previous is None:
-            return []
-        return [
-            k.strip() for k in self.payload_key_previous.get_secret_value().split(",") if k.strip()
-        ]
-

@@ -430,7 +430,7 @@ def test_discovery_file_written_private_and_removed_on_exit(
     assert server.discovery_path == path
     assert mode(path) == 0o600
     record = json.loads(path.read_text())
-    assert set(record) == {"url", "host", "port", "pid", "started_at", "admin_token"}
+    assert set(record) == {"url", "host", "port", "pid", "started_at", "dev_dir", "admin_token"}
     assert server.proc is not None
     assert record["pid"] == server.proc.pid
     assert record["url"] == f"http://localhost:{server.port}"

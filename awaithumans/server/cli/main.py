@@ -227,8 +227,6 @@ def cmd_create_agent_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gen_key(_args: argparse.Namespace) -> int:
-    from awaithumans.server.security import generate_payload_key
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from awaithumans.server.db.engine import make_engine, migrate
     from awaithumans.server.rotation import ColumnResult, rotate
@@ -299,6 +297,8 @@ def cmd_db_restore(args: argparse.Namespace) -> int:
     return restore(_settings_for_admin_commands(), Path(args.path))
 
 
+def cmd_gen_key(_args: argparse.Namespace) -> int:
+    from awaithumans.server.security import generate_payload_key
 
     print(generate_payload_key())
     return 0
@@ -510,8 +510,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("gen-key", help="print a new AWAITHUMANS_PAYLOAD_KEY").set_defaults(
         func=cmd_gen_key
     )
-    sub.add_parser(
-        "webhook-secret", help="print the secret webhook receivers verify signatures with"
     rotate = sub.add_parser(
         "rotate-key",
         help="re-encrypt stored secrets under the current AWAITHUMANS_PAYLOAD_KEY"
@@ -532,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_restore.add_argument("path", metavar="PATH", help="a file made by `awaithumans db backup`")
     db_restore.set_defaults(func=cmd_db_restore)
+    sub.add_parser(
+        "webhook-secret", help="print the secret webhook receivers verify signatures with"
     ).set_defaults(func=cmd_webhook_secret)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
     sub.add_parser(
