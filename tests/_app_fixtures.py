@@ -26,6 +26,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "payload_key": secrets.token_hex(32),
         "admin_api_token": ADMIN_TOKEN,
         "public_url": "http://testserver",
+        # Tests' webhook receivers listen on 127.0.0.1, as with `awaithumans dev`.
+        "allow_private_callbacks": "loopback",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -213,6 +213,12 @@ DEFAULT_VERIFIER_KEY_ENVS = frozenset(
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: Which non-public addresses a ``callback_url`` may reach (``security/outbound.py``):
+#: ``none``, ``loopback`` (this machine) or ``all`` (any private network).
+AllowPrivateCallbacks = Literal["none", "loopback", "all"]
+_YES = frozenset({"1", "true", "yes", "on", "all"})
+_NO = frozenset({"", "0", "false", "no", "off", "none"})
+
 
 def _rate(value: object) -> object:
     """``"20/600"`` (a count, a slash, seconds) as ``(20, 600.0)``."""
@@ -278,6 +284,12 @@ class Settings(BaseSettings):
     )
     webhook_max_attempts: int = Field(default=12, ge=1, le=100)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_private_callbacks: AllowPrivateCallbacks = Field(
+        default="none",
+        description="Let callback_url reach non-public addresses: loopback (this machine;"
+        " `awaithumans dev` sets it) or true (any private network too). Cloud metadata,"
+        " unspecified and multicast addresses stay refused.",
+    )
     outbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="Safety-net scan for due outbox rows (normally woken)."
     )
@@ -373,6 +385,17 @@ class Settings(BaseSettings):
             return "postgresql+asyncpg://" + value[len("postgresql://") :]
         if value.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        return value
+
+    @field_validator("allow_private_callbacks", mode="before")
+    @classmethod
+    def _allow_words(cls, value: object) -> object:
+        # The variable reads as a switch (true/false) with one middle setting (loopback).
+        if isinstance(value, bool):
+            return "all" if value else "none"
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return "all" if word in _YES else "none" if word in _NO else word
         return value
 
     @property

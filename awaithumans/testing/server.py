@@ -69,6 +69,8 @@ class ServerProcess:
             AWAITHUMANS_ADMIN_API_TOKEN=self.admin_token,
             AWAITHUMANS_PUBLIC_URL=self.url,
         )
+        # Like `awaithumans dev`: the relays and receivers of a test run on this machine.
+        env.setdefault("AWAITHUMANS_ALLOW_PRIVATE_CALLBACKS", "loopback")
         env.update(self.extra_env)
         return env
 

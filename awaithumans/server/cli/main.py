@@ -110,6 +110,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             "database_url": f"sqlite+aiosqlite:///./{db_path}",
             "payload_key": payload_key,
             "admin_api_token": admin_token,
+            # Relays and resumers run next to the dev server, on this machine.
+            "allow_private_callbacks": "loopback",
         },
         host=host,
         port=port,

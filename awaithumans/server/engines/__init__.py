@@ -26,7 +26,11 @@ def engine_handlers(settings: Settings, keyring: KeyRing) -> list[Handler]:
         RuntimeError: An engine is addressed but its extra is not installed.
     """
     handlers: list[Handler] = [
-        WebhookSender(webhook_secret(settings, keyring), timeout=settings.webhook_timeout_seconds)
+        WebhookSender(
+            webhook_secret(settings, keyring),
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.allow_private_callbacks,
+        )
     ]
     if settings.temporal_address:
         if not temporal_available():

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from awaithumans.server.security.outbound import OutboundRefused, guarded_client
 from awaithumans.server.services.delivery import Job, Outcome, retry_after_seconds
-
-# Redirects could bounce a signed body to a host the task's author never named.
-_FOLLOW_REDIRECTS = False
+from awaithumans.server.settings import AllowPrivateCallbacks
 
 # The receiver has looked at the request and refused it: the same signed body sent again
 # gets the same answer (a wrong URL, a secret it does not accept, an event it cannot
@@ -61,9 +60,14 @@ class WebhookSender:
 
     name = "webhook"
 
-    def __init__(self, secret: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, secret: str, *, timeout: float = 10.0, allow_private: AllowPrivateCallbacks = "none"
+    ) -> None:
         self._signer = Webhook(secret)
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=_FOLLOW_REDIRECTS)
+        # The URL is the task author's: every connect is checked (no SSRF into the
+        # operator's network, security/outbound.py), and redirects are not followed, as
+        # they could bounce a signed body to a host the author never named.
+        self._http = guarded_client(allow_private, timeout=timeout)
 
     async def deliver(self, job: Job) -> Outcome:
         now = datetime.now(UTC)
@@ -77,6 +81,13 @@ class WebhookSender:
         }
         try:
             resp = await self._http.post(job.target, content=body, headers=headers)
+        except OutboundRefused as exc:
+            # Final: the address will not become public by waiting (and a name that
+            # resolves to it again later is refused again).
+            return Outcome.fail(f"callback_url refused: {exc}", retry=False)
+        except httpx.InvalidURL as exc:
+            # Checked at create, but no URL parser agrees with every other on every input.
+            return Outcome.fail(f"callback_url is not a URL httpx can send to: {exc}", retry=False)
         except httpx.HTTPError as exc:
             return Outcome.fail(f"{type(exc).__name__}: {exc}")
         status = resp.status_code

@@ -24,6 +24,7 @@ from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
+from awaithumans.server.security.outbound import url_refusal
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
 from awaithumans.server.services.replicas import announce
@@ -100,6 +101,11 @@ async def prepare_create(
         raise ApiError(400, ErrorCode.INVALID_NOTIFY_ROUTE, str(exc)) from None
     routes = [str(r) for r in parsed]
     _check_callback_url(req.callback_url)
+    refusal = req.callback_url and url_refusal(
+        req.callback_url, ctx.settings.allow_private_callbacks
+    )
+    if refusal:
+        raise ApiError(400, ErrorCode.CALLBACK_URL_NOT_ALLOWED, f"callback_url: {refusal}")
     emails = _assignee_emails(req.assign_to)
     verifier = None
     if req.verifier_config is not None:
