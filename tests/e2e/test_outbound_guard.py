@@ -8,7 +8,10 @@ server's setting through a real ``awaithumans dev`` process.
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import signal
+import ssl
+import subprocess
 import threading
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -246,6 +249,72 @@ async def test_the_same_name_is_delivered_when_loopback_is_allowed(app_with: Any
 
 async def _deliveries(receiver: WebhookReceiver) -> list[Any]:
     return list(receiver.deliveries)
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (and its key), made by the openssl command."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        [shutil.which("openssl") or "openssl", "req", "-x509", "-newkey", "ec",
+         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+class TlsReceiver:
+    """HTTPS on 127.0.0.1 with the given certificate; counts the POSTs it accepts."""
+
+    def __init__(self, cert: Path, key: str | Path) -> None:
+        self.bodies: list[bytes] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                receiver.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_tls_still_checks_the_name_while_connecting_to_the_checked_address(
+    app_with: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guard connects to the address it checked, not the name; the certificate must
+    # still be verified against the name (localhost), and a wrong one still refused.
+    good_cert, good_key = self_signed(tmp_path, "localhost")
+    wrong_cert, wrong_key = self_signed(tmp_path, "elsewhere.test")
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(good_cert.read_bytes() + wrong_cert.read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # read when the app's client is built
+    api = await app_with("loopback")
+    good, wrong = TlsReceiver(good_cert, good_key), TlsReceiver(wrong_cert, wrong_key)
+    try:
+        ok = await settled(api, await complete(api, "tls-1", f"https://localhost:{good.port}/h"))
+        bad = await settled(api, await complete(api, "tls-2", f"https://localhost:{wrong.port}/h"))
+    finally:
+        good.close()
+        wrong.close()
+    assert ok["status"] == "delivered", ok
+    assert len(good.bodies) == 1
+    assert bad["status"] == "pending", bad
+    assert "Hostname mismatch" in bad["last_error"], bad
+    assert wrong.bodies == []
 
 
 class Redirector:
