@@ -170,8 +170,10 @@ class RetryPolicy:
         max_attempts: Attempts before the job is given up; None keeps trying until the
             handler delivers or skips it (a verification ends with its task's deadline).
         max_backoff_seconds: The longest wait between two attempts.
-        claim_seconds: How long a process holds a job it took; after that (it died), any
-            process may take it again. Longer than an attempt can last.
+        claim_seconds: The longest one attempt may run: the delivering process renews its
+            short lease on the job until then (a process that dies frees it within
+            ``outbox_rows.LEASE_SECONDS``); a job still running after this is left to be
+            retried by any process.
     """
 
     max_attempts: int | None
@@ -227,11 +229,6 @@ class HandlerRegistry:
     def policy(self, name: str) -> RetryPolicy | None:
         """The retry policy registered with the handler ``name``, if it has its own."""
         return self._policies.get(name)
-
-    @property
-    def claim_seconds(self) -> dict[str, float]:
-        """Claim lengths by job kind, for the kinds whose handler sets its own."""
-        return {name: p.claim_seconds for name, p in self._policies.items()}
 
     @property
     def names(self) -> list[str]:

@@ -4,6 +4,11 @@ Rows are written in the same transaction as the change they announce, so nothing
 between "committed" and "sent": a crash before delivery leaves a pending row that the next
 process picks up. The dispatcher is woken right after commits that add rows, with a slow
 safety-net scan for retries that come due and for rows left by a previous process.
+
+A job is held on a short lease (``LEASE_SECONDS``) that the dispatcher renews while the
+delivery runs, up to its policy's ``claim_seconds``: a process that dies mid-delivery
+frees its jobs within seconds, yet a slow receiver is never delivered to twice at once. A
+process that stops cleanly gives its unfinished jobs back at once.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.delivery import Job, Outcome, Receipt, RetryPolicy
 from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.lifecycle import Channel
-from awaithumans.server.services.outbox_rows import ClaimDue, RecordOutcome
+from awaithumans.server.services.outbox_rows import (
+    LEASE_SECONDS,
+    ClaimDue,
+    RecordOutcome,
+    ReleaseLeases,
+    RenewLeases,
+)
 from awaithumans.server.services.task_actions import MarkNotified
 from awaithumans.server.services.views import open_for
 
@@ -44,7 +55,9 @@ class OutboxDispatcher:
         self._ctx = ctx
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Each delivery running here: its row and the monotonic time its lease ends for good.
+        self._inflight: dict[asyncio.Task[None], tuple[int, float]] = {}
+        self._renewer: asyncio.Task[None] | None = None
         # True when the last claim took all the room there was, or left a due row waiting
         # for one in flight: the next delivery to finish wakes the loop.
         self._claim_again = False
@@ -53,15 +66,35 @@ class OutboxDispatcher:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="awaithumans-outbox")
+        self._renewer = asyncio.create_task(self._renew(), name="awaithumans-outbox-leases")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        unfinished = [row_id for row_id, _ in self._inflight.values()]
+        tasks = [t for t in (self._task, self._renewer, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()
-        # A cancelled delivery's row stays claimed; it is due again when the claim runs out.
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
+        self._task = self._renewer = None
         self._inflight.clear()
+        if unfinished:
+            # The next process (or another replica) takes them now, not a lease later.
+            with contextlib.suppress(Exception):
+                await self._ctx.writer.submit(ReleaseLeases(unfinished))
+
+    async def _renew(self) -> None:
+        """Keep the leases of the deliveries running here, each up to its policy's cap."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            now = asyncio.get_running_loop().time()
+            ids = [row_id for row_id, until in self._inflight.values() if until > now]
+            if not ids:
+                continue
+            try:
+                await self._ctx.writer.submit(RenewLeases(ids))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing the outbox's leases failed")
 
     def kick(self) -> None:
         self._wake.set()
@@ -84,22 +117,25 @@ class OutboxDispatcher:
         self._claim_again = room <= 0
         if self._claim_again:
             return
-        claimed = await self._ctx.writer.submit(ClaimDue(room, self._ctx.handlers.claim_seconds))
+        claimed = await self._ctx.writer.submit(ClaimDue(room))
         rows = claimed.rows
         # A full claim may have left due rows behind: take them as deliveries finish.
         self._claim_again = len(rows) == room or claimed.held_back
         if not rows:
             return
         jobs = await self._jobs(rows)
+        started = asyncio.get_running_loop().time()
         for row in rows:
+            job = jobs.get(row.id)
             task = asyncio.create_task(
-                self._deliver(row, jobs.get(row.id)), name=f"awaithumans-deliver-{row.id}"
+                self._deliver(row, job), name=f"awaithumans-deliver-{row.id}"
             )
-            self._inflight.add(task)
+            cap = self._policy(self._handler_name(row, job)).claim_seconds
+            self._inflight[task] = (row.id, started + cap)
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+        self._inflight.pop(task, None)
         if self._claim_again:
             self._wake.set()
 
@@ -177,15 +213,23 @@ class OutboxDispatcher:
             # The row stays claimed and is retried once its claim runs out.
             log.exception("delivering %s job %s failed", row.kind, row.event_id)
 
-    async def _deliver_once(self, row: OutboxRecord, job: Job | Outcome | None) -> None:
-        name = row.kind
+    @staticmethod
+    def _handler_name(row: OutboxRecord, job: Job | Outcome | None) -> str:
         if isinstance(job, Job):
-            name = job.route.channel if job.route is not None else job.kind
+            return job.route.channel if job.route is not None else job.kind
+        return row.kind
+
+    def _policy(self, name: str) -> RetryPolicy:
+        return self._ctx.handlers.policy(name) or self._default_policy
+
+    async def _deliver_once(self, row: OutboxRecord, job: Job | Outcome | None) -> None:
+        name = self._handler_name(row, job)
+        if isinstance(job, Job):
             outcome = await self._attempt(name, job)
         else:
             outcome = job or Outcome.skip("nothing to deliver")
         writer = self._ctx.writer
-        policy = self._ctx.handlers.policy(name) or self._default_policy
+        policy = self._policy(name)
         await writer.submit(RecordOutcome(row, outcome, policy, channel=name))
         if outcome.delivered:
             self.delivered += 1

@@ -11,7 +11,7 @@ replaces it: there is nothing left to ask anyone.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,8 +30,10 @@ from awaithumans.server.services.writer import Write
 # Hypothesis) and a library should not move it.
 _jitter = random.Random()
 
-# A claimed job whose process died becomes due again after this long.
-CLAIM_SECONDS = 120
+# A claim is a lease: the process delivering a job renews it every third of this while the
+# job runs (services/outbox.py), so a job whose process died (a crash, a kill -9, a lost
+# machine) is due again this soon, while a slow delivery is never taken twice.
+LEASE_SECONDS = 15.0
 _MAX_BACKOFF_SECONDS = 3600.0
 
 
@@ -58,14 +60,12 @@ def _due(now: datetime) -> Any:
 
 
 class ClaimDue(Write[Claimed]):
-    """Take up to ``limit`` due rows for this process (others skip them while claimed).
+    """Take up to ``limit`` due rows for this process (others skip them while claimed),
+    each on a lease of ``lease_seconds`` that the process renews while it works."""
 
-    A claim lasts ``CLAIM_SECONDS``, or what ``claim_seconds`` says for the row's kind.
-    """
-
-    def __init__(self, limit: int, claim_seconds: Mapping[str, float] | None = None) -> None:
+    def __init__(self, limit: int, lease_seconds: float = LEASE_SECONDS) -> None:
         self.limit = limit
-        self.claim_seconds = dict(claim_seconds or {})
+        self.lease_seconds = lease_seconds
 
     async def apply(self, conn: AsyncConnection) -> Claimed:
         now = utcnow()
@@ -79,7 +79,7 @@ class ClaimDue(Write[Claimed]):
         ]
         if not candidates:
             return Claimed([])
-        held, superseded = await _route_order(conn, candidates, now)
+        held, superseded = await _route_order(conn, candidates)
         ids = [r.id for r in candidates if r.id not in held and r.id not in superseded]
         if superseded:
             await conn.execute(
@@ -89,29 +89,55 @@ class ClaimDue(Write[Claimed]):
             )
         if not ids:
             return Claimed([], held_back=bool(held))
-        by_length: dict[float, list[int]] = {}
-        for row in candidates:
-            if row.id in ids:
-                length = self.claim_seconds.get(row.kind, CLAIM_SECONDS)
-                by_length.setdefault(length, []).append(row.id)
-        rows: list[OutboxRecord] = []
-        for length, group in by_length.items():
-            claimed = await conn.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(group), _due(now))
-                .values(claimed_until=now + timedelta(seconds=length))
-                .returning(*OutboxRow.__table__.columns)
-            )
-            rows.extend(OutboxRecord.from_row(r) for r in claimed.mappings())
-        rows.sort(key=lambda r: r.id)
+        claimed = await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), _due(now))
+            .values(claimed_until=now + timedelta(seconds=self.lease_seconds))
+            .returning(*OutboxRow.__table__.columns)
+        )
+        rows = sorted((OutboxRecord.from_row(r) for r in claimed.mappings()), key=lambda r: r.id)
         return Claimed(rows, held_back=bool(held))
+
+
+class RenewLeases(Write[int]):
+    """Extend this process's leases on the jobs it is still delivering."""
+
+    def __init__(self, ids: Sequence[int], lease_seconds: float = LEASE_SECONDS) -> None:
+        self.ids = list(ids)
+        self.lease_seconds = lease_seconds
+
+    async def apply(self, conn: AsyncConnection) -> int:
+        result = await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(self.ids), OutboxRow.status == "pending")
+            .values(claimed_until=utcnow() + timedelta(seconds=self.lease_seconds))
+        )
+        return result.rowcount
+
+
+class ReleaseLeases(Write[None]):
+    """Give back jobs this process will not finish (it is stopping): due again at once.
+
+    The lease is ended, not erased: a job that was taken may have gone out already, and
+    :func:`_route_order` must not treat it as never sent.
+    """
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(self.ids), OutboxRow.status == "pending")
+            .values(claimed_until=utcnow())
+        )
 
 
 _SUPERSEDED = "superseded: the task ended before this notification went out"
 
 
 async def _route_order(
-    conn: AsyncConnection, candidates: Sequence[OutboxRecord], now: datetime
+    conn: AsyncConnection, candidates: Sequence[OutboxRecord]
 ) -> tuple[set[int], set[int]]:
     """Which candidates must wait for an earlier notice on their route, and which earlier
     notices (candidates or not) a later one replaces."""
@@ -131,7 +157,6 @@ async def _route_order(
             )
         ).mappings()
     ]
-    taken = {r.id for r in candidates}
     held: set[int] = set()
     superseded: set[int] = set()
     for late in closing:
@@ -140,12 +165,11 @@ async def _route_order(
             for e in earlier
             if e.task_id == late.task_id and e.target == late.target and e.id < late.id
         ]
-        in_flight = [
-            e
-            for e in before
-            if e.id not in taken and e.claimed_until is not None and e.claimed_until >= now
-        ]
-        if in_flight:
+        # A pending notice with a lease (live, or left by a process that died or stopped
+        # mid-delivery) may have reached the person: it goes (again, under the same id), and
+        # the closing notice after it, so whoever was asked hears how it ended. Only notices
+        # never taken are replaced by the closing one.
+        if any(e.claimed_until is not None for e in before):
             held.add(late.id)
         else:
             superseded.update(e.id for e in before)
