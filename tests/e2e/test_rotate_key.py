@@ -22,11 +22,14 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
+from standardwebhooks.webhooks import Webhook
 
 from awaithumans.server.db.models import Base
 from awaithumans.server.rotation import SEALED, ColumnResult, rotate
 from awaithumans.server.security import KeyRing, Sealer, generate_payload_key
-from awaithumans.testing import ServerProcess
+from awaithumans.server.settings import Settings
+from awaithumans.server.webhook_secret import webhook_secret
+from awaithumans.testing import ServerProcess, WebhookReceiver
 from tests._waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -151,6 +154,18 @@ def test_a_rotation_keeps_everything_readable_and_valid(tmp_path: Path) -> None:
                 assert got["payload"]["secret"] == f"card ending {1000 + n}"
             assert api.get(f"/api/tasks/{tasks[0]}").json()["response"] == {"ok": True}
             later = create(api, 9)
+            # A relay still configured with the old secret keeps verifying webhooks, and one
+            # given the new secret already does: each event carries both signatures.
+            with WebhookReceiver() as relay:
+                hooked = create(api, 10, callback_url=relay.url)
+                answered = api.post(
+                    f"/api/tasks/{hooked}/complete", json={"response": {"ok": False}}
+                )
+                assert answered.status_code == 200, answered.text
+                (delivery,) = relay.wait_for(1, timeout=30)
+            for key in (old, new):
+                secret = webhook_secret(Settings(payload_key=key), KeyRing.from_text(key))
+                Webhook(secret).verify(delivery.body.decode(), delivery.headers)
         with httpx.Client(base_url=server.url, cookies=session, timeout=10) as browser:
             me = browser.get("/api/auth/me")
             assert me.status_code == 200, me.text  # the session the old key signed
@@ -174,6 +189,7 @@ def test_a_rotation_keeps_everything_readable_and_valid(tmp_path: Path) -> None:
         assert rotated.returncode == 0, rotated.stdout + rotated.stderr
         assert "✓ Everything stored is now under the current key." in rotated.stdout
         assert "  tasks.payload_enc: 4 re-encrypted" in rotated.stdout
+        assert "  tasks.response_enc: 1 re-encrypted" in rotated.stdout
         assert "  email_identities.secret_enc: 1 re-encrypted" in rotated.stdout
         assert key_ids(db) == {KeyRing.from_text(new).key_id}
         again = rotate_key(db, new, old)
@@ -186,7 +202,7 @@ def test_a_rotation_keeps_everything_readable_and_valid(tmp_path: Path) -> None:
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
         ) as api:
-            for n, task_id in [*enumerate([*tasks, mailed]), (9, later)]:
+            for n, task_id in [*enumerate([*tasks, mailed]), (9, later), (10, hooked)]:
                 got = api.get(f"/api/tasks/{task_id}")
                 assert got.status_code == 200, got.text
                 assert got.json()["payload"]["n"] == n

@@ -16,7 +16,7 @@ from awaithumans.server.engines.webhook import WebhookSender
 from awaithumans.server.security import KeyRing
 from awaithumans.server.services.delivery import Handler
 from awaithumans.server.settings import Settings
-from awaithumans.server.webhook_secret import webhook_secret
+from awaithumans.server.webhook_secret import webhook_secrets
 
 
 def engine_handlers(settings: Settings, keyring: KeyRing) -> list[Handler]:
@@ -27,7 +27,7 @@ def engine_handlers(settings: Settings, keyring: KeyRing) -> list[Handler]:
     """
     handlers: list[Handler] = [
         WebhookSender(
-            webhook_secret(settings, keyring),
+            webhook_secrets(settings, keyring),
             timeout=settings.webhook_timeout_seconds,
             allow_private=settings.allow_private_callbacks,
         )

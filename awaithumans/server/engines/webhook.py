@@ -7,6 +7,7 @@ LangGraph resumer or a Prefect relay receives the event and resumes the waiting 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -61,9 +62,15 @@ class WebhookSender:
     name = "webhook"
 
     def __init__(
-        self, secret: str, *, timeout: float = 10.0, allow_private: AllowPrivateCallbacks = "none"
+        self,
+        secret: str | Sequence[str],
+        *,
+        timeout: float = 10.0,
+        allow_private: AllowPrivateCallbacks = "none",
     ) -> None:
-        self._signer = Webhook(secret)
+        # Several secrets while the payload key rotates (webhook_secret.webhook_secrets):
+        # one signature each, space-separated, as Standard Webhooks allows.
+        self._signers = [Webhook(s) for s in ([secret] if isinstance(secret, str) else secret)]
         # The URL is the task author's: every connect is checked (no SSRF into the
         # operator's network, security/outbound.py), and redirects are not followed, as
         # they could bounce a signed body to a host the author never named.
@@ -76,7 +83,7 @@ class WebhookSender:
             "content-type": "application/json",
             "webhook-id": job.event_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self._signer.sign(job.event_id, now, body),
+            "webhook-signature": " ".join(s.sign(job.event_id, now, body) for s in self._signers),
             "user-agent": "awaithumans-webhooks",
         }
         try:
