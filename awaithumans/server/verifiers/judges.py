@@ -6,6 +6,8 @@ provider is imported the first time a task needs it.
 
 from __future__ import annotations
 
+import asyncio
+
 from awaithumans.server.services.verifier_gate import PROVIDERS, Blocked, credentials
 from awaithumans.server.settings import VerifierSettings
 from awaithumans.server.verifiers.providers import Judge
@@ -26,8 +28,9 @@ class Judges:
     def __init__(self, settings: VerifierSettings) -> None:
         self._settings = settings
         self._built: dict[tuple[str, str, str | None], Judge] = {}
+        self._building = asyncio.Lock()
 
-    def for_config(self, config: VerifierConfig) -> Judge:
+    async def for_config(self, config: VerifierConfig) -> Judge:
         """The judge for ``config``.
 
         Raises:
@@ -39,9 +42,18 @@ class Judges:
             raise ProviderError(found.message)
         cache_key = (config.provider, found.key, found.endpoint)
         judge = self._built.get(cache_key)
-        if judge is None:
-            judge = self._build(config.provider, found.key, found.endpoint)
-            self._built[cache_key] = judge
+        if judge is not None:
+            return judge
+        async with self._building:
+            judge = self._built.get(cache_key)
+            if judge is None:
+                # The first judge of a provider imports its SDK: seconds of module code for
+                # some (anthropic's took 4.4 s on a busy machine), which on the event loop
+                # would hold every request and long-poll of the server meanwhile.
+                judge = await asyncio.to_thread(
+                    self._build, config.provider, found.key, found.endpoint
+                )
+                self._built[cache_key] = judge
         return judge
 
     def _build(self, provider: str, key: str, endpoint: str | None) -> Judge:

@@ -101,7 +101,7 @@ class VerificationRunner:
         return Outcome.ok()
 
     async def _ask(self, config: VerifierConfig, check: Check) -> Verdict:
-        judge = self._judges.for_config(config)
+        judge = await self._judges.for_config(config)
         prompt = build_prompt(check)
         timeout = self._settings.timeout_seconds
         async with self._slots:
