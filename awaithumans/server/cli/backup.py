@@ -3,7 +3,7 @@
 The backup uses SQLite's online backup API, which copies a consistent snapshot page by page
 while the server keeps writing (a plain ``cp`` of a WAL database can copy a torn state).
 The copy holds what the database holds (sealed payloads, but also hashed agent keys and
-sessions), so it is created 0600. PostgreSQL has its own tools, which do this better than
+session ids), so it is created 0600. PostgreSQL has its own tools, which do this better than
 we could: the commands say which to use instead of half-doing it.
 """
 

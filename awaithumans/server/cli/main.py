@@ -280,9 +280,10 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     print("✓ Everything stored is now under the current key.")
     if ring.previous:
         print(
-            "  Links already mailed and sessions already open were signed with the previous"
-            " key: keep AWAITHUMANS_PAYLOAD_KEY_PREVIOUS until they expire (email links: 72 h"
-            " by default), then remove it and restart the server."
+            "  Sessions already open and links already sent were signed with the previous key:"
+            " keep AWAITHUMANS_PAYLOAD_KEY_PREVIOUS until they expire (sessions: 7 days by"
+            " default; handoff links and reply addresses: their task's deadline; one-click"
+            " links: 72 h), then remove it and restart the server."
         )
     return 0
 
