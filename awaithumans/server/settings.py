@@ -61,10 +61,19 @@ class SmtpSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AWAITHUMANS_SMTP_", extra="ignore")
 
-    host: str | None = None
-    port: int = Field(default=587, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str | None = Field(
+        default=None, description="The SMTP relay's host name; required by the smtp transport."
+    )
+    port: int = Field(
+        default=587,
+        ge=1,
+        le=65535,
+        description="The relay's port: 587 for STARTTLS, 465 for implicit TLS (USE_TLS).",
+    )
+    username: str | None = Field(
+        default=None, description="SMTP AUTH user name; unset: no authentication."
+    )
+    password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
     start_tls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
     use_tls: bool = Field(default=False, description="Implicit TLS from the first byte (465).")
 
@@ -89,11 +98,18 @@ class EmailSettings(BaseSettings):
         validation_alias="AWAITHUMANS_EMAIL_FROM",
         description="The sender, e.g. approvals@acme.com.",
     )
-    from_name: str | None = None
-    reply_to: str | None = None
+    from_name: str | None = Field(
+        default=None, description="Display name shown with the From address."
+    )
+    reply_to: str | None = Field(
+        default=None,
+        description="Reply-To of the server's mails, except those whose replies it reads"
+        " (they carry a signed reply+TOKEN@ address).",
+    )
     resend_api_key: SecretStr | None = Field(
         default=None,
         validation_alias="AWAITHUMANS_RESEND_API_KEY",
+        description="Resend API key (re_...); required by the resend transport.",
     )
     file_dir: Path = Field(
         default=Path(".awaithumans/mail"),
@@ -117,7 +133,12 @@ class EmailSettings(BaseSettings):
     notify_outcome: bool = Field(
         default=False, description="Mail each recipient how the task ended (off: no mail storms)."
     )
-    send_timeout_seconds: float = Field(default=30.0, gt=0)
+    send_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest one SMTP send may take before it counts as a temporary failure"
+        " (retried later).",
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @field_validator("*", mode="before")
@@ -155,8 +176,9 @@ class VerifierSettings(BaseSettings):
     """Server-side verifiers: ``AWAITHUMANS_VERIFIER_*`` (and the Gemini base URL).
 
     The provider keys themselves are read from the variables the task's verifier config
-    names (``ANTHROPIC_API_KEY`` ...), which must be on :attr:`allowed_key_envs`: an agent
-    must not be able to make the server read any secret it likes.
+    names (``ANTHROPIC_API_KEY`` ...), which must be one of the providers' usual names or
+    listed in ``key_envs``: an agent must not be able to make the server read any secret it
+    likes.
     """
 
     model_config = SettingsConfigDict(
@@ -257,10 +279,15 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./.awaithumans/dev.db",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+        description="Where everything is stored: postgresql://user:password@host/db (needed for"
+        " several processes) or sqlite:///path (one process); the async driver"
+        " (+asyncpg, +aiosqlite) is added when missing. Required by `awaithumans serve`.",
     )
     payload_key: SecretStr | None = Field(
-        default=None, description="32-byte root secret (base64url or hex). Required."
+        default=None,
+        description="32-byte root secret (base64url or hex; `awaithumans gen-key` prints one)."
+        " It encrypts payloads and answers at rest and derives every signing key: keep it"
+        " as long as the data and its backups. Required by `awaithumans serve`.",
     )
     payload_key_previous: SecretStr | None = Field(
         default=None,
@@ -272,18 +299,41 @@ class Settings(BaseSettings):
         default=None, description="Bearer token with operator rights (dev and automation)."
     )
     public_url: str | None = Field(
-        default=None, description="Base URL humans use to reach the server (links, Review at)."
+        default=None,
+        description="Base URL humans use to reach the server (links in messages, Review at);"
+        " https:// makes cookies Secure.",
     )
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the server listens on (--host wins); 0.0.0.0 for every"
+        " interface, as in a container behind a proxy.",
+    )
+    port: int = Field(default=DEFAULT_PORT, description="Port it listens on (--port wins).")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body; a bigger one is refused before it is read"
+        " (413 PAYLOAD_TOO_LARGE).",
+    )
+    session_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long a dashboard sign-in lasts."
+    )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="Standard Webhooks secret (whsec_...); derived from payload_key if unset.",
+        description="Standard Webhooks secret (whsec_...); unset: derived from"
+        " AWAITHUMANS_PAYLOAD_KEY (`awaithumans webhook-secret` prints it).",
     )
-    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Attempts per delivery before it fails for good: webhooks, Temporal"
+        " signals, Prefect resumes and Slack messages (email and verification have policies"
+        " of their own).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest one webhook request may take."
+    )
     allow_private_callbacks: AllowPrivateCallbacks = Field(
         default="none",
         description="Let callback_url reach non-public addresses: loopback (this machine;"
@@ -293,27 +343,67 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="Safety-net scan for due outbox rows (normally woken)."
     )
-    scheduler_max_sleep_seconds: float = Field(default=30.0, gt=0)
+    scheduler_max_sleep_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest the timeout scheduler sleeps before it looks at the deadlines"
+        " again (a new earlier deadline wakes it in its own process): how late a deadline"
+        " set through a replica that has since gone is caught by the others.",
+    )
     temporal_address: str | None = Field(
         default=None,
         description="host:port of Temporal; set to signal waiting workflows without a relay.",
     )
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field(
+        default="default", description="Temporal namespace of the waiting workflows."
+    )
     prefect_api_url: str | None = Field(
         default=None,
         description="Prefect's API (http://host:4200/api); set to resume waiting flow runs"
         " without a relay.",
     )
     prefect_api_key: SecretStr | None = Field(
-        default=None, description="Prefect Cloud API key, with prefect_api_url."
+        default=None, description="Prefect Cloud API key, with AWAITHUMANS_PREFECT_API_URL."
     )
     slack: SlackSettings = Field(default_factory=SlackSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     verifier: VerifierSettings = Field(default_factory=VerifierSettings)
-    dev_mode: bool = False
-    log_level: str = "info"
+    dev_mode: bool = Field(
+        default=False,
+        description="Set by `awaithumans dev`: the dashboard's Settings page marks the server"
+        " as a development one. Changes nothing else.",
+    )
+    log_level: str = Field(
+        default="info",
+        description="Read but not used yet: how much `serve` and `dev` log is their"
+        " --log-level flag (default warning).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: lines for people (uvicorn's format); json: one JSON object per"
+        " line on stdout (time, level, logger, message, and request_id, task_id, trace_id"
+        " when known).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that may read GET /metrics (Prometheus); the admin token"
+        " may too. With neither set, /metrics answers no one: it tells task counts.",
+    )
+    otel: bool = Field(
+        default=False,
+        description="Send OpenTelemetry traces (FastAPI, SQLAlchemy, httpx) over OTLP; needs"
+        " the otel extra. On by itself when OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OpenTelemetry's own variable: where the OTLP exporter sends traces"
+        " (http://collector:4318); setting it turns tracing on when the otel extra is there.",
+    )
     secure_cookies: bool | None = Field(
-        default=None, description="Force Secure cookies; default: when public_url is https."
+        default=None,
+        description="Secure cookies on or off; unset: on exactly when AWAITHUMANS_PUBLIC_URL"
+        " is https.",
     )
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
@@ -407,6 +497,11 @@ class Settings(BaseSettings):
         if self.prefect_api_url:
             engines.add("prefect")
         return frozenset(engines)
+
+    @property
+    def tracing(self) -> bool:
+        """Whether traces are asked for (they are sent only if the otel extra is there)."""
+        return self.otel or bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def is_sqlite(self) -> bool:
