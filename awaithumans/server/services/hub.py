@@ -49,8 +49,12 @@ class TaskHub:
         self._max = max_cached
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.closing = False
-        # Bumped on every change to any task: the dashboard's queue waits on it.
+        # Bumped on every change to any task: the dashboard's queue waits on it. With
+        # replicas (``shared_sequence``) it is the change's place in PostgreSQL's order
+        # (services/replicas.py), so a page loaded from one replica and polling another
+        # compares numbers from one count.
         self.sequence = 0
+        self.shared_sequence = False
         self._any_change: asyncio.Event | None = None
 
     def get(self, task_id: str) -> Snapshot | None:
@@ -61,7 +65,22 @@ class TaskHub:
 
     def changed(self) -> None:
         """Note that some task changed (created, moved): wakes ``wait_any``."""
+        if self.shared_sequence:
+            return  # the change's notice brings its place in the shared order (advance)
         self.sequence += 1
+        self._wake_any()
+
+    def advance(self, to: int) -> None:
+        """Move the shared change sequence to ``to`` (a replica's change notice).
+
+        Numbers are taken in order but their transactions may commit out of it: a notice
+        whose number is not past the sequence still moves it, by one, so no page misses
+        that change (every replica gets the same notices, so they all move alike).
+        """
+        self.sequence = to if to > self.sequence else self.sequence + 1
+        self._wake_any()
+
+    def _wake_any(self) -> None:
         if self._any_change is not None:
             self._any_change.set()
             self._any_change = None

@@ -1,10 +1,17 @@
 """Wake-ups across server processes that share one PostgreSQL (LISTEN/NOTIFY).
 
-Every task transition sends ``NOTIFY awaithumans_tasks, '<id>:<version>'`` inside its own
-transaction, so the message goes out exactly when the change commits. Each process listens
-on a dedicated connection; a change made elsewhere drops that task from the local poll
-cache and wakes its long-polls, which then re-read the row. SQLite has one process by
+Every task transition sends ``NOTIFY awaithumans_tasks, '<id>:<version>:<n>'`` inside its
+own transaction, so the message goes out exactly when the change commits. Each process
+listens on a dedicated connection; a change made elsewhere drops that task from the local
+poll cache and wakes its long-polls, which then re-read the row. SQLite has one process by
 construction and needs none of this.
+
+``n``, the next number of the ``awaithumans_changes`` sequence (migration 0011), is the
+dashboard's change sequence on every replica: a page loaded from one replica and polling
+another compares numbers from the same count, instead of two processes' private counters
+(which would make every poll that changes replica look like a change, and re-fetch in a
+loop). Every process, the writer's own included, learns each change from its notice, and
+starts from the sequence's last value.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ async def announce(conn: AsyncConnection, task_id: str, version: int) -> None:
     """Queue the change notice on ``conn``'s transaction (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(
-            text("SELECT pg_notify(:channel, :message)"),
-            {"channel": CHANNEL, "message": f"{task_id}:{version}"},
+            text("SELECT pg_notify(:channel, :message || nextval('awaithumans_changes')::text)"),
+            {"channel": CHANNEL, "message": f"{task_id}:{version}:"},
         )
 
 
@@ -57,11 +64,14 @@ class ReplicaListener:
             self._task = None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        ids, _, version = payload.partition(":")
+        ids, _, rest = payload.partition(":")
+        version, _, number = rest.partition(":")
         try:
             seen = int(version)
+            order = int(number) if number else 0
         except ValueError:
             return
+        self._hub.advance(order)
         for task_id in ids.split(","):
             known = self._hub.get(task_id)
             if known is None or known.version < seen:
@@ -78,7 +88,12 @@ class ReplicaListener:
             try:
                 conn = await asyncpg.connect(self._dsn)
                 await conn.add_listener(CHANNEL, self._on_notify)
-                # Whatever changed while we were not listening is unknown: start afresh.
+                # Whatever changed while we were not listening is unknown: start afresh, at
+                # a place in the shared order past every change committed so far (pages that
+                # missed something re-fetch).
+                self._hub.shared_sequence = True
+                last = await conn.fetchval("SELECT last_value FROM awaithumans_changes")
+                self._hub.advance(int(last))
                 self._hub.clear()
                 self.ready.set()
                 delay = 0.5
