@@ -21,6 +21,7 @@ from awaithumans.core._wire import (
     TaskView,
 )
 from awaithumans.server.api.deps import AnyPrincipal, Ctx, Human, Operator, json_response
+from awaithumans.server.api.links import with_task_links
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
@@ -38,6 +39,8 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
+# Success responses that carry a task link to what comes next with it (api/links.py).
+_TASK_200 = with_task_links(_ERRORS, 200, "The task")
 
 
 async def _visible(ctx: ServerContext, task_id: str, who: Principal) -> TaskRecord:
@@ -63,7 +66,9 @@ async def _snapshot(ctx: ServerContext, task_id: str) -> Snapshot | None:
     "",
     status_code=201,
     response_model=TaskView,
-    responses=_ERRORS,
+    responses=with_task_links(
+        _ERRORS, 201, "The task: new, or the one this credential's idempotency_key names"
+    ),
     summary="Create a task (idempotent by idempotency_key)",
 )
 async def create_task(body: CreateTaskRequest, ctx: Ctx, who: AnyPrincipal) -> Response:
@@ -88,7 +93,12 @@ class TaskPage(BaseModel):
     next_cursor: str | None = None
 
 
-@router.get("", response_model=TaskPage, responses=_ERRORS, summary="List tasks, newest first")
+@router.get(
+    "",
+    response_model=TaskPage,
+    responses=with_task_links(_ERRORS, 200, "A page of tasks", "$response.body#/items/0/id"),
+    summary="List tasks, newest first",
+)
 async def list_tasks(
     ctx: Ctx,
     who: AnyPrincipal,
@@ -142,7 +152,7 @@ async def list_tasks(
     return json_response(page.model_dump_json())
 
 
-@router.get("/{task_id}", response_model=TaskView, responses=_ERRORS, summary="One task")
+@router.get("/{task_id}", response_model=TaskView, responses=_TASK_200, summary="One task")
 async def get_task(task_id: str, ctx: Ctx, who: AnyPrincipal) -> Response:
     task = await _visible(ctx, task_id, who)
     # Reviewers see a redacted payload only through channels that honour redaction.
@@ -236,7 +246,7 @@ def _reply(
 
 
 @router.post(
-    "/{task_id}/complete", response_model=TaskView, responses=_ERRORS, summary="Answer a task"
+    "/{task_id}/complete", response_model=TaskView, responses=_TASK_200, summary="Answer a task"
 )
 async def complete_task(task_id: str, body: CompleteTaskRequest, ctx: Ctx, who: Human) -> Response:
     outcome = await answers.answer(ctx, task_id, who, Channel.API, body.response, text=body.text)
@@ -260,7 +270,7 @@ async def retry_verification(task_id: str, ctx: Ctx, who: Operator) -> Response:
     return json_response(view_of(task, ctx.sealer, ctx.settings.base_url()).model_dump_json())
 
 
-@router.post("/{task_id}/claim", response_model=TaskView, responses=_ERRORS, summary="Claim")
+@router.post("/{task_id}/claim", response_model=TaskView, responses=_TASK_200, summary="Claim")
 async def claim_task(task_id: str, ctx: Ctx, who: Human) -> Response:
     return _reply(ctx, await answers.claim(ctx, task_id, who, Channel.API))
 
@@ -269,7 +279,7 @@ class CancelRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/{task_id}/cancel", response_model=TaskView, responses=_ERRORS, summary="Cancel")
+@router.post("/{task_id}/cancel", response_model=TaskView, responses=_TASK_200, summary="Cancel")
 async def cancel_task(
     task_id: str, ctx: Ctx, who: AnyPrincipal, body: CancelRequest | None = None
 ) -> Response:
