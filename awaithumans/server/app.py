@@ -130,7 +130,7 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
         if not settings.is_sqlite:
             listener = ReplicaListener(settings.database_url, ctx.hub)
             listener.start()
-        app.state.setup_token = await issue_setup_token(ctx.engine)
+        app.state.setup_token = await issue_setup_token(ctx.engine, ctx.sealer)
         try:
             yield
         finally:

@@ -50,7 +50,7 @@ async def _setup_state(request: Request, token: str | None) -> str | None:
     if not token or stored is None or not tokens_equal(stored, hash_token(token)):
         return (
             "This setup link is not valid. Use the link printed when the server started "
-            "(restarting the server prints a new one)."
+            "(restarting the server prints it again)."
         )
     return None
 
