@@ -77,6 +77,7 @@ class ErrorCode(StrEnum):
     SERVER_RESTARTING = "SERVER_RESTARTING"
     SERVER_BUSY = "SERVER_BUSY"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    SCHEMA_NOT_CURRENT = "SCHEMA_NOT_CURRENT"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
     # -- the SDK and the adapters ------------------------------------------------------------

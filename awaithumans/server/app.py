@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.server.api import admin, auth, email_identities, health, tasks
+from awaithumans.server.api import admin, auth, email_identities, health, metrics, tasks
 from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.bootstrap import issue_setup_token
@@ -22,6 +22,8 @@ from awaithumans.server.dashboard.render import not_found_page
 from awaithumans.server.db.engine import migrate
 from awaithumans.server.engines import engine_handlers
 from awaithumans.server.notify import mount_inbound, notify_channels
+from awaithumans.server.observability.logs import RequestContext
+from awaithumans.server.observability.tracing import Tracing
 from awaithumans.server.services.delivery import Handler, HandlerRegistry, Retries, Starts
 from awaithumans.server.services.outbox import OutboxDispatcher
 from awaithumans.server.services.replicas import ReplicaListener
@@ -89,7 +91,9 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body is over the {limit}-byte limit.")
 
 
-def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastAPI:
+def create_app(
+    settings: Settings, *, channels: Sequence[Handler] = (), span_exporter: Any = None
+) -> FastAPI:
     """Build the server. Nothing connects or starts until the ASGI lifespan runs.
 
     Args:
@@ -98,6 +102,9 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
             outbox jobs whose kind or notify-route prefix equals its ``name``. One that is an
             :class:`~awaithumans.server.notify.InboundChannel` gets its routes mounted under
             ``/api/channels/<name>/``.
+        span_exporter: An OpenTelemetry ``SpanExporter`` to trace into (tests); without
+            it, traces go over OTLP when asked for (``AWAITHUMANS_OTEL``,
+            ``OTEL_EXPORTER_OTLP_ENDPOINT``) and the ``otel`` extra is installed.
 
     Raises:
         ValueError: The payload key is missing or malformed.
@@ -143,6 +150,8 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
             await registry.aclose()
             ctx.schemas.close()
             await ctx.engine.dispose()
+            if tracing is not None:
+                tracing.close()
 
     app = FastAPI(
         title="awaithumans",
@@ -158,9 +167,20 @@ def create_app(settings: Settings, *, channels: Sequence[Handler] = ()) -> FastA
     app.state.ctx = ctx
     app.state.setup_token = None
     install_error_handlers(app, not_found_page=not_found_page)
-    for router in (tasks.router, auth.router, admin.router, email_identities.router, health.router):
+    for router in (
+        tasks.router,
+        auth.router,
+        admin.router,
+        email_identities.router,
+        health.router,
+        metrics.router,
+    ):
         app.include_router(router)
     mount_inbound(app, registry)
     mount_dashboard(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.log_format == "json":
+        # Outside the body limit, so a refused body's lines carry the request id too.
+        app.add_middleware(RequestContext)
+    tracing = Tracing.start(settings, app, ctx.engine, exporter=span_exporter)
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awaithumans.server.auth import Authenticator
 from awaithumans.server.db.engine import make_engine
+from awaithumans.server.observability.metrics import Metrics
 from awaithumans.server.security import DoorLimits, KeyRing, LoginThrottle, Sealer
 from awaithumans.server.services.delivery import HandlerRegistry
 from awaithumans.server.services.hub import TaskHub
@@ -40,6 +41,8 @@ class ServerContext:
     door_limits: DoorLimits
     #: Signs the dashboard's CSRF tokens (derived once from the payload key).
     csrf_key: bytes
+    #: This app's Prometheus instruments and registry (``GET /metrics``).
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings, handlers: HandlerRegistry) -> ServerContext:
@@ -57,11 +60,12 @@ class ServerContext:
             settings.payload_key.get_secret_value(), settings.previous_payload_keys()
         )
         engine = make_engine(settings)
+        hub = TaskHub()
         return cls(
             settings=settings,
             engine=engine,
             writer=Writer(engine),
-            hub=TaskHub(),
+            hub=hub,
             keyring=keyring,
             sealer=Sealer(keyring),
             auth=Authenticator(engine, settings, keyring),
@@ -71,4 +75,5 @@ class ServerContext:
             login_throttle=LoginThrottle.from_settings(settings),
             door_limits=DoorLimits.from_settings(settings),
             csrf_key=keyring.derive("csrf"),
+            metrics=Metrics(hub),
         )

@@ -9,6 +9,8 @@ real server::
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import signal
@@ -107,6 +109,9 @@ class ServerProcess:
 
     def _read_setup_token(self) -> None:
         for line in self.logs().splitlines():
+            if line.startswith("{"):  # AWAITHUMANS_LOG_FORMAT=json: the banner is logged
+                with contextlib.suppress(ValueError, AttributeError):
+                    line = str(json.loads(line).get("message", ""))
             if "/setup?token=" in line:
                 self.setup_token = line.split("/setup?token=", 1)[1].strip()
 

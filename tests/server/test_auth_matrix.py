@@ -336,6 +336,9 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/api/admin/email-identities/{name}", API_OPERATOR, 204),
     # -- public
     Route("GET", "/api/health", PUBLIC),
+    Route("GET", "/api/ready", PUBLIC),
+    # Task counts: only the metrics token (not configured here) or the admin token.
+    Route("GET", "/metrics", _by_caller(401, admin="ok")),
     Route("GET", "/api/version", PUBLIC),
     Route("GET", "/api/openapi.json", PUBLIC),
     Route("GET", "/api/docs", PUBLIC),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_, select
+from starlette.background import BackgroundTask
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import (
@@ -85,6 +86,8 @@ async def create_task(body: CreateTaskRequest, ctx: Ctx, who: AnyPrincipal) -> R
             " different content.",
         )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    if not result.replayed:
+        ctx.metrics.task_created()
     return json_response(result.view.model_dump_json(), 201, headers)
 
 
@@ -179,8 +182,9 @@ async def poll_task(
     snap = await _snapshot(ctx, task_id)
     if snap is None or not answers.sees(who, task_id, snap.owner_id, snap.assigned_to_user_id):
         raise answers.not_found(task_id).error()
+    woken_at = None
     if not snap.terminal:
-        await ctx.hub.wait(task_id, snap.version, float(timeout))
+        woken_at = await ctx.hub.wait(task_id, snap.version, float(timeout))
         snap = await _snapshot(ctx, task_id) or snap
         if ctx.hub.closing and not snap.terminal:
             # Shutting down: send the client elsewhere (it retries with backoff) and drop
@@ -198,7 +202,11 @@ async def poll_task(
         timed_out_at=snap.timed_out_at,
         verification_attempt=snap.verification_attempt,
     )
-    return json_response(body.model_dump_json())
+    response = json_response(body.model_dump_json())
+    if woken_at is not None and snap.terminal:
+        # Runs once the response is sent: the answer-to-return latency ends there.
+        response.background = BackgroundTask(ctx.metrics.answer_returned, woken_at)
+    return response
 
 
 class AuditEntry(BaseModel):

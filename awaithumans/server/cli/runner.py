@@ -13,8 +13,10 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.config import LOGGING_CONFIG
 
 from awaithumans.server.app import create_app
+from awaithumans.server.observability.logs import printed_as_logs, uvicorn_log_config
 from awaithumans.server.security.client_address import Network, client_address
 from awaithumans.server.settings import Settings
 
@@ -110,6 +112,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        # AWAITHUMANS_LOG_FORMAT=json: JSON lines from uvicorn's loggers and ours alike.
+        log_config=uvicorn_log_config(settings.log_format, log_level) or LOGGING_CONFIG,
         access_log=access_log,
         lifespan="on",
         # Long-polls hold connections for up to 30 s; keep-alive must outlast the gaps.
@@ -146,7 +150,8 @@ def serve(
             await asyncio.sleep(0.02)
         if server.started:
             _settle_heap()
-            on_ready(app)
+            with printed_as_logs(settings.log_format):
+                on_ready(app)
         await task
 
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal under the

@@ -178,13 +178,19 @@ async def answer(
     if config is None:
         assert response is not None
         outcome = await _act(ctx, Complete(ctx, task_id, who, channel, response), "answer")
-        return Done(outcome.task, response) if isinstance(outcome, Done) else outcome
+        if not isinstance(outcome, Done):
+            return outcome
+        ctx.metrics.task_answered(channel.value)
+        return Done(outcome.task, response)
     # An answer that cannot be checked must not land: say what the server lacks, store nothing.
     blocked = refuse_submit(config)
     if blocked is not None:
         return Refusal(424, blocked.code, blocked.message, task.status)
     submission = Submission.of(who, channel, response if text is None else None, text)
-    return await _act(ctx, Submit(ctx, task_id, who, channel, submission), "answer")
+    submitted = await _act(ctx, Submit(ctx, task_id, who, channel, submission), "answer")
+    if isinstance(submitted, Done):
+        ctx.metrics.task_answered(channel.value)
+    return submitted
 
 
 async def claim(

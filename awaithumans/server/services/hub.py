@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +48,8 @@ class TaskHub:
     def __init__(self, max_cached: int = 20_000) -> None:
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
         self._max = max_cached
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # Each waiting poll's future; its result is when the change that woke it was heard.
+        self._waiters: dict[str, set[asyncio.Future[float]]] = {}
         self.closing = False
         # Bumped on every change to any task: the dashboard's queue waits on it. With
         # replicas (``shared_sequence``) it is the change's place in PostgreSQL's order
@@ -121,22 +123,34 @@ class TaskHub:
             self.wake(task_id)
 
     def wake(self, task_id: str) -> None:
-        for fut in self._waiters.pop(task_id, ()):
+        waiters = self._waiters.pop(task_id, None)
+        if not waiters:
+            return
+        # Called right after the commit (or the notice of another process's commit): the
+        # start of the answer-to-return latency the waiting polls report.
+        heard_at = time.monotonic()
+        for fut in waiters:
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(heard_at)
 
-    async def wait(self, task_id: str, seen_version: int, timeout: float) -> None:
-        """Return when the task moves past ``seen_version`` or after ``timeout`` seconds."""
+    async def wait(self, task_id: str, seen_version: int, timeout: float) -> float | None:
+        """Return when the task moves past ``seen_version`` or after ``timeout`` seconds.
+
+        Returns:
+            When (``time.monotonic()``) the change that woke this wait was heard; None when
+            nothing woke it (the timeout ran out, the server is closing, or the change was
+            already known on entry).
+        """
         known = self._cache.get(task_id)
         if self.closing or (known is not None and known.version > seen_version):
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return None
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(task_id, set())
         waiters.add(fut)
         try:
-            await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            pass
+            return None
         finally:
             waiters.discard(fut)
             if not waiters and self._waiters.get(task_id) is waiters:

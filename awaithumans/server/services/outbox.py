@@ -231,6 +231,15 @@ class OutboxDispatcher:
         writer = self._ctx.writer
         policy = self._policy(name)
         await writer.submit(RecordOutcome(row, outcome, policy, channel=name))
+        self._ctx.metrics.delivery(
+            row.kind,
+            name,
+            delivered=outcome.delivered,
+            skipped=outcome.skipped,
+            # As RecordOutcome decides it: no retry asked for, or the last attempt spent.
+            final=not outcome.retry
+            or (policy.max_attempts is not None and row.attempts + 1 >= policy.max_attempts),
+        )
         if outcome.delivered:
             self.delivered += 1
         if outcome.skipped:

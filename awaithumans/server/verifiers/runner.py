@@ -105,17 +105,29 @@ class VerificationRunner:
         prompt = build_prompt(check)
         timeout = self._settings.timeout_seconds
         async with self._slots:
+            # Timed inside the slot: the provider's time, not the wait for a free slot.
+            started = time.monotonic()
+            result = None  # stays None when cancelled (the server stopping): not a call's time
             try:
                 async with asyncio.timeout(timeout):
-                    return await judge.judge(prompt, model_for(config))
+                    verdict = await judge.judge(prompt, model_for(config))
+                result = "verdict"
+                return verdict
             except TimeoutError:
+                result = "timeout"
                 raise ProviderError(f"no verdict within {timeout:g} s") from None
             except ProviderError:
+                result = "error"
                 raise
             except Exception as exc:
+                result = "error"
                 # An SDK error outside its own hierarchy (a transport's): no verdict either.
                 log.warning("verifier %s failed", config.provider, exc_info=True)
                 raise ProviderError(short(exc)) from exc
+            finally:
+                if result is not None:
+                    elapsed = time.monotonic() - started
+                    self._ctx.metrics.verifier_call(config.provider, result, elapsed)
 
     async def _judgement(
         self,
