@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +47,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
         workdir: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="awaithumans-server-")
         self.workdir = workdir or Path(self._tmp.name)
@@ -54,6 +56,8 @@ class ServerProcess:
         self.payload_key = payload_key or secrets.token_hex(32)
         self.admin_token = admin_token or "test-admin-" + secrets.token_hex(16)
         self.extra_env = env or {}
+        #: More ``awaithumans serve`` flags, e.g. ``["--access-log", "--log-level", "info"]``.
+        self.args = list(args)
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / f"server-{self.port}.log"
@@ -82,7 +86,15 @@ class ServerProcess:
         # The log carries the one-shot setup link: readable by its owner only.
         log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
-            [sys.executable, "-m", "awaithumans._cli_entry", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "awaithumans._cli_entry",
+                "serve",
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
             env=self.env(),
             cwd=self.workdir,
             stdout=log,
