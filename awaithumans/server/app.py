@@ -138,9 +138,11 @@ def create_app(
             listener = ReplicaListener(settings.database_url, ctx.hub)
             listener.start()
         app.state.setup_token = await issue_setup_token(ctx.engine, ctx.sealer)
+        ctx.metrics.start()
         try:
             yield
         finally:
+            await ctx.metrics.stop()
             if listener is not None:
                 await listener.stop()
             await scheduler.stop()

@@ -16,19 +16,29 @@ Two kinds of numbers:
 
 Counters and histograms are per process. With several replicas, Prometheus scrapes each one
 (its own target) and sums; the database gauges are the same on every replica (take ``max``).
+``serve --workers N`` puts N processes behind one port, where a scrape reaches whichever
+accepts it: there prometheus_client's multiprocess mode is used (:func:`shared_across_workers`
+gives the workers one ``PROMETHEUS_MULTIPROC_DIR``), each worker's instruments write to a
+file of their own in it and every scrape adds up all the files, so any worker answers for
+the whole server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +52,10 @@ log = logging.getLogger("awaithumans.server.metrics")
 
 #: How long a scrape reuses the database's numbers before reading them again.
 SCRAPE_CACHE_SECONDS = 2.0
+#: prometheus_client's switch to multiprocess mode, read when it is first imported.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: How often a worker writes its count of open long-polls for the others' scrapes.
+POLLS_EVERY_SECONDS = 1.0
 
 # An answer reaches a waiting poll in a few milliseconds on one process and in tens across
 # replicas (the issue's target is p99 < 50 ms): fine buckets there, coarse above.
@@ -75,6 +89,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._hub = hub
         self._cache = _Cache()
+        # Set by the parent of `serve --workers` before this process imported
+        # prometheus_client, which has then made every value a shared file.
+        self._shared_dir = os.environ.get(MULTIPROCESS_ENV) or None
+        self._polls_task: asyncio.Task[None] | None = None
         r = self.registry
         self.creates = Counter(
             "awaithumans_task_creates",
@@ -114,9 +132,47 @@ class Metrics:
             buckets=VERIFIER_BUCKETS,
             registry=r,
         )
-        r.register(_ScrapeTime(self))
+        self._database = _Database(self)
+        r.register(self._database)
+        if self._shared_dir is None:
+            r.register(_Polls(hub))
+            self._polls_gauge: Gauge | None = None
+        else:
+            # Summed over the live workers' files; each worker writes its own count.
+            self._polls_gauge = Gauge(
+                "awaithumans_long_polls_open",
+                _POLLS_HELP,
+                registry=r,
+                multiprocess_mode="livesum",
+            )
         # The answer path bumps these; a labelled child found once is a dict hit less.
         self._answers_by_channel: dict[str, Counter] = {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether this process is one of several workers whose numbers a scrape adds up."""
+        return self._shared_dir is not None
+
+    def start(self) -> None:
+        """In a worker, keep this process's count of open long-polls in its shared file."""
+        if self._polls_gauge is not None and self._polls_task is None:
+            self._polls_task = asyncio.create_task(
+                self._write_polls(self._polls_gauge), name="awaithumans-metrics-polls"
+            )
+
+    async def stop(self) -> None:
+        if self._polls_task is not None:
+            self._polls_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polls_task
+            self._polls_task = None
+        if self._polls_gauge is not None:
+            self._polls_gauge.set(0)
+
+    async def _write_polls(self, gauge: Gauge) -> None:
+        while True:
+            gauge.set(self._hub.waiting)
+            await asyncio.sleep(POLLS_EVERY_SECONDS)
 
     # -- counted where it happens ------------------------------------------------------------
 
@@ -171,17 +227,21 @@ class Metrics:
             cache.read_at = time.monotonic()
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
-        """The registry in the format the scraper asked for (``Accept``), and its type."""
+        """The registry in the format the scraper asked for (``Accept``), and its type.
+
+        In a worker, every worker's files added up, and the database gauges.
+        """
         encode, content_type = choose_encoder(accept or "")
-        return encode(self.registry), content_type
+        if self._shared_dir is None:
+            return encode(self.registry), content_type
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone, path=self._shared_dir)  # type: ignore[no-untyped-call]
+        everyone.register(self._database)
+        return encode(everyone), content_type
 
     @property
     def facts(self) -> DatabaseFacts | None:
         return self._cache.facts
-
-    @property
-    def hub(self) -> TaskHub:
-        return self._hub
 
 
 async def read_facts(engine: AsyncEngine) -> DatabaseFacts:
@@ -202,18 +262,26 @@ async def read_facts(engine: AsyncEngine) -> DatabaseFacts:
     return DatabaseFacts(by_status, count, lag)
 
 
-class _ScrapeTime(Collector):
-    """The gauges computed when ``/metrics`` is rendered (after :meth:`Metrics.refresh`)."""
+_POLLS_HELP = "Long-polls (waiting SDK calls) parked on this server now."
+
+
+class _Polls(Collector):
+    """Open long-polls, counted when ``/metrics`` is rendered (one process)."""
+
+    def __init__(self, hub: TaskHub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("awaithumans_long_polls_open", _POLLS_HELP, value=self._hub.waiting)
+
+
+class _Database(Collector):
+    """The database's gauges, as the last :meth:`Metrics.refresh` read them."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "awaithumans_long_polls_open",
-            "Long-polls (waiting SDK calls) parked on this process now.",
-            value=self._metrics.hub.waiting,
-        )
         facts = self._metrics.facts
         yield GaugeMetricFamily(
             "awaithumans_database_up",
@@ -238,3 +306,24 @@ class _ScrapeTime(Collector):
             "Age of the oldest due outbox job (how late deliveries run); 0 when none is due.",
             value=facts.outbox_lag_seconds,
         )
+
+
+@contextlib.contextmanager
+def shared_across_workers() -> Iterator[None]:
+    """Around starting ``serve --workers``: one fresh folder for the workers' metric files.
+
+    Set in the environment the workers inherit (they are new interpreters, which import
+    prometheus_client after it is set), removed when the server stops. A folder the
+    operator chose (``PROMETHEUS_MULTIPROC_DIR`` already set) is used as it is: they then
+    empty it between runs, as prometheus_client asks.
+    """
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="awaithumans-metrics-")  # 0700
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
