@@ -18,7 +18,7 @@ import pytest
 
 from awaithumans.testing import ServerProcess
 from tests._waiting import until
-from tests.server.test_observability import Samples, body, parse, value
+from tests.support.metrics import Samples, parse, value
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +40,18 @@ def client(server: ServerProcess) -> httpx.AsyncClient:
     )
 
 
+BODY: dict[str, Any] = {
+    "task": "Approve?",
+    "payload": {"amount": 5},
+    "payload_schema": {"type": "object", "properties": {"amount": {"type": "integer"}}},
+    "response_schema": {"type": "object", "properties": {"approved": {"type": "boolean"}}},
+    "timeout_seconds": 600,
+}
+
+
 async def create(server: ServerProcess) -> dict[str, Any]:
     async with client(server) as http:
-        made = await http.post("/api/tasks", json=body(idempotency_key=uuid.uuid4().hex))
+        made = await http.post("/api/tasks", json={**BODY, "idempotency_key": uuid.uuid4().hex})
     assert made.status_code == 201, made.text
     task: dict[str, Any] = made.json()
     return task

@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from awaithumans.core._codes import ErrorCode
@@ -33,9 +32,9 @@ from awaithumans.server.observability.logs import JsonFormatter
 from awaithumans.testing import WebhookReceiver
 from tests._app_fixtures import ADMIN_TOKEN, make_settings, running_app
 from tests._waiting import until
+from tests.support.metrics import Samples, parse, value
 
 METRICS_TOKEN = "metrics-" + "m" * 24
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def body(**extra: Any) -> dict[str, Any]:
@@ -52,18 +51,6 @@ def body(**extra: Any) -> dict[str, Any]:
         "idempotency_key": f"obs-{uuid.uuid4().hex}",
         **extra,
     }
-
-
-def parse(exposition: str) -> Samples:
-    samples: Samples = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def scrape(client: httpx.AsyncClient, token: str = METRICS_TOKEN) -> Samples:
