@@ -45,11 +45,14 @@ def _settings(fallbacks: dict[str, object], **explicit: object) -> Settings:
         raise SystemExit(describe_error(exc)) from None
 
 
-def _print_banner(app: FastAPI, settings: Settings, db_label: str) -> None:
+def _print_banner(
+    token: str | None, settings: Settings, db_label: str, *, workers: int = 1
+) -> None:
     url = settings.base_url()
     print(f"✓ Server running at {url}")
     print(f"✓ Database: {db_label}")
-    token = app.state.setup_token
+    if workers > 1:
+        print(f"✓ Workers: {workers} processes")
     if token:
         print("✓ Open the dashboard at:")
         print()
@@ -138,7 +141,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 else None,
             }
         )
-        _print_banner(app, settings, db_label)
+        _print_banner(app.state.setup_token, settings, db_label)
 
     return serve(
         settings,
@@ -170,12 +173,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _refuse_bad_key("serve", settings):
         return 2
     db_label = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    if args.workers > 1:
+        problem = _workers_problem(settings)
+        if problem is not None:
+            print(f"awaithumans serve --workers {args.workers}: {problem}", file=sys.stderr)
+            return 2
+        from awaithumans.server.cli.workers import serve_workers
+
+        return serve_workers(
+            settings,
+            args.workers,
+            on_ready=lambda token: _print_banner(token, settings, db_label, workers=args.workers),
+            log_level=args.log_level,
+            access_log=args.access_log,
+        )
     return serve(
         settings,
-        on_ready=lambda app: _print_banner(app, settings, db_label),
+        on_ready=lambda app: _print_banner(app.state.setup_token, settings, db_label),
         log_level=args.log_level,
         access_log=args.access_log,
     )
+
+
+def _workers_problem(settings: Settings) -> str | None:
+    """Why this configuration cannot run several worker processes, or None."""
+    if settings.is_sqlite:
+        # Each worker wakes only its own long-polls; across processes the wake-up is
+        # PostgreSQL's NOTIFY, so on SQLite an answer given to one worker would reach a
+        # waiter on another only at its next re-poll (up to 25 s).
+        return (
+            "several worker processes need PostgreSQL (AWAITHUMANS_DATABASE_URL="
+            "postgresql://...): they learn of each other's answers through it. On SQLite run"
+            " one process (--workers 1)."
+        )
+    if settings.email.inbound_smtp_port is not None:
+        return (
+            "the SMTP receiver of email replies listens in one process only; run it in a"
+            " server of its own with --workers 1, or receive replies through the inbound"
+            " route (AWAITHUMANS_EMAIL_INBOUND_SECRET)."
+        )
+    return None
 
 
 def _with_smtp_inbound(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -460,6 +497,16 @@ def cmd_version(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="awaithumans",
@@ -501,6 +548,13 @@ def build_parser() -> argparse.ArgumentParser:
     prod = sub.add_parser("serve", help="run the server from AWAITHUMANS_* configuration")
     server_flags(prod, None, "port (default: AWAITHUMANS_PORT, else 3001)")
     smtp_flag(prod)
+    prod.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes answering on the port; more than 1 needs PostgreSQL (default: 1)",
+    )
     prod.set_defaults(func=cmd_serve)
 
     key = sub.add_parser("create-agent-key", help="create a scoped API key for an agent")

@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -46,7 +47,7 @@ def first_free_port(host: str, start: int, tries: int = 50) -> int:
     raise SystemExit(f"No free port in {start}..{start + tries - 1} on {host}.")
 
 
-class _ClientInScope:
+class ClientInScope:
     """Puts the client's address (as ``web.client_ip`` computes it) in the ASGI scope, so
     uvicorn's access log names the client rather than the proxy. Only wrapped around the
     app when that log is on and proxies are trusted. The app computes the address again
@@ -86,13 +87,36 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     # Everything alive after start-up (modules, app, routes) lives as long as the process.
     # Freezing it takes it out of every later full collection, which otherwise walked it
     # about once a second under load and stalled the event loop for tens of milliseconds.
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+
+
+def uvicorn_options(settings: Settings, log_level: str, access_log: bool) -> dict[str, Any]:
+    """What uvicorn is given, with one process (:func:`serve`) or several (``workers.py``)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
+        # AWAITHUMANS_LOG_FORMAT=json: JSON lines from uvicorn's loggers and ours alike.
+        "log_config": uvicorn_log_config(settings.log_format, log_level) or LOGGING_CONFIG,
+        "access_log": access_log,
+        "lifespan": "on",
+        # Long-polls hold connections for up to 30 s; keep-alive must outlast the gaps.
+        "timeout_keep_alive": 65,
+        "server_header": False,
+        # uvicorn's own proxy handling is on by default and trusts X-Forwarded-For from
+        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), rewriting the client before the app sees it:
+        # any local process could then pick the address every rate limit counts. The app
+        # reads the header itself, from AWAITHUMANS_TRUSTED_PROXIES only (web.client_ip),
+        # so the socket peer must reach it untouched. (Links use public_url, never the
+        # request's scheme, so X-Forwarded-Proto is not needed either.)
+        "proxy_headers": False,
+    }
 
 
 def serve(
@@ -106,27 +130,8 @@ def serve(
     app = create_app(settings)
     logged: ASGIApp = app
     if access_log and settings.trusted_proxies:
-        logged = _ClientInScope(app, settings.trusted_proxies)
-    config = uvicorn.Config(
-        logged,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        # AWAITHUMANS_LOG_FORMAT=json: JSON lines from uvicorn's loggers and ours alike.
-        log_config=uvicorn_log_config(settings.log_format, log_level) or LOGGING_CONFIG,
-        access_log=access_log,
-        lifespan="on",
-        # Long-polls hold connections for up to 30 s; keep-alive must outlast the gaps.
-        timeout_keep_alive=65,
-        server_header=False,
-        # uvicorn's own proxy handling is on by default and trusts X-Forwarded-For from
-        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), rewriting the client before the app sees it:
-        # any local process could then pick the address every rate limit counts. The app
-        # reads the header itself, from AWAITHUMANS_TRUSTED_PROXIES only (web.client_ip),
-        # so the socket peer must reach it untouched. (Links use public_url, never the
-        # request's scheme, so X-Forwarded-Proto is not needed either.)
-        proxy_headers=False,
-    )
+        logged = ClientInScope(app, settings.trusted_proxies)
+    config = uvicorn.Config(logged, **uvicorn_options(settings, log_level, access_log))
     ctx = app.state.ctx
 
     class Server(uvicorn.Server):
@@ -149,7 +154,7 @@ def serve(
         while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if server.started:
-            _settle_heap()
+            settle_heap()
             with printed_as_logs(settings.log_format):
                 on_ready(app)
         await task
