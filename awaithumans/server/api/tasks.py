@@ -205,7 +205,7 @@ async def poll_task(
     response = json_response(body.model_dump_json())
     if woken_at is not None and snap.terminal:
         # Runs once the response is sent: the answer-to-return latency ends there.
-        response.background = BackgroundTask(ctx.metrics.answer_returned, woken_at)
+        response.background = BackgroundTask(ctx.metrics.answer_sent, woken_at)
     return response
 
 

@@ -193,6 +193,11 @@ class Metrics:
         """
         self.answer_return.observe(max(0.0, time.monotonic() - changed_at))
 
+    async def answer_sent(self, changed_at: float) -> None:
+        """:meth:`answer_returned` as a response's background task: a coroutine, because
+        Starlette runs a plain function given as one in a worker thread."""
+        self.answer_returned(changed_at)
+
     def delivery(
         self, kind: str, channel: str, *, delivered: bool, skipped: bool, final: bool
     ) -> None:
