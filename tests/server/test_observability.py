@@ -339,6 +339,7 @@ async def test_traces_of_requests_queries_and_calls_out(database_url: str) -> No
     servers = [s for s in spans if s.kind is SpanKind.SERVER]
     names = {s.name for s in servers}
     assert "POST /api/tasks" in names
+    assert servers[0].resource.attributes["service.name"] == "awaithumans"
     assert "POST /api/tasks/{task_id}/complete" in names
     assert not any("health" in s.name for s in servers)  # probes are left out
     queries = [s for s in spans if s.instrumentation_scope is not None

@@ -86,8 +86,11 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES over this.
-        provider = TracerProvider(resource=Resource.create({"service.name": "awaithumans"}))
+        # From OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; "awaithumans" when they name none.
+        resource = Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "awaithumans"}))
+        provider = TracerProvider(resource=resource)
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
         else:
