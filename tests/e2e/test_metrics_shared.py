@@ -2,7 +2,8 @@
 
 Two real ``awaithumans serve`` processes on one PostgreSQL share one
 ``PROMETHEUS_MULTIPROC_DIR``, as the workers of ``serve --workers`` do: a scrape of either
-adds up both processes' counts.
+adds up both processes' counts. And ``serve --workers 2`` itself: whichever worker a scrape
+reaches, it says the same totals.
 """
 
 from __future__ import annotations
@@ -109,3 +110,57 @@ async def test_a_scrape_of_any_process_counts_them_all(postgres_url: str, tmp_pa
 
         await until(closed, timeout=10)
         assert any(shared.iterdir()), "the processes wrote no metric files"
+
+
+def workers_of(pid: int) -> dict[int, str]:
+    """The supervisor's worker processes and the metrics folder each was given."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            folder = next(
+                (
+                    e.split(b"=", 1)[1]
+                    for e in environ
+                    if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
+                ),
+                b"",
+            )
+            found[int(entry.name)] = folder.decode()
+    return found
+
+
+async def test_serve_workers_share_one_metrics_folder(postgres_url: str, tmp_path: Path) -> None:
+    server = ServerProcess(
+        database_url=postgres_url,
+        workdir=tmp_path,
+        env={"AWAITHUMANS_METRICS_TOKEN": TOKEN},
+        args=["--workers", "2"],
+    )
+    with server:
+        assert server.proc is not None
+        workers = workers_of(server.proc.pid)
+        assert len(workers) == 2, workers
+        (folder,) = set(workers.values())  # one folder, the same for both
+        assert folder
+        assert Path(folder).stat().st_mode & 0o777 == 0o700
+        for _ in range(6):
+            await create(server)
+        # Both workers write there (a file per instrument kind and process id).
+        writers = {int(f.stem.rsplit("_", 1)[1]) for f in Path(folder).glob("*.db")}
+        assert set(workers) <= writers, (workers, sorted(p.name for p in Path(folder).iterdir()))
+        # A fresh connection per scrape, answered by either worker: always the same totals.
+        for _ in range(10):
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                got = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert got.status_code == 200, got.text
+            assert value(parse(got.text), "awaithumans_task_creates_total") == 6
+    # Removed when the server stopped.
+    assert not Path(folder).exists()

@@ -37,6 +37,7 @@ from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.cli.runner import ClientInScope, settle_heap, uvicorn_options
 from awaithumans.server.db.engine import make_engine, migrate
 from awaithumans.server.observability.logs import printed_as_logs
+from awaithumans.server.observability.metrics import shared_across_workers
 from awaithumans.server.security import KeyRing, Sealer
 from awaithumans.server.settings import Settings
 
@@ -140,12 +141,14 @@ def serve_workers(
 
     threading.Thread(target=announce, name="awaithumans-ready", daemon=True).start()
     try:
-        uvicorn.run(
-            WORKER_APP,
-            factory=True,
-            workers=workers,
-            **uvicorn_options(settings, log_level, access_log),
-        )
+        # One folder for the workers' metric files: a scrape of any worker counts them all.
+        with shared_across_workers():
+            uvicorn.run(
+                WORKER_APP,
+                factory=True,
+                workers=workers,
+                **uvicorn_options(settings, log_level, access_log),
+            )
     finally:
         stopped.set()
     return 0 if ready.is_set() else 1
