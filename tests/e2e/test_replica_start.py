@@ -77,7 +77,7 @@ def start_together(database_url: str, workdir: Path) -> list[ServerProcess]:
 async def check_round(database_url: str, workdir: Path, used_on: int) -> None:
     replicas = start_together(database_url, workdir)
     try:
-        settings = Settings(database_url=database_url)  # type: ignore[call-arg]
+        settings = Settings(database_url=database_url)
         engine = make_engine(settings)
         try:
             assert await current_revision(engine) == head_revision()
