@@ -343,6 +343,14 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="Safety-net scan for due outbox rows (normally woken)."
     )
+    outbox_lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description="How long a process holds a delivery it took before renewing its lease"
+        " (every third of it, while the delivery runs): a process that dies frees its"
+        " deliveries for the others this soon.",
+    )
     scheduler_max_sleep_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -5,7 +5,7 @@ between "committed" and "sent": a crash before delivery leaves a pending row tha
 process picks up. The dispatcher is woken right after commits that add rows, with a slow
 safety-net scan for retries that come due and for rows left by a previous process.
 
-A job is held on a short lease (``LEASE_SECONDS``) that the dispatcher renews while the
+A job is held on a short lease (``outbox_lease_seconds``) that the dispatcher renews while the
 delivery runs, up to its policy's ``claim_seconds``: a process that dies mid-delivery
 frees its jobs within seconds, yet a slow receiver is never delivered to twice at once. A
 process that stops cleanly gives its unfinished jobs back at once.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -28,7 +29,6 @@ from awaithumans.server.services.delivery import Job, Outcome, Receipt, RetryPol
 from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.outbox_rows import (
-    LEASE_SECONDS,
     ClaimDue,
     RecordOutcome,
     ReleaseLeases,
@@ -57,6 +57,8 @@ class OutboxDispatcher:
         self._task: asyncio.Task[None] | None = None
         # Each delivery running here: its row and the monotonic time its lease ends for good.
         self._inflight: dict[asyncio.Task[None], tuple[int, float]] = {}
+        # The lease end this process last wrote for each of those rows (renewals compare it).
+        self._leases: dict[int, datetime] = {}
         self._renewer: asyncio.Task[None] | None = None
         # True when the last claim took all the room there was, or left a due row waiting
         # for one in flight: the next delivery to finish wakes the loop.
@@ -76,6 +78,7 @@ class OutboxDispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = self._renewer = None
         self._inflight.clear()
+        self._leases.clear()
         if unfinished:
             # The next process (or another replica) takes them now, not a lease later.
             with contextlib.suppress(Exception):
@@ -83,18 +86,33 @@ class OutboxDispatcher:
 
     async def _renew(self) -> None:
         """Keep the leases of the deliveries running here, each up to its policy's cap."""
+        lease = self._ctx.settings.outbox_lease_seconds
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
+            await asyncio.sleep(lease / 3)
             now = asyncio.get_running_loop().time()
-            ids = [row_id for row_id, until in self._inflight.values() if until > now]
-            if not ids:
+            leases = {
+                row_id: self._leases[row_id]
+                for row_id, until in self._inflight.values()
+                if until > now and row_id in self._leases
+            }
+            if not leases:
                 continue
             try:
-                await self._ctx.writer.submit(RenewLeases(ids))
+                renewed = await self._ctx.writer.submit(RenewLeases(leases, lease))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("renewing the outbox's leases failed")
+                continue
+            for row_id in leases:
+                if row_id in renewed:
+                    self._leases[row_id] = renewed[row_id]
+                elif self._leases.pop(row_id, None) is not None:
+                    log.warning(
+                        "outbox job %s: its lease lapsed and another process took it;"
+                        " this delivery may repeat (same id)",
+                        row_id,
+                    )
 
     def kick(self) -> None:
         self._wake.set()
@@ -117,7 +135,9 @@ class OutboxDispatcher:
         self._claim_again = room <= 0
         if self._claim_again:
             return
-        claimed = await self._ctx.writer.submit(ClaimDue(room))
+        claimed = await self._ctx.writer.submit(
+            ClaimDue(room, self._ctx.settings.outbox_lease_seconds)
+        )
         rows = claimed.rows
         # A full claim may have left due rows behind: take them as deliveries finish.
         self._claim_again = len(rows) == room or claimed.held_back
@@ -132,10 +152,14 @@ class OutboxDispatcher:
             )
             cap = self._policy(self._handler_name(row, job)).claim_seconds
             self._inflight[task] = (row.id, started + cap)
+            if row.claimed_until is not None:
+                self._leases[row.id] = row.claimed_until
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.pop(task, None)
+        row_id, _ = self._inflight.pop(task, (None, 0.0))
+        if row_id is not None:
+            self._leases.pop(row_id, None)
         if self._claim_again:
             self._wake.set()
 

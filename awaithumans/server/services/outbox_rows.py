@@ -11,7 +11,7 @@ replaces it: there is nothing left to ask anyone.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,8 @@ _jitter = random.Random()
 
 # A claim is a lease: the process delivering a job renews it every third of this while the
 # job runs (services/outbox.py), so a job whose process died (a crash, a kill -9, a lost
-# machine) is due again this soon, while a slow delivery is never taken twice.
+# machine) is due again this soon, while a slow delivery is never taken twice. The server
+# uses AWAITHUMANS_OUTBOX_LEASE_SECONDS, whose default this is.
 LEASE_SECONDS = 15.0
 _MAX_BACKOFF_SECONDS = 3600.0
 
@@ -99,20 +100,40 @@ class ClaimDue(Write[Claimed]):
         return Claimed(rows, held_back=bool(held))
 
 
-class RenewLeases(Write[int]):
-    """Extend this process's leases on the jobs it is still delivering."""
+class RenewLeases(Write[dict[int, datetime]]):
+    """Extend this process's leases on the jobs it is still delivering.
 
-    def __init__(self, ids: Sequence[int], lease_seconds: float = LEASE_SECONDS) -> None:
-        self.ids = list(ids)
+    ``leases`` maps each job to the lease end this process last wrote: a lease is renewed
+    only while it is still that one (a compare-and-set), so a process that stalled past its
+    lease, whose job another process has taken since, cannot extend the newcomer's lease.
+    Returns the new lease end of each job renewed; a job missing from it is no longer ours.
+    """
+
+    def __init__(
+        self, leases: Mapping[int, datetime], lease_seconds: float = LEASE_SECONDS
+    ) -> None:
+        self.leases = dict(leases)
         self.lease_seconds = lease_seconds
 
-    async def apply(self, conn: AsyncConnection) -> int:
-        result = await conn.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(self.ids), OutboxRow.status == "pending")
-            .values(claimed_until=utcnow() + timedelta(seconds=self.lease_seconds))
-        )
-        return result.rowcount
+    async def apply(self, conn: AsyncConnection) -> dict[int, datetime]:
+        until = utcnow() + timedelta(seconds=self.lease_seconds)
+        by_end: dict[datetime, list[int]] = {}
+        for row_id, end in self.leases.items():
+            by_end.setdefault(end, []).append(row_id)
+        renewed: dict[int, datetime] = {}
+        for end, ids in by_end.items():
+            result = await conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(ids),
+                    OutboxRow.status == "pending",
+                    OutboxRow.claimed_until == end,
+                )
+                .values(claimed_until=until)
+                .returning(OutboxRow.id, OutboxRow.claimed_until)
+            )
+            renewed.update({row.id: row.claimed_until for row in result})
+        return renewed
 
 
 class ReleaseLeases(Write[None]):
