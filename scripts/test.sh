@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
-step "system packages (PostgreSQL, Chromium, fonts): scripts/system-deps.sh"
+step "system packages (PostgreSQL, Chromium, fonts, HAProxy): scripts/system-deps.sh"
 bash scripts/system-deps.sh
 step "virtualenv .venv with the dev tools: scripts/setup.sh"
 bash scripts/setup.sh
