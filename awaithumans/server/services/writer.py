@@ -105,22 +105,26 @@ class Writer:
 
     async def _commit(self, batch: list[_Item]) -> None:
         results: list[tuple[_Item, Any]] = []
-        async with self._engine.begin() as conn:
-            grouped: dict[str, list[_Item]] = {}
-            for item in batch:
-                if item.write.group is not None:
-                    grouped.setdefault(item.write.group, []).append(item)
-            # Bulk groups first: a later write in the batch may refer to what they create.
-            for items in grouped.values():
-                kind = type(items[0].write)
-                outs = await kind.apply_many(conn, [i.write for i in items])
-                results.extend(zip(items, outs, strict=True))
-            for item in batch:
-                if item.write.group is None:
-                    results.append((item, await item.write.apply(conn)))
-        self.batches += 1
-        self.writes += len(batch)
-        self._settle(results)
+        async with self._engine.connect() as conn:
+            async with conn.begin():
+                grouped: dict[str, list[_Item]] = {}
+                for item in batch:
+                    if item.write.group is not None:
+                        grouped.setdefault(item.write.group, []).append(item)
+                # Bulk groups first: a later write in the batch may refer to what they create.
+                for items in grouped.values():
+                    kind = type(items[0].write)
+                    outs = await kind.apply_many(conn, [i.write for i in items])
+                    results.extend(zip(items, outs, strict=True))
+                for item in batch:
+                    if item.write.group is None:
+                        results.append((item, await item.write.apply(conn)))
+            # Committed. Settle before the connection goes back to the pool (a reset round
+            # trip): on PostgreSQL this process hears its own change notices, and one heard
+            # before the hub has the new state makes every woken poll re-read its task.
+            self.batches += 1
+            self.writes += len(batch)
+            self._settle(results)
 
     async def _commit_alone(self, item: _Item) -> None:
         try:
