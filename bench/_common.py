@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +27,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HERE = Path(__file__).resolve().parent
+CREATE_LUA = HERE / "wrk" / "create.lua"
 
 
 @dataclass
@@ -255,3 +261,74 @@ class GcProbe:
             "gc_total_ms": 1000 * sum(every),
             "gc_share": 100 * sum(every) / wall if wall else 0.0,
         }
+
+
+# -- load generation -------------------------------------------------------------------
+
+
+def need_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        print(
+            "wrk is not installed. Install it with:\n"
+            "    sudo apt-get install -y wrk\n"
+            "or: WITH_BENCH=1 sudo bash scripts/system-deps.sh",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return path
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    token: str,
+    seconds: int,
+    tag: str,
+    *,
+    threads: int = 2,
+    connections: int = 32,
+) -> tuple[dict[str, Any], str]:
+    """``wrk --latency -s wrk/create.lua`` against ``url``/api/tasks: (its numbers, its output).
+
+    The numbers come from the script's ``BENCH_JSON`` line, plus ``non2xx`` from wrk's summary.
+    """
+    cmd = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(CREATE_LUA),
+        f"{url}/api/tasks",
+        "--",
+        tag,
+    ]
+    log(" ".join(cmd))
+    env = dict(os.environ, AWAITHUMANS_TOKEN=token)
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    marker = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
+    stats: dict[str, Any] = json.loads(marker.removeprefix("BENCH_JSON "))
+    found = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    stats["non2xx"] = int(found.group(1)) if found else 0
+    return stats, out
+
+
+def raise_fd_limit(need: int) -> int:
+    """Raise this process's soft open-file limit towards ``need`` (at most the hard limit).
+
+    Children started afterwards (the server, a load generator) inherit it.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    new_soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if new_soft != resource.RLIM_INFINITY and new_soft < need:
+        log(f"warning: open-file limit is {new_soft}, wanted {need}; waiters may fail")
+    return new_soft

@@ -1,4 +1,4 @@
-"""The refund task every latency benchmark asks a human about."""
+"""The refund task every latency benchmark asks a human about, and how they time it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field
+
+from awaithumans import await_human
 
 
 class RefundRequest(BaseModel):
@@ -80,3 +82,58 @@ async def task_ids(http: httpx.AsyncClient, keys: set[str]) -> dict[str, str]:
     if missing:
         raise RuntimeError(f"{len(missing)} tasks not found, e.g. {sorted(missing)[:3]}")
     return found
+
+
+async def timed_wait(i: int, key: str, url: str, token: str) -> tuple[RefundDecision, float]:
+    """``await_human`` for refund ``i`` at ``url``: (its answer, ``perf_counter()`` at return)."""
+    decision = await await_human(
+        task=f"Refund order ord_{i:06d}?",
+        payload_schema=RefundRequest,
+        payload=payload(i),
+        response_schema=RefundDecision,
+        timeout_seconds=3600,
+        idempotency_key=key,
+        server_url=url,
+        api_key=token,
+    )
+    return decision, time.perf_counter()
+
+
+async def submit(http: httpx.AsyncClient, task_id: str, i: int) -> tuple[float, float]:
+    """POST the answer; returns (t0 just before sending, t when the server's 200 arrived)."""
+    t0 = time.perf_counter()
+    resp = await http.post(f"/api/tasks/{task_id}/complete", json={"response": answer(i)})
+    t_ack = time.perf_counter()
+    resp.raise_for_status()
+    return t0, t_ack
+
+
+async def one_batch(
+    http: httpx.AsyncClient,
+    url: str,
+    token: str,
+    first: int,
+    size: int,
+    tag: str,
+    *,
+    answer_via: httpx.AsyncClient | None = None,
+) -> list[tuple[float, float]]:
+    """Park ``size`` waiters, answer them all at once; (latency, POST round trip) per task.
+
+    The waiters long-poll ``url``, the server ``http`` talks to. The answers go through
+    ``answer_via`` when given: another replica, so the wake-up crosses processes.
+    """
+    keys = {first + k: f"bench-submit-{tag}-{first + k}" for k in range(size)}
+    waits = {i: asyncio.create_task(timed_wait(i, key, url, token)) for i, key in keys.items()}
+    await wait_for_parked(http, size, timeout=30)
+    ids = await task_ids(http, set(keys.values()))
+    answers = answer_via or http
+    posts = await asyncio.gather(*(submit(answers, ids[keys[i]], i) for i in keys))
+    out = []
+    for (i, wait), (t0, t_ack) in zip(waits.items(), posts, strict=True):
+        decision, t1 = await asyncio.wait_for(wait, 30)
+        expected = answer(i)
+        assert decision.approved is expected["approved"]
+        assert decision.notes == expected["notes"]
+        out.append((t1 - t0, t_ack - t0))
+    return out

@@ -9,18 +9,12 @@ really stored (rows counted in the server's SQLite file afterwards).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import resource
-import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from _common import (
     CpuWindow,
@@ -30,57 +24,16 @@ from _common import (
     log,
     machine,
     make_parser,
+    need_wrk,
     quiet_check,
     report,
+    run_wrk,
 )
 
 from awaithumans.testing import ServerProcess
 
-HERE = Path(__file__).resolve().parent
-LUA = HERE / "wrk" / "create.lua"
-THREADS = 2
-CONNECTIONS = 32
+CONNECTIONS = 32  # run_wrk's default
 WARMUP_SECONDS = 3
-
-
-def need_wrk() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        print(
-            "wrk is not installed. Install it with:\n"
-            "    sudo apt-get install -y wrk\n"
-            "or: WITH_BENCH=1 sudo bash scripts/system-deps.sh",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    return path
-
-
-def run_wrk(wrk: str, url: str, token: str, seconds: int, tag: str) -> tuple[dict[str, Any], str]:
-    cmd = [
-        wrk,
-        f"-t{THREADS}",
-        f"-c{CONNECTIONS}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        "-s",
-        str(LUA),
-        f"{url}/api/tasks",
-        "--",
-        tag,
-    ]
-    log(" ".join(cmd))
-    env = dict(os.environ, AWAITHUMANS_TOKEN=token)
-    out = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    marker = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
-    stats = json.loads(marker.removeprefix("BENCH_JSON "))
-    found = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    stats["non2xx"] = int(found.group(1)) if found else 0
-    return stats, out
 
 
 def count_rows(db: Path, tag: str) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from _common import (
     make_parser,
     open_fds,
     quiet_check,
+    raise_fd_limit,
     report,
     rss_mib,
     threads,
@@ -39,18 +39,6 @@ from awaithumans.testing import ServerProcess
 LAUNCH_WAVE = 250
 ANSWER_CONCURRENCY = 32
 BASELINE_SECONDS = 10.0
-
-
-def raise_fd_limit(need: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = need if hard == resource.RLIM_INFINITY else min(need, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        # The server subprocess inherits this limit too.
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    new_soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if new_soft != resource.RLIM_INFINITY and new_soft < need:
-        log(f"warning: open-file limit is {new_soft}, wanted {need}; waiters may fail")
-    return new_soft
 
 
 async def wait_one(i: int, url: str, token: str) -> RefundDecision:

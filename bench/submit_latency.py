@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import httpx
 from _common import (
@@ -28,54 +27,11 @@ from _common import (
     quiet_check,
     report,
 )
-from _refund import RefundDecision, RefundRequest, answer, payload, task_ids, wait_for_parked
+from _refund import one_batch
 
-from awaithumans import await_human
 from awaithumans.testing import ServerProcess
 
 WARMUP_TASKS = 10
-
-
-async def timed_wait(i: int, key: str, url: str, token: str) -> tuple[RefundDecision, float]:
-    decision = await await_human(
-        task=f"Refund order ord_{i:06d}?",
-        payload_schema=RefundRequest,
-        payload=payload(i),
-        response_schema=RefundDecision,
-        timeout_seconds=3600,
-        idempotency_key=key,
-        server_url=url,
-        api_key=token,
-    )
-    return decision, time.perf_counter()
-
-
-async def submit(http: httpx.AsyncClient, task_id: str, i: int) -> tuple[float, float]:
-    """POST the answer; returns (t0 just before sending, t when the server's 200 arrived)."""
-    t0 = time.perf_counter()
-    resp = await http.post(f"/api/tasks/{task_id}/complete", json={"response": answer(i)})
-    t_ack = time.perf_counter()
-    resp.raise_for_status()
-    return t0, t_ack
-
-
-async def one_batch(
-    http: httpx.AsyncClient, url: str, token: str, first: int, size: int, tag: str
-) -> list[tuple[float, float]]:
-    """Park ``size`` waiters, answer them all at once; (latency, POST round trip) per task."""
-    keys = {first + k: f"bench-submit-{tag}-{first + k}" for k in range(size)}
-    waits = {i: asyncio.create_task(timed_wait(i, key, url, token)) for i, key in keys.items()}
-    await wait_for_parked(http, size, timeout=30)
-    ids = await task_ids(http, set(keys.values()))
-    posts = await asyncio.gather(*(submit(http, ids[keys[i]], i) for i in keys))
-    out = []
-    for (i, wait), (t0, t_ack) in zip(waits.items(), posts, strict=True):
-        decision, t1 = await asyncio.wait_for(wait, 30)
-        expected = answer(i)
-        assert decision.approved is expected["approved"]
-        assert decision.notes == expected["notes"]
-        out.append((t1 - t0, t_ack - t0))
-    return out
 
 
 async def measure(url: str, token: str, tasks: int, batch: int) -> dict[str, list[float]]:
