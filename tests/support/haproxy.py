@@ -33,12 +33,22 @@ class HAProxy:
 
     backends: list[str]
     port: int = 0
+    #: Close each backend connection after its response (``option http-server-close``).
+    #: False keeps them alive, HAProxy's default: bench/replicas.py measures that, since it
+    #: costs the replicas less CPU per request.
+    server_close: bool = True
     _proc: subprocess.Popen[bytes] | None = None
     _dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="haproxy-")))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The running haproxy's process id (bench/replicas.py reads its CPU)."""
+        assert self._proc is not None, "haproxy is not started"
+        return self._proc.pid
 
     def config(self) -> str:
         servers = "\n".join(
@@ -55,7 +65,7 @@ defaults
     timeout server 120s
     retries 3
     option redispatch
-    option http-server-close
+{"    option http-server-close" if self.server_close else ""}
 
 frontend awaithumans
     bind 127.0.0.1:{self.port}
