@@ -259,7 +259,11 @@ class GcProbe:
             "gen2_max_ms": 1000 * max(full, default=0.0),
             "gen2_mean_ms": 1000 * sum(full) / len(full) if full else 0.0,
             "gc_total_ms": 1000 * sum(every),
+            "max_ms": 1000 * max(every, default=0.0),
             "gc_share": 100 * sum(every) / wall if wall else 0.0,
+            # Per generation: how many collections and their total time.
+            **{f"gen{g}_n": sum(1 for p in pauses if p[0] == g) for g in (0, 1)},
+            **{f"gen{g}_ms": 1000 * sum(p[1] for p in pauses if p[0] == g) for g in (0, 1)},
         }
 
 

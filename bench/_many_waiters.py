@@ -179,6 +179,8 @@ def idle_window(pid: int, fleet: FleetProcess, probe: GcProbe, window: float) ->
         "others_cpu": cpu.others(),
         "window_s": cpu.wall,
         "rss_max": max(rss),
+        "rss_start": rss[0],
+        "rss_end": rss[-1],
         "threads": threads(pid),
         "fds": open_fds(pid),
         "repolls": after["polls"] - before["polls"],

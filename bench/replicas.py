@@ -236,6 +236,7 @@ def waiter_rows(results: list[dict[str, Any]]) -> list[Row]:
         n = r["n"]
         per_kib = 1024 * (r["rss_max"] - r["rss_created"]) / n
         per_poll = f"{1000 * r['cpu_s'] / r['repolls']:.2f} ms CPU each" if r["repolls"] else "-"
+        gc_share = 100 * r["gc_window"]["gc_total_ms"] / 1000 / r["cpu_s"] if r["cpu_s"] else 0.0
         returns = r["returns"]
         last = returns[-1] if len(returns) == r["answered"] else float("inf")
         all_right = r["returned_right"] == r["answered"] and r["returned_other"] == 0
@@ -246,11 +247,11 @@ def waiter_rows(results: list[dict[str, Any]]) -> list[Row]:
                 " KiB per waiter)", "-", r["rss_max"] < RSS_TARGET_MIB),
             Row(f"waiters: {n:,} idle, server CPU over {r['window_s']:.0f} s",
                 f"< {CPU_TARGET:.0f}% of a core", f"{r['cpu']:.1f}% ({r['repolls']:,} re-polls,"
-                f" {per_poll}; no waiter {r['cpu_empty']:.1f}%)", "-",
+                f" {per_poll}, {gc_share:.0f}% of it in GC; no waiter {r['cpu_empty']:.1f}%)", "-",
                 r["cpu"] < CPU_TARGET),
             Row(f"waiters: {n:,} idle, {r['answered']:,} answered at once → last return",
                 f"< {BURST_TARGET_S:.0f} s", f"{last:.2f} s (p50 {percentile(returns, 50):.2f} s;"
-                f" last 200 {r['last_ack_s']:.2f} s; {r['returned_right']:,} right)", "-",
+                f" last answer's 200 {r['last_ack_s']:.2f} s; {r['returned_right']:,} right)", "-",
                 last < BURST_TARGET_S and all_right and r["answer_non200"] == 0),
             Row(f"waiters: {n:,} idle, long-polls lost or refused / woken unanswered", "0 / 0",
                 f"{r['idle_errors']} / {r['idle_returned'] + r['returned_other']}", "-",
@@ -280,8 +281,9 @@ def ratio(a: float, b: float) -> str:
 
 def gc(stats: dict[str, float]) -> str:
     return (
-        f"{stats['gen2']:.0f} full (max {stats['gen2_max_ms']:.0f} ms), all"
-        f" {stats['gc_total_ms']:.0f} ms"
+        f"{stats['gc_total_ms']:.0f} ms (gen0 {stats['gen0_n']:.0f} x, {stats['gen0_ms']:.0f} ms;"
+        f" gen1 {stats['gen1_n']:.0f} x, {stats['gen1_ms']:.0f} ms; gen2 {stats['gen2']:.0f} x;"
+        f" longest {stats['max_ms']:.0f} ms)"
     )
 
 
@@ -290,13 +292,15 @@ def waiter_notes(results: list[dict[str, Any]]) -> list[str]:
         f"{r['n']:,} waiters: tasks created in {r['create_s']:.1f} s, long-polls parked in"
         f" {r['park_s']:.1f} s; during the window the waiter process used {r['fleet_cpu']:.1f}%"
         f" of a core, other processes (PostgreSQL included) {r['others_cpu']:.0f}%; server"
-        f" threads {r['threads']}, open fds {r['fds']:,}, peak RSS {r['rss_hwm']:.0f} MiB;"
+        f" threads {r['threads']}, open fds {r['fds']:,}, RSS {r['rss_start']:.0f} MiB at the"
+        f" window's start and {r['rss_end']:.0f} at its end, peak {r['rss_hwm']:.0f} MiB"
+        " (burst included);"
         f" the {r['answered']:,} answers took {1000 * r['answer_write_s']:.0f} ms to write;"
         f" from the first to the last return the server used {r['burst_server_cpu_s']:.2f} s"
         f" of CPU in {r['burst_wall_s']:.2f} s, PostgreSQL {r['burst_db_cpu_s']:.2f} s, the"
         f" waiter process {r['burst_fleet_cpu_s']:.2f} s, other processes"
-        f" {r['burst_others']:.0f}% of a core; server garbage collections: {gc(r['gc_window'])}"
-        f" in the idle window, {gc(r['gc_burst'])} in the burst."
+        f" {r['burst_others']:.0f}% of a core. The server's garbage collections: in the idle"
+        f" window {gc(r['gc_window'])}, in the burst {gc(r['gc_burst'])}."
         for r in results
     ]
 
