@@ -13,8 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api import admin, auth, email_identities, health, metrics, tasks
-from awaithumans.server.api.deps import reject_unstorable
 from awaithumans.server.api.errors import error_response, install_error_handlers
+from awaithumans.server.api.json_guard import reject_unstorable
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard import mount_dashboard

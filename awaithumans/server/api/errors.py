@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import ErrorBody
+from awaithumans.server.api.json_guard import MAX_JSON_DEPTH
 from awaithumans.server.errors import ApiError
 
 log = logging.getLogger("awaithumans.server")
@@ -77,6 +78,11 @@ def _clean_loc(loc: Any) -> list[Any]:
     return [p for p in loc if p != "body"] if isinstance(loc, list | tuple) else []
 
 
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
 def _wants_page(request: Request) -> bool:
     path = request.url.path
     if path.startswith(("/api/", "/static/", "/ui/")):
@@ -98,7 +104,7 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
         return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> Response:
+    async def _validation(req: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(
@@ -119,18 +125,30 @@ def install_error_handlers(app: FastAPI, *, not_found_page: PageRenderer | None 
             )
         first = details[0] if details else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"]) or "request"
-        return error_response(
-            422, ErrorCode.VALIDATION_ERROR, f"Invalid request: {where}: {first['msg']}", details
-        )
+        message = f"Invalid request: {where}: {first['msg']}"
+        if not first["loc"] and not _is_json(req):
+            # The body was not read as JSON at all (a form, text, no Content-Type), so the
+            # model saw bytes: say what to send rather than what pydantic expected.
+            message = "Invalid request: send the body as JSON (Content-Type: application/json)."
+        return error_response(422, ErrorCode.VALIDATION_ERROR, message, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not_found_page is not None and _wants_page(req):
             # A person who mistyped a dashboard address gets a page, not a JSON body.
             return not_found_page(req)
-        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
-            # FastAPI's generic "error parsing the body": bytes that are not UTF-8 (a
-            # UnicodeDecodeError) or JSON nested past the parser's recursion limit.
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's generic "error parsing the body", for JSON nested past the parser's
+            # recursion limit (about 1,000 levels; the guard refuses more than 100 anyway).
+            return error_response(
+                400,
+                ErrorCode.INVALID_JSON,
+                "The request body is nested too deeply to read"
+                f" (JSON deeper than {MAX_JSON_DEPTH} levels is refused).",
+            )
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # The same for bytes that are not UTF-8 (a UnicodeDecodeError) or an integer
+            # of more digits than Python converts.
             return error_response(
                 400, ErrorCode.INVALID_JSON, "The request body is not valid JSON."
             )

@@ -234,13 +234,20 @@ def _decode(f: FormField, posted: list[str]) -> Any:
         return parsed.isoformat()
     if kind is FieldKind.JSON:
         try:
-            return json.loads(text, parse_constant=_no_constant)
+            value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
         except json.JSONDecodeError as exc:
             raise _Invalid(
                 f"This is not valid JSON (line {exc.lineno}, column {exc.colno})."
             ) from None
         except (ValueError, RecursionError):
             raise _Invalid("This is not valid JSON.") from None
+        try:
+            # An escaped unpaired surrogate ("\ud800") parses, but has no UTF-8: the
+            # answer could not be stored.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Invalid("This has an unpaired surrogate (\\ud800 to \\udfff).") from None
+        return value
     if kind is FieldKind.LONG_TEXT:
         text = text.replace("\r\n", "\n")
     return _text(f, text)
@@ -248,6 +255,14 @@ def _decode(f: FormField, posted: list[str]) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e999 is valid JSON that Python reads as infinity, which no answer can hold.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def _switch(f: FormField, posted: list[str]) -> Any:
