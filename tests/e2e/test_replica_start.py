@@ -121,7 +121,8 @@ async def check_round(database_url: str, workdir: Path, used_on: int) -> None:
 async def test_three_replicas_start_together_on_postgresql(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    for n in range(5):
+    # Three rounds: before the fixes the first round already failed (three links).
+    for n in range(3):
         name = f"t_replica_start_{n}_{secrets.token_hex(4)}"
         url = postgres_server.create_database(name)
         try:
@@ -133,6 +134,6 @@ async def test_three_replicas_start_together_on_postgresql(
 async def test_three_processes_start_together_on_one_sqlite_file(tmp_path: Path) -> None:
     # Not a supported deployment (serve --workers refuses SQLite), but a second process
     # started by mistake must not crash the first start or break its link.
-    for n in range(3):
+    for n in range(2):
         url = f"sqlite+aiosqlite:///{tmp_path / f'round{n}.db'}"
         await check_round(url, tmp_path / f"round{n}", used_on=n % REPLICAS)
