@@ -67,8 +67,11 @@ class TimeoutScheduler:
             if next_due is not None:
                 delay = min(max_sleep, max(0.0, (next_due - utcnow()).total_seconds()))
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel that lands just after
+            # the event was set is swallowed by wait_for, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _pass(self) -> datetime | None:
         """Time out every due task; return the next open deadline, if any."""
