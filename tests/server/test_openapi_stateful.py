@@ -41,7 +41,7 @@ from awaithumans.server.api.links import TASK, TASKS, operation_ref
 from tests._app_fixtures import make_settings, running_app
 from tests.server.test_openapi_fuzz import CHECKS, LEAKS, REQUEST_TIMEOUT, httpx_kwargs
 
-# Scenarios and their length: about 300 calls in 30-40 s on this machine (2 cores, shared).
+# Scenarios and their length: about 300 calls, 25-30 s on this machine (2 cores, shared).
 MAX_EXAMPLES = 30
 STEPS = 12
 # A long-poll on an open task waits for its timeout (up to 30 s); a scenario caps it at 1 s.
