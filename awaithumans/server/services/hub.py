@@ -95,7 +95,9 @@ class TaskHub:
             self._any_change = asyncio.Event()
         event = self._any_change
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            # asyncio.timeout, not wait_for (services/scheduler.py says why).
+            async with asyncio.timeout(timeout):
+                await event.wait()
         return self.sequence
 
     def remember(self, snap: Snapshot) -> None:

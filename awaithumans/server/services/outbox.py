@@ -127,8 +127,11 @@ class OutboxDispatcher:
                 raise
             except Exception:
                 log.exception("outbox pass failed")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands just after the event was set, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
 
     async def _claim_and_start(self) -> None:
         room = CONCURRENCY - len(self._inflight)
