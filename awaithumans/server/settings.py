@@ -381,10 +381,9 @@ class Settings(BaseSettings):
         description="Set by `awaithumans dev`: the dashboard's Settings page marks the server"
         " as a development one. Changes nothing else.",
     )
-    log_level: str = Field(
-        default="info",
-        description="Read but not used yet: how much `serve` and `dev` log is their"
-        " --log-level flag (default warning).",
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning",
+        description="How much `serve`, `dev` and the relays log (their --log-level flag wins).",
     )
     log_format: Literal["text", "json"] = Field(
         default="text",

@@ -147,7 +147,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         settings,
         on_ready=ready,
         on_exit=lambda: remove_discovery(pid),
-        log_level=args.log_level,
+        log_level=args.log_level or settings.log_level,
         access_log=args.access_log,
     )
 
@@ -184,13 +184,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings,
             args.workers,
             on_ready=lambda token: _print_banner(token, settings, db_label, workers=args.workers),
-            log_level=args.log_level,
+            log_level=args.log_level or settings.log_level,
             access_log=args.access_log,
         )
     return serve(
         settings,
         on_ready=lambda app: _print_banner(app.state.setup_token, settings, db_label),
-        log_level=args.log_level,
+        log_level=args.log_level or settings.log_level,
         access_log=args.access_log,
     )
 
@@ -449,11 +449,11 @@ def _relay_secret(engine: str, args: argparse.Namespace) -> str | None:
 def _serve_relay(app: Any, args: argparse.Namespace, where: str) -> int:
     import uvicorn
 
-    host = args.host or _environment().host
+    env = _environment()
+    host = args.host or env.host
     print(f"✓ Relaying webhooks on http://{host}:{args.port} to {where}", flush=True)
-    uvicorn.run(
-        app, host=host, port=args.port, log_level=args.log_level, access_log=args.access_log
-    )
+    log_level = args.log_level or env.log_level
+    uvicorn.run(app, host=host, port=args.port, log_level=log_level, access_log=args.access_log)
     return 0
 
 
@@ -525,9 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=port_default, help=port_help)
         p.add_argument(
             "--log-level",
-            default="warning",
+            default=None,
             choices=["debug", "info", "warning", "error"],
-            help="how much the server logs (default: warning)",
+            help="how much the server logs (default: AWAITHUMANS_LOG_LEVEL, else warning)",
         )
         p.add_argument("--access-log", action="store_true", help="log every request")
 
