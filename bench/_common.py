@@ -336,3 +336,38 @@ def raise_fd_limit(need: int) -> int:
     if new_soft != resource.RLIM_INFINITY and new_soft < need:
         log(f"warning: open-file limit is {new_soft}, wanted {need}; waiters may fail")
     return new_soft
+
+
+class Profile:
+    """``py-spy record`` attached to one process while a ``with`` block runs (``--profile``).
+
+    Writes collapsed stacks (``--format raw``: one line per stack and its sample count) to
+    ``path``; ``py-spy``'s own flame graph tools, or ``sort -t' ' -k2 -n``, read them. A None
+    path profiles nothing, so callers need no branch.
+    """
+
+    def __init__(self, pid: int, path: Path | None) -> None:
+        self.pid = pid
+        self.path = path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Profile:
+        if self.path is None:
+            return self
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        command = [spy, "record", "--pid", str(self.pid), "--format", "raw", "--rate", "250"]
+        command += ["--nonblocking", "--output", str(self.path)]
+        self._proc = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # attached before the measured work starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
+        self._proc.wait(30)
+        log(f"profile: {self.path}")

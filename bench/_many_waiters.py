@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from _cluster import GroupCpu, PostgresServer, postgres_pids, replicas
-from _common import CpuWindow, GcProbe, hwm_mib, log, open_fds, rss_mib, threads
+from _common import CpuWindow, GcProbe, Profile, hwm_mib, log, open_fds, rss_mib, threads
 from _rawhttp import Connection, Endpoint
 from _refund import answer
 
@@ -124,8 +124,13 @@ def measure_size(
     answer_count: int,
     window: float,
     baseline: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Everything the table says about ``n`` waiters held by one server."""
+    """Everything the table says about ``n`` waiters held by one server.
+
+    With ``profile`` (a folder), the server is sampled by py-spy during the idle window and
+    the burst (``idle-N.txt``, ``burst-N.txt``); the sampling costs the server some CPU.
+    """
     out: dict[str, Any] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="awaithumans-bench-") as tmp:
         # bench/probe times the server's garbage collections: thousands of parked requests
@@ -148,11 +153,13 @@ def measure_size(
                 out["park_s"] = fleet.expect("parked")["seconds"]
                 log(f"{n:,} long-polls parked in {out['park_s']:.1f} s; idle {window:.0f} s")
                 time.sleep(2)  # the launch's garbage and connection setup settle first
-                out.update(idle_window(pid, fleet, probe, window))
+                with Profile(pid, profile and profile / f"idle-{n}.txt"):
+                    out.update(idle_window(pid, fleet, probe, window))
                 ids: list[str] = created["ids"]
                 step = max(1, n // answer_count)
                 chosen = {i: ids[i] for i in range(0, n, step)[:answer_count]}
-                out.update(burst(pg, server, fleet, probe, chosen))
+                with Profile(pid, profile and profile / f"burst-{n}.txt"):
+                    out.update(burst(pg, server, fleet, probe, chosen))
                 out["rss_hwm"] = hwm_mib(pid)
             finally:
                 fleet.close()

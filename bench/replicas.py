@@ -318,11 +318,16 @@ def main() -> None:
     parser.add_argument("--answer", type=int, default=1000, help="waiters: answered at once")
     parser.add_argument("--window", type=float, default=30.0, help="waiters: idle seconds")
     parser.add_argument("--baseline", type=float, default=10.0, help="waiters: seconds, none")
+    parser.add_argument(
+        "--profile", type=Path, help="waiters: py-spy the server into this folder (slows it)"
+    )
     args = parser.parse_args()
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if unknown := set(parts) - set(PARTS):
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {PARTS}")
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     os.environ["AWAITHUMANS_QUIET"] = "1"
     # The servers inherit the limit: the largest size's sockets plus the answers' at once.
     raise_fd_limit(max(sizes) + args.answer + 2048)
@@ -354,7 +359,12 @@ def main() -> None:
             for n in sizes:
                 results.append(
                     measure_size(
-                        pg, n, answer_count=args.answer, window=args.window, baseline=args.baseline
+                        pg,
+                        n,
+                        answer_count=args.answer,
+                        window=args.window,
+                        baseline=args.baseline,
+                        profile=args.profile,
                     )
                 )
             rows += waiter_rows(results)

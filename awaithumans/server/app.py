@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api import admin, auth, email_identities, health, metrics, tasks
 from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.api.json_guard import reject_unstorable
+from awaithumans.server.api.long_poll import LongPollShortcut
 from awaithumans.server.bootstrap import issue_setup_token
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard import mount_dashboard
@@ -156,6 +158,7 @@ def create_app(
                 tracing.close()
 
     app = FastAPI(
+        **_no_native_telemetry(),
         title="awaithumans",
         version=__version__,
         lifespan=lifespan,
@@ -180,9 +183,24 @@ def create_app(
         app.include_router(router)
     mount_inbound(app, registry)
     mount_dashboard(app)
+    # Innermost: well-formed long-polls skip the framework (api/long_poll.py says why).
+    app.add_middleware(LongPollShortcut, ctx=ctx)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.log_format == "json":
         # Outside the body limit, so a refused body's lines carry the request id too.
         app.add_middleware(RequestContext)
     tracing = Tracing.start(settings, app, ctx.engine, exporter=span_exporter)
     return app
+
+
+def _no_native_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry off, where FastAPI has it (0.150 and later).
+
+    It looks up the global providers on every request (an environment read each time: 4 %
+    of the server's CPU in a burst of answers), and the ``otel`` extra already traces the
+    app through OpenTelemetry's FastAPI instrumentation (``observability/tracing.py``), so
+    spans would come twice.
+    """
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}

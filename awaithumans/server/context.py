@@ -27,6 +27,10 @@ from awaithumans.server.settings import Settings
 class ServerContext:
     settings: Settings
     engine: AsyncEngine
+    #: The same pool in autocommit, for reads of one statement: on PostgreSQL a read on
+    #: ``engine`` is BEGIN, the read, then ROLLBACK when the connection goes back, three
+    #: round trips where one will do (answers.load_task, on every answer and cold poll).
+    reader: AsyncEngine
     writer: Writer
     hub: TaskHub
     keyring: KeyRing
@@ -64,6 +68,7 @@ class ServerContext:
         return cls(
             settings=settings,
             engine=engine,
+            reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
             writer=Writer(engine),
             hub=hub,
             keyring=keyring,

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from awaithumans.core._wire import TERMINAL_STATUSES, TaskStatus
 from awaithumans.server.auth import SESSION_COOKIE
@@ -765,7 +765,7 @@ async def test_random_api_sequences_follow_the_model(world: World, program: list
 
 class _StaleReadConnection:
     """Wraps a connection so that, right before ``transition``'s compare-and-set, another
-    writer commits a change to the same task: the read-then-write race between replicas."""
+    writer tries to change the same task: the read-then-write race between replicas."""
 
     def __init__(self, conn: Any, interfere: Any) -> None:
         self._conn = conn
@@ -780,6 +780,36 @@ class _StaleReadConnection:
             self.interfered = True
             await self._interfere()
         return await self._conn.execute(statement, *args, **kwargs)
+
+
+async def _wait_for_lock_wait(
+    engine: Any, other: asyncio.Task[Any], deadline_s: float = 10.0
+) -> None:
+    """Return once some PostgreSQL backend waits on a row lock (the ``other`` replica)."""
+    end = time.monotonic() + deadline_s
+    async with engine.connect() as probe:
+        while True:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            # pg_stat_activity is read once per transaction: end it to see the next moment.
+            await probe.rollback()
+            if waiting:
+                return
+            if other.done():
+                raise AssertionError(f"the other replica did not wait: {other.result()}")
+            if time.monotonic() > end:
+                seen = await probe.execute(
+                    text(
+                        "SELECT state, wait_event_type, wait_event, left(query, 80)"
+                        " FROM pg_stat_activity WHERE datname = current_database()"
+                    )
+                )
+                raise AssertionError(f"nobody waits on the row lock: {list(seen)}")
+            await asyncio.sleep(0.01)
 
 
 CLAIMABLE = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
@@ -809,11 +839,17 @@ async def test_lost_compare_and_set_decides_on_the_current_row(
 ) -> None:
     """Another replica moves the task between ``transition``'s read and its write.
 
-    The outcome must be one that some serial order of the two moves gives: either ours
-    lands after theirs, or we are refused with the status the task has *now*. A refusal
-    that names a status the task is not in (or refuses a move the current status allows)
+    The outcome must be one that some serial order of the two moves gives. A refusal that
+    names a status the task is not in (or refuses a move the current status allows)
     becomes a wrong 409 at the API: INVALID_TRANSITION "Cannot answer a task that is
     in_progress", or TASK_ALREADY_CLAIMED for a task nobody claimed.
+
+    * SQLite: the other write commits in between; our compare-and-set misses, and we decide
+      again on the row as it is now: ours lands after theirs (``then``), or is refused
+      naming their status.
+    * PostgreSQL: our read locked the row, so the other replica waits (seen in
+      ``pg_stat_activity``) until we commit, then decides on our result: ours lands from
+      ``created`` and theirs is refused with our status.
     """
     from awaithumans.server.principals import ADMIN
 
@@ -831,10 +867,11 @@ async def test_lost_compare_and_set_decides_on_the_current_row(
         )
         task_id = created.json()["id"]
         engine = app.state.ctx.engine
+        locking = engine.dialect.name == "postgresql"
 
-        async def other_replica_moves() -> None:
+        async def other_replica_moves() -> Moved | Refused:
             async with engine.begin() as other:
-                won = await transition(
+                return await transition(
                     other,
                     task_id,
                     to=other_moves_to,
@@ -842,10 +879,19 @@ async def test_lost_compare_and_set_decides_on_the_current_row(
                     actor=ADMIN,
                     channel=Channel.API,
                 )
-                assert isinstance(won, Moved)
+
+        theirs: asyncio.Task[Moved | Refused] | None = None
+
+        async def interfere() -> None:
+            nonlocal theirs
+            theirs = asyncio.create_task(other_replica_moves())
+            if locking:
+                await _wait_for_lock_wait(engine, theirs)
+            else:
+                await theirs
 
         async with engine.begin() as conn:
-            racing = _StaleReadConnection(conn, other_replica_moves)
+            racing = _StaleReadConnection(conn, interfere)
             outcome = await transition(
                 racing,  # type: ignore[arg-type]
                 task_id,
@@ -856,6 +902,20 @@ async def test_lost_compare_and_set_decides_on_the_current_row(
                 allowed_from=we_allow,
             )
         assert racing.interfered
+        assert theirs is not None
+        their_outcome = await asyncio.wait_for(theirs, 10)
+        trail = (await admin.get(f"/api/tasks/{task_id}/audit")).json()
+        steps = [(r["from_status"], r["to_status"]) for r in trail]
+        final = (await admin.get(f"/api/tasks/{task_id}")).json()["status"]
+        if locking:
+            assert isinstance(outcome, Moved), outcome
+            assert (outcome.from_status, outcome.to_status) == (S.CREATED, we_move_to)
+            assert isinstance(their_outcome, Refused), their_outcome
+            assert their_outcome.current is we_move_to, their_outcome
+            assert steps == [(None, "created"), ("created", we_move_to.value)]
+            assert final == we_move_to.value
+            return
+        assert isinstance(their_outcome, Moved), their_outcome
         expected_trail = [(None, "created"), ("created", other_moves_to.value)]
         if then is we_move_to:
             assert isinstance(outcome, Moved), outcome
@@ -864,6 +924,5 @@ async def test_lost_compare_and_set_decides_on_the_current_row(
         else:
             assert isinstance(outcome, Refused), outcome
             assert outcome.current is then, outcome
-        trail = (await admin.get(f"/api/tasks/{task_id}/audit")).json()
-        assert [(r["from_status"], r["to_status"]) for r in trail] == expected_trail
-        assert (await admin.get(f"/api/tasks/{task_id}")).json()["status"] == then.value
+        assert steps == expected_trail
+        assert final == then.value

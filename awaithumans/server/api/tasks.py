@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_, select
-from starlette.background import BackgroundTask
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import (
@@ -23,17 +22,17 @@ from awaithumans.core._wire import (
 )
 from awaithumans.server.api.deps import AnyPrincipal, Ctx, Human, Operator, json_response
 from awaithumans.server.api.links import with_task_links
+from awaithumans.server.api.long_poll import DEFAULT_POLL_SECONDS, answer_poll
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import AuditRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers, verification
-from awaithumans.server.services.hub import Snapshot
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
 from awaithumans.server.services.task_create import prepare_create
-from awaithumans.server.services.views import open_for, snapshot_of, view_of
+from awaithumans.server.services.views import view_of
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -49,18 +48,6 @@ async def _visible(ctx: ServerContext, task_id: str, who: Principal) -> TaskReco
     if task is None:
         raise answers.not_found(task_id).error()
     return task
-
-
-async def _snapshot(ctx: ServerContext, task_id: str) -> Snapshot | None:
-    snap = ctx.hub.get(task_id)
-    if snap is not None:
-        return snap
-    task = await answers.load_task(ctx, task_id)
-    if task is None:
-        return None
-    snap = snapshot_of(task, open_for(ctx.sealer, task_id, task.response_enc))
-    ctx.hub.remember(snap)
-    return snap
 
 
 @router.post(
@@ -177,36 +164,9 @@ async def poll_task(
     task_id: str,
     ctx: Ctx,
     who: AnyPrincipal,
-    timeout: Annotated[int, Query(ge=1, le=MAX_POLL_SECONDS)] = 25,
+    timeout: Annotated[int, Query(ge=1, le=MAX_POLL_SECONDS)] = DEFAULT_POLL_SECONDS,
 ) -> Response:
-    snap = await _snapshot(ctx, task_id)
-    if snap is None or not answers.sees(who, task_id, snap.owner_id, snap.assigned_to_user_id):
-        raise answers.not_found(task_id).error()
-    woken_at = None
-    if not snap.terminal:
-        woken_at = await ctx.hub.wait(task_id, snap.version, float(timeout))
-        snap = await _snapshot(ctx, task_id) or snap
-        if ctx.hub.closing and not snap.terminal:
-            # Shutting down: send the client elsewhere (it retries with backoff) and drop
-            # the keep-alive connection so it cannot park here again.
-            raise ApiError(
-                503,
-                ErrorCode.SERVER_RESTARTING,
-                "The server is shutting down; poll again.",
-                headers={"Connection": "close", "Retry-After": "1"},
-            )
-    body = PollResponse(
-        status=snap.status,
-        response=snap.response if snap.status is TaskStatus.COMPLETED else None,
-        completed_at=snap.completed_at,
-        timed_out_at=snap.timed_out_at,
-        verification_attempt=snap.verification_attempt,
-    )
-    response = json_response(body.model_dump_json())
-    if woken_at is not None and snap.terminal:
-        # Runs once the response is sent: the answer-to-return latency ends there.
-        response.background = BackgroundTask(ctx.metrics.answer_sent, woken_at)
-    return response
+    return await answer_poll(ctx, who, task_id, timeout)
 
 
 class AuditEntry(BaseModel):

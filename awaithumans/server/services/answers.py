@@ -101,7 +101,7 @@ async def load_task(ctx: ServerContext, task_id: str) -> TaskRecord | None:
     """The task, or None for an unknown id (or a string that is no task id at all)."""
     if not TASK_ID.match(task_id):
         return None
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         found = (
             (await conn.execute(select(TaskRow).where(TaskRow.id == task_id)))
             .mappings()

@@ -40,6 +40,26 @@ async def announce(conn: AsyncConnection, task_id: str, version: int) -> None:
         )
 
 
+async def announce_many(conn: AsyncConnection, changes: list[tuple[str, int]]) -> None:
+    """Queue one change notice per ``(task id, version)``, in one statement (PostgreSQL).
+
+    One notice each, not one joined list: each change takes its own place in the shared
+    sequence, and the notices' size stays far under PostgreSQL's 8,000-byte payload limit.
+    """
+    if conn.dialect.name != "postgresql" or not changes:
+        return
+    if len(changes) == 1:
+        await announce(conn, *changes[0])
+        return
+    await conn.execute(
+        text(
+            "SELECT pg_notify(:channel, m || nextval('awaithumans_changes')::text)"
+            " FROM unnest(CAST(:messages AS text[])) AS m"
+        ),
+        {"channel": CHANNEL, "messages": [f"{task_id}:{version}:" for task_id, version in changes]},
+    )
+
+
 def _asyncpg_dsn(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 

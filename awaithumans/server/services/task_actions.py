@@ -7,7 +7,8 @@ precondition, and after the commit publishes the new state to waiting polls.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,9 +21,10 @@ from awaithumans.server.services.lifecycle import (
     ANSWERABLE,
     Channel,
     Check,
+    Move,
     Moved,
     Refused,
-    transition,
+    transition_many,
 )
 from awaithumans.server.services.views import open_for, seal_for, snapshot_of
 from awaithumans.server.services.writer import Write
@@ -39,6 +41,8 @@ def may_answer(principal: Principal, task: TaskRecord) -> bool:
 
 class TaskAction(Write[Moved | Refused]):
     """Base for single-task transitions; publishes the outcome to the hub after commit."""
+
+    group: ClassVar[str | None] = "transition"
 
     to: TaskStatus
     action: str
@@ -64,21 +68,33 @@ class TaskAction(Write[Moved | Refused]):
     def response(self) -> dict[str, Any] | None:
         return None
 
-    async def apply(self, conn: AsyncConnection) -> Moved | Refused:
+    def move(self) -> Move:
         check: Check = self.check
-        return await transition(
-            conn,
+        return Move(
             self.task_id,
-            to=self.to,
-            action=self.action,
-            actor=self.actor,
-            channel=self.channel,
+            self.to,
+            self.action,
+            self.actor,
+            self.channel,
             allowed_from=self.allowed_from,
             values=self.values(),
             detail=self.detail(),
             check=check,
-            engines=self.ctx.settings.direct_engines,
         )
+
+    async def apply(self, conn: AsyncConnection) -> Moved | Refused:
+        (outcome,) = await self.apply_many(conn, [self])
+        return outcome
+
+    @classmethod
+    async def apply_many(
+        cls, conn: AsyncConnection, writes: Sequence[Write[Any]]
+    ) -> list[Moved | Refused]:
+        # Every action in a batch, of whatever kind, in one pass through the lifecycle.
+        actions = [w for w in writes if isinstance(w, TaskAction)]
+        assert len(actions) == len(writes), "only task actions share the transition group"
+        engines = actions[0].ctx.settings.direct_engines
+        return await transition_many(conn, [a.move() for a in actions], engines=engines)
 
     def after(self, result: Moved | Refused) -> None:
         if not isinstance(result, Moved):

@@ -29,6 +29,12 @@ T = TypeVar("T")
 MAX_BATCH = 256
 
 
+class RetryAlone(Exception):
+    """Raised by a bulk ``apply_many`` whose batch cannot land as a whole (a row it read was
+    changed by another process meanwhile): the writer rolls the batch back and applies each
+    of its writes alone, which can decide again on what is there now."""
+
+
 class Write(Generic[T]):
     """One unit of work for the writer."""
 
@@ -94,8 +100,11 @@ class Writer:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
-            except Exception:
-                log.exception("writer batch failed; retrying its writes one by one")
+            except Exception as exc:
+                if isinstance(exc, RetryAlone):
+                    log.info("writer batch rolled back (%s); applying its writes alone", exc)
+                else:
+                    log.exception("writer batch failed; retrying its writes one by one")
                 for item in batch:
                     if not item.future.done():
                         await self._commit_alone(item)
