@@ -94,6 +94,11 @@ class TaskRow(Base):
     completed_by_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     completed_by_display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     completed_via_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Decision policies (migration 0012): the response applied if nobody answers in time
+    # (sealed), the final decision's signed receipt, and the hash of the newest audit row.
+    on_timeout_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    audit_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_tasks_idempotency"),
@@ -148,6 +153,8 @@ class AuditRow(Base):
     actor_label: Mapped[str | None] = mapped_column(String(254), nullable=True)
     channel: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # Covers this row and the task's previous row's chain_hash (migration 0012).
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OutboxRow(Base):

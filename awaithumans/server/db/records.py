@@ -57,11 +57,16 @@ class TaskRecord:
     completed_by_email: str | None
     completed_by_display_name: str | None
     completed_via_channel: str | None
+    on_timeout_enc: bytes | None = None
+    receipt: dict[str, Any] | None = None
+    audit_head: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> TaskRecord:
         """From a row of ``select(TaskRow)`` (or the values of an insert); extra keys ignored."""
-        values = {name: row[name] for name in _TASK_COLUMNS}
+        values = {name: row[name] for name in _TASK_REQUIRED}
+        # Columns added later (with a default here) may be absent from an insert's values.
+        values.update({name: row.get(name, default) for name, default in _TASK_OPTIONAL.items()})
         values["status"] = TaskStatus(values["status"])
         return cls(**values)
 
@@ -84,6 +89,12 @@ class TaskRecord:
 
 
 _TASK_COLUMNS = tuple(f.name for f in dataclasses.fields(TaskRecord))
+_TASK_OPTIONAL = {
+    f.name: f.default
+    for f in dataclasses.fields(TaskRecord)
+    if f.default is not dataclasses.MISSING
+}
+_TASK_REQUIRED = tuple(name for name in _TASK_COLUMNS if name not in _TASK_OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True)
