@@ -103,6 +103,8 @@ class Refused:
 
 # A precondition on the current task: returns a refusal code, or None to go ahead.
 Check = Callable[[TaskRecord], str | None]
+# Values computed from the current task (Move.derive).
+Derive = Callable[[TaskRecord], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,9 @@ class Move:
         values: Columns to set besides status, version and updated_at (stored values).
         detail: The audit row's detail.
         check: A precondition on the task as it is when the move is decided.
+        derive: More columns to set, computed from the task as it is when the move is
+            decided (what only the current row can tell: a receipt over what the person was
+            shown, a default stored on the task); applied after ``values``.
     """
 
     task_id: str
@@ -125,6 +130,7 @@ class Move:
     values: Mapping[str, Any] | None = None
     detail: dict[str, Any] | None = None
     check: Check | None = None
+    derive: Derive | None = None
 
 
 class ConcurrentChange(RetryAlone):
@@ -224,6 +230,8 @@ def _decide(
         new_values = {"status": move.to.value, "version": task.version + 1, "updated_at": now}
         if move.values:
             new_values.update(move.values)
+        if move.derive is not None:
+            new_values.update(move.derive(task))
         write = writes.setdefault(task.id, _Write(task.id, current, task.version, {}))
         write.values.update(new_values)
         moved = tasks[task.id] = task.with_values(new_values)

@@ -21,6 +21,7 @@ from awaithumans.server.services.lifecycle import (
     ANSWERABLE,
     Channel,
     Check,
+    Derive,
     Move,
     Moved,
     Refused,
@@ -68,8 +69,13 @@ class TaskAction(Write[Moved | Refused]):
     def response(self) -> dict[str, Any] | None:
         return None
 
+    def derive(self, task: TaskRecord) -> dict[str, Any]:
+        """Values that depend on the task as it is when the move is decided."""
+        return {}
+
     def move(self) -> Move:
         check: Check = self.check
+        derive: Derive = self.derive
         return Move(
             self.task_id,
             self.to,
@@ -80,6 +86,7 @@ class TaskAction(Write[Moved | Refused]):
             values=self.values(),
             detail=self.detail(),
             check=check,
+            derive=derive,
         )
 
     async def apply(self, conn: AsyncConnection) -> Moved | Refused:
