@@ -26,6 +26,7 @@ from awaithumans.server.principals import Principal
 from awaithumans.server.security import (
     hash_password_async,
     hash_token,
+    needs_rehash,
     tokens_equal,
     too_many,
     validate_new_password,
@@ -133,6 +134,26 @@ class ChangePassword(Write[bool]):
         return True
 
 
+class UpgradeHash(Write[None]):
+    """Replace a password hash made with older parameters by one made with the current.
+
+    Only if the stored hash is still the one that was checked: a password changed meanwhile
+    is not overwritten by the old password's new hash.
+    """
+
+    def __init__(self, user_id: str, checked_hash: str, new_hash: str) -> None:
+        self.user_id = user_id
+        self.checked_hash = checked_hash
+        self.new_hash = new_hash
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(UserRow)
+            .where(UserRow.id == self.user_id, UserRow.password_hash == self.checked_hash)
+            .values(password_hash=self.new_hash, updated_at=utcnow())
+        )
+
+
 class RevokeSession(Write[None]):
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -198,6 +219,12 @@ async def sign_in(
     if not ok or user is None or not user["is_active"]:
         raise ApiError(401, ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     throttle.record_success(ip, email)
+    stored = user["password_hash"]
+    if stored and needs_rehash(stored):
+        # Hashes carry their parameters: one made before they were raised is replaced now,
+        # while the password is at hand (security/passwords.py).
+        fresh = await hash_password_async(password)
+        await ctx.writer.submit(UpgradeHash(user["id"], stored, fresh))
     return dict(user), await open_session(ctx, user["id"])
 
 
