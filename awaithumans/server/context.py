@@ -45,6 +45,8 @@ class ServerContext:
     door_limits: DoorLimits
     #: Signs the dashboard's CSRF tokens (derived once from the payload key).
     csrf_key: bytes
+    #: Accepted for CSRF tokens: ``csrf_key``, then the previous payload keys' (rotation).
+    csrf_keys: tuple[bytes, ...]
     #: This app's Prometheus instruments and registry (``GET /metrics``).
     metrics: Metrics
 
@@ -80,5 +82,6 @@ class ServerContext:
             login_throttle=LoginThrottle.from_settings(settings),
             door_limits=DoorLimits.from_settings(settings),
             csrf_key=keyring.derive("csrf"),
+            csrf_keys=keyring.verifying_keys("csrf"),
             metrics=Metrics(hub),
         )

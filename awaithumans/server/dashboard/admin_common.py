@@ -96,7 +96,7 @@ async def operator_form(request: Request, back: str) -> tuple[Principal, FormDat
     if isinstance(who, Response):
         return who
     form = await request.form()
-    if not csrf_ok(ctx_of(request).csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx_of(request).csrf_keys, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     return who, form
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from fastapi import Request
 from starlette.responses import Response
@@ -37,11 +38,15 @@ def csrf_token(key: bytes, request: Request) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def csrf_ok(key: bytes, request: Request, submitted: object) -> bool:
-    """Whether ``submitted`` (a form's token field) matches this browser's cookie."""
+def csrf_ok(keys: Sequence[bytes], request: Request, submitted: object) -> bool:
+    """Whether ``submitted`` (a form's token field) matches this browser's cookie.
+
+    ``keys``: the current CSRF key, then those of the payload keys it replaced
+    (``KeyRing.verifying_keys``): a page loaded before a key rotation still submits.
+    """
     if not isinstance(submitted, str) or not request.cookies.get(CSRF_COOKIE):
         return False
-    return hmac.compare_digest(submitted, csrf_token(key, request))
+    return any(hmac.compare_digest(submitted, csrf_token(key, request)) for key in keys)
 
 
 def set_csrf_cookie(request: Request, response: Response, *, secure: bool) -> None:

@@ -110,7 +110,7 @@ async def change_password(request: Request) -> Response:
         return who
     ctx = ctx_of(request)
     form = await request.form()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     new = raw_field(form, "new_password")
     if new != raw_field(form, "new_password_confirm"):
@@ -140,7 +140,7 @@ async def sign_out_everywhere_submit(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     form = await request.form()
-    if not csrf_ok(ctx_of(request).csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx_of(request).csrf_keys, request, form.get(CSRF_FIELD)):
         return expired_form(request)
     await sign_out_everywhere(ctx_of(request), who)
     response = RedirectResponse("/login", status_code=303)

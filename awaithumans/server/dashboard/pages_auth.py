@@ -96,7 +96,7 @@ async def setup_submit(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token", ""))
     values = {k: str(form.get(k, "")).strip() for k in ("email", "display_name")}
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
     errors: dict[str, str] = {}
     if "@" not in values["email"]:
@@ -162,7 +162,7 @@ async def login_submit(request: Request) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next", "/")))
     email = str(form.get("email", "")).strip()
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
     try:
         _user, cookie = await sign_in(ctx, client_ip(request), email, str(form.get("password", "")))
@@ -185,7 +185,7 @@ async def logout_submit(request: Request) -> Response:
     form = await request.form()
     await page_user(request)
     response = RedirectResponse("/login", status_code=303)
-    if csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+    if csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
         await sign_out(ctx, session_id(request))
         clear_session_cookie(response)
     return response

@@ -342,7 +342,7 @@ async def _begin(request: Request) -> tuple[Principal, FormData, str] | Response
     if who is None:
         back = _task_url(task_id) if answers.TASK_ID.match(task_id) else "/"
         return RedirectResponse(f"/login?next={quote(back, safe='')}", status_code=303)
-    if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+    if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
         return _expired_form(request)
     return who, form, task_id
 

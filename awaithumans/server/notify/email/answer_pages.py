@@ -80,7 +80,7 @@ def answer_router(ctx: ServerContext) -> APIRouter:
             return _stopped(request, stop)
         texts = text_fields(load_form(task.form_definition, task.response_schema), field.name)
         values = {f.name: str(form.get(f.name) or "").strip() for f in texts}
-        if not csrf_ok(ctx.csrf_key, request, form.get(CSRF_FIELD)):
+        if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
             # A stale page (or cookies off): nothing recorded, the same page to confirm again.
             errors = {"": "Please confirm again: this page had expired."}
             return _confirm_page(request, ctx, token, link, task, user, field, values, errors)
