@@ -85,3 +85,41 @@ async def deliveries(server: ServerProcess, task_id: str) -> list[dict[str, Any]
     assert got.status_code == 200, got.text
     rows: list[dict[str, Any]] = got.json()
     return rows
+
+
+async def create_and_complete(
+    api: httpx.AsyncClient, body: dict[str, Any], response: dict[str, Any] | None = None
+) -> str:
+    """Create a task from ``body`` and answer it at once (``{"ok": true}`` by default)."""
+    created = await api.post("/api/tasks", json=body)
+    assert created.status_code == 201, created.text
+    task_id: str = created.json()["id"]
+    answer = {"response": response if response is not None else {"ok": True}}
+    done = await api.post(f"/api/tasks/{task_id}/complete", json=answer)
+    assert done.status_code == 200, done.text
+    return task_id
+
+
+async def expire_every_deadline(postgres_url: str) -> None:
+    """Move every task's deadline into the past at once, from outside the servers, so their
+    schedulers race for the timeouts (PostgreSQL)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(postgres_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE tasks SET timeout_at = now() - interval '1 second'"))
+    finally:
+        await engine.dispose()
+
+
+def assert_one_timeout_webhook_each(deliveries: list[Any], task_ids: list[str]) -> None:
+    """Every task's timeout reached the receiver, each under one webhook id."""
+    ids_by_task: dict[str, set[str]] = {}
+    for delivery in deliveries:
+        event = delivery.json()
+        assert event["type"] == "task.timed_out", event
+        ids_by_task.setdefault(event["data"]["task_id"], set()).add(delivery.headers["webhook-id"])
+    assert set(ids_by_task) == set(task_ids)
+    assert all(len(ids) == 1 for ids in ids_by_task.values()), ids_by_task

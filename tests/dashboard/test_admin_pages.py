@@ -51,34 +51,33 @@ class Server:
         return {u["display_name"]: u for u in resp.json()}
 
 
-async def _start(url: str) -> AsyncIterator[Server]:
-    async with running_app(make_settings(url)) as (app, admin):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as anon:
-            made = await anon.post(
-                "/api/setup/operator",
-                json={
-                    "token": app.state.setup_token,
-                    "email": OPS_EMAIL,
-                    "display_name": "Ops",
-                    "password": OPS_PASSWORD,
-                },
-            )
+@asynccontextmanager
+async def started(url: str, **settings: object) -> AsyncIterator[Server]:
+    """The in-process app with its first operator (signed up through the setup token)."""
+    async with running_app(make_settings(url, **settings)) as (app, admin):
+        made = await admin.post(
+            "/api/setup/operator",
+            json={
+                "token": app.state.setup_token,
+                "email": OPS_EMAIL,
+                "display_name": "Ops",
+                "password": OPS_PASSWORD,
+            },
+        )
         assert made.status_code == 201, made.text
         yield Server(app, admin, made.json())
 
 
 @pytest.fixture
 async def server(tmp_path: object) -> AsyncIterator[Server]:
-    async for s in _start(f"sqlite+aiosqlite:///{tmp_path}/admin.db"):
+    async with started(f"sqlite+aiosqlite:///{tmp_path}/admin.db") as s:
         yield s
 
 
 @pytest.fixture
 async def server_any_db(database_url: str) -> AsyncIterator[Server]:
     """On SQLite and on PostgreSQL."""
-    async for s in _start(database_url):
+    async with started(database_url) as s:
         yield s
 
 

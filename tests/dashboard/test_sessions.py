@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -15,7 +14,6 @@ import pytest
 
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.services.handoff import handoff_url
-from tests._app_fixtures import make_settings, running_app
 from tests.dashboard.test_admin_pages import (
     OPS_EMAIL,
     OPS_PASSWORD,
@@ -25,28 +23,12 @@ from tests.dashboard.test_admin_pages import (
     field_error,
     post_form,
     sign_in,
+    started,
     user_form,
 )
 
 REV_EMAIL = "rev@acme.com"
 REV_PASSWORD = "reviewer pass 1"
-
-
-@asynccontextmanager
-async def started(url: str, **settings: object) -> AsyncIterator[Server]:
-    """The in-process app with its first operator."""
-    async with running_app(make_settings(url, **settings)) as (app, admin):
-        made = await admin.post(
-            "/api/setup/operator",
-            json={
-                "token": app.state.setup_token,
-                "email": OPS_EMAIL,
-                "display_name": "Ops",
-                "password": OPS_PASSWORD,
-            },
-        )
-        assert made.status_code == 201, made.text
-        yield Server(app, admin, made.json())
 
 
 @pytest.fixture

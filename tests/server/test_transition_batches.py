@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -50,26 +51,32 @@ def sqlite_url(folder: Path) -> str:
     return f"sqlite+aiosqlite:///{folder / 'test.db'}"
 
 
+async def make_tasks(admin: httpx.AsyncClient, count: int, **extra: Any) -> list[str]:
+    """``count`` fresh tasks created through the API; their ids."""
+    ids = []
+    for n in range(count):
+        made = await admin.post(
+            "/api/tasks",
+            json={
+                "task": f"Batch {n}",
+                "payload": {"ok": True},
+                "payload_schema": SCHEMA,
+                "response_schema": SCHEMA,
+                "timeout_seconds": 3600,
+                "idempotency_key": f"batch-{uuid.uuid4().hex}",
+                **extra,
+            },
+        )
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    return ids
+
+
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[tuple[AsyncEngine, list[str]]]:
     """The app on ``database_url`` with four fresh tasks (with a callback URL)."""
     async with running_app(make_settings(database_url)) as (app, admin):
-        ids = []
-        for n in range(4):
-            made = await admin.post(
-                "/api/tasks",
-                json={
-                    "task": f"Batch {n}",
-                    "payload": {"ok": True},
-                    "payload_schema": SCHEMA,
-                    "response_schema": SCHEMA,
-                    "timeout_seconds": 3600,
-                    "idempotency_key": f"batch-{uuid.uuid4().hex}",
-                    "callback_url": CALLBACK_URL,
-                },
-            )
-            assert made.status_code == 201, made.text
-            ids.append(made.json()["id"])
+        ids = await make_tasks(admin, 4, callback_url=CALLBACK_URL)
         yield app.state.ctx.engine, ids
 
 
@@ -168,20 +175,7 @@ async def test_a_batch_decides_each_move_on_what_the_moves_before_it_left(
 async def test_postgres_sends_one_change_notice_per_move(postgres_url: str) -> None:
     """Each moved task's notice carries its own version and its own place in the sequence."""
     async with running_app(make_settings(postgres_url)) as (app, admin):
-        ids = []
-        for n in range(3):
-            made = await admin.post(
-                "/api/tasks",
-                json={
-                    "task": f"Notice {n}",
-                    "payload": {"ok": True},
-                    "payload_schema": SCHEMA,
-                    "response_schema": SCHEMA,
-                    "timeout_seconds": 3600,
-                    "idempotency_key": f"notice-{uuid.uuid4().hex}",
-                },
-            )
-            ids.append(made.json()["id"])
+        ids = await make_tasks(admin, 3)
         heard: asyncio.Queue[str] = asyncio.Queue()
         listener = await asyncpg.connect("postgresql://" + postgres_url.split("://", 1)[1])
         try:
@@ -205,20 +199,7 @@ async def test_sqlite_batch_that_lost_a_race_is_rolled_back_whole(tmp_path: Path
     """Another process changes one task between a batch's read and its write: the batch
     raises (nothing of it lands) and the writer applies its moves one by one."""
     async with running_app(make_settings(sqlite_url(tmp_path))) as (app, admin):
-        ids = []
-        for n in range(2):
-            made = await admin.post(
-                "/api/tasks",
-                json={
-                    "task": f"Race {n}",
-                    "payload": {"ok": True},
-                    "payload_schema": SCHEMA,
-                    "response_schema": SCHEMA,
-                    "timeout_seconds": 3600,
-                    "idempotency_key": f"race-{uuid.uuid4().hex}",
-                },
-            )
-            ids.append(made.json()["id"])
+        ids = await make_tasks(admin, 2)
         engine: AsyncEngine = app.state.ctx.engine
 
         class Interfering:
