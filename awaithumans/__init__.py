@@ -36,6 +36,7 @@ from awaithumans.core import (
     await_human,
     await_human_sync,
     extract_form,
+    is_default,
 )
 
 __all__ = [
@@ -67,4 +68,5 @@ __all__ = [
     "await_human",
     "await_human_sync",
     "extract_form",
+    "is_default",
 ]

@@ -50,6 +50,7 @@ PUBLIC_API = [
     "await_human",
     "await_human_sync",
     "extract_form",
+    "is_default",
 ]
 CORE_API = sorted(
     [

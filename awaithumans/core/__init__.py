@@ -7,6 +7,7 @@ from awaithumans.core._ask import ASK_PARAMETERS, Ask
 from awaithumans.core._await import await_human, await_human_sync
 from awaithumans.core._client import TaskClient
 from awaithumans.core._codes import ErrorCode
+from awaithumans.core._defaults import is_default
 from awaithumans.core._errors import (
     ApiError,
     AuthenticationError,
@@ -62,4 +63,5 @@ __all__ = [
     "await_human_sync",
     "extract_form",
     "form_from_json_schema",
+    "is_default",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +24,9 @@ from awaithumans.core._wire import (
 )
 
 R = TypeVar("R", bound=BaseModel)
+
+#: ``on_timeout``'s one word: a timeout raises ``TaskTimeoutError``.
+RAISE: Literal["raise"] = "raise"
 
 #: ``assign_to``: one email, several emails, or the published protocol's structured object.
 Assignee = str | list[str] | dict[str, Any]
@@ -55,6 +58,10 @@ class Ask(Generic[R]):
         task_metadata: Free-form JSON stored with the task (adapters add the entry that
             names the waiting run).
         callback_url: A URL the server calls (signed webhook) when the task ends.
+        on_timeout: ``"raise"`` (a timeout raises ``TaskTimeoutError``), or a
+            ``response_schema`` instance that the call returns instead when nobody answers
+            in time; the server records the task as timed out with that default applied,
+            and ``awaithumans.is_default(answer)`` tells it from a person's answer.
         server_url: The server; else ``AWAITHUMANS_URL``, the dev file, or localhost:3001.
         api_key: The credential; else ``AWAITHUMANS_API_KEY`` / the dev admin token.
     """
@@ -71,6 +78,7 @@ class Ask(Generic[R]):
     redact_payload: bool = False
     task_metadata: dict[str, Any] | None = None
     callback_url: str | None = None
+    on_timeout: Literal["raise"] | R = "raise"
     server_url: str | None = None
     api_key: str | None = None
 
@@ -91,7 +99,8 @@ class Ask(Generic[R]):
 
         Raises:
             TimeoutRangeError: ``timeout_seconds`` is out of range.
-            SchemaValidationError: ``payload`` does not fit ``payload_schema``.
+            SchemaValidationError: ``payload`` does not fit ``payload_schema``, or
+                ``on_timeout`` is not ``"raise"`` or an answer that fits ``response_schema``.
         """
         if not MIN_TIMEOUT_SECONDS <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
             raise TimeoutRangeError(self.timeout_seconds, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
@@ -103,6 +112,7 @@ class Ask(Generic[R]):
         except ValidationError as exc:
             raise SchemaValidationError("payload", summary(exc), errors=error_list(exc)) from None
         payload_json = checked.model_dump(mode="json")
+        on_timeout = default_json(self.on_timeout, self.response_schema)
         if form_definition is None:
             from awaithumans.core._forms import extract_form
 
@@ -126,11 +136,39 @@ class Ask(Generic[R]):
             redact_payload=self.redact_payload,
             callback_url=self.callback_url,
             task_metadata=metadata,
+            on_timeout=on_timeout,
         )
 
 
 #: The names of the shared parameters, in their order in every signature.
 ASK_PARAMETERS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Ask))
+
+
+def default_json(on_timeout: object, response_schema: type[BaseModel]) -> dict[str, Any] | None:
+    """``on_timeout`` as the server stores it (the default's JSON), or None for ``"raise"``.
+
+    Raises:
+        SchemaValidationError: Neither ``"raise"`` nor an answer that fits
+            ``response_schema``.
+    """
+    if isinstance(on_timeout, str) and on_timeout == RAISE:
+        return None
+    if not isinstance(on_timeout, BaseModel):
+        raise SchemaValidationError(
+            "on_timeout default",
+            f'expected "raise" or a {response_schema.__name__} instance, got {on_timeout!r}',
+        )
+    try:
+        # No serializer warnings: an instance built without checks is refused just below.
+        dumped = on_timeout.model_dump(mode="json", warnings=False)
+        checked = response_schema.model_validate(dumped)
+    except ValidationError as exc:
+        raise SchemaValidationError(
+            "on_timeout default", summary(exc), errors=error_list(exc)
+        ) from None
+    except ValueError as exc:  # a value JSON cannot hold (PydanticSerializationError)
+        raise SchemaValidationError("on_timeout default", str(exc)) from None
+    return checked.model_dump(mode="json")
 
 
 def _assign_to_wire(value: Assignee | None) -> dict[str, Any] | None:

@@ -12,15 +12,17 @@ import os
 import sys
 import threading
 import time
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from awaithumans.core._ask import Ask, Assignee, VerifierConfig, error_list, summary
+from awaithumans.core._ask import RAISE, Ask, Assignee, VerifierConfig, error_list, summary
 from awaithumans.core._client import TaskClient
+from awaithumans.core._defaults import default_answer
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import (
     SchemaValidationError,
+    ServerUnreachableError,
     TaskCancelledError,
     TaskTimeoutError,
     VerificationExhaustedError,
@@ -46,9 +48,19 @@ _DEADLINE_GRACE_SECONDS = 5.0
 
 
 def outcome_of(
-    poll: PollResponse, *, task: str, task_id: str, timeout_seconds: int, response_schema: type[R]
+    poll: PollResponse,
+    *,
+    task: str,
+    task_id: str,
+    timeout_seconds: int,
+    response_schema: type[R],
+    on_timeout: Literal["raise"] | R = RAISE,
 ) -> R | None:
-    """Turn a terminal poll into the typed answer or the matching error; None if not terminal."""
+    """Turn a terminal poll into the typed answer or the matching error; None if not terminal.
+
+    A timed-out task returns the ``on_timeout`` default (the one the server applied, else
+    the caller's own), marked so ``is_default`` tells it from a person's answer.
+    """
     status = poll.status
     if status is TaskStatus.COMPLETED:
         try:
@@ -56,12 +68,42 @@ def outcome_of(
         except ValidationError as exc:
             raise SchemaValidationError("response", summary(exc), errors=error_list(exc)) from None
     if status is TaskStatus.TIMED_OUT:
-        raise TaskTimeoutError(task, timeout_seconds, task_id=task_id)
+        return timed_out(
+            on_timeout,
+            response_schema,
+            task=task,
+            task_id=task_id,
+            timeout_seconds=timeout_seconds,
+            stored=poll.response,
+        )
     if status is TaskStatus.CANCELLED:
         raise TaskCancelledError(task, task_id=task_id)
     if status is TaskStatus.VERIFICATION_EXHAUSTED:
         raise VerificationExhaustedError(task, poll.verification_attempt, task_id=task_id)
     return None
+
+
+def timed_out(
+    on_timeout: Literal["raise"] | R,
+    response_schema: type[R],
+    *,
+    task: str,
+    task_id: str | None,
+    timeout_seconds: int,
+    stored: dict[str, Any] | None = None,
+) -> R:
+    """What a call does when nobody answered in time: the default (marked), or raise.
+
+    ``stored`` is the default the server applied, when it said; without it (the SDK's own
+    deadline, an engine's backstop timer) the caller's ``on_timeout`` is the answer.
+
+    Raises:
+        TaskTimeoutError: ``on_timeout="raise"``.
+    """
+    answer = default_answer(on_timeout, response_schema, stored)
+    if answer is None:
+        raise TaskTimeoutError(task, timeout_seconds, task_id=task_id)
+    return answer
 
 
 def poll_of(view: TaskView) -> PollResponse:
@@ -70,10 +112,13 @@ def poll_of(view: TaskView) -> PollResponse:
         status=view.status,
         response=view.response,
         verification_attempt=view.verification_attempt,
+        default_applied=view.default_applied,
     )
 
 
-def view_outcome(view: TaskView, response_schema: type[R]) -> R | None:
+def view_outcome(
+    view: TaskView, response_schema: type[R], on_timeout: Literal["raise"] | R = RAISE
+) -> R | None:
     """:func:`outcome_of` for a task read whole (a replayed create, a cancel's reply)."""
     return outcome_of(
         poll_of(view),
@@ -81,6 +126,7 @@ def view_outcome(view: TaskView, response_schema: type[R]) -> R | None:
         task_id=view.id,
         timeout_seconds=view.timeout_seconds,
         response_schema=response_schema,
+        on_timeout=on_timeout,
     )
 
 
@@ -103,27 +149,46 @@ async def wait_for_answer(
     response_schema: type[R],
     *,
     deadline: float,
+    on_timeout: Literal["raise"] | R = RAISE,
 ) -> R:
     """Long-poll ``view``'s task until it is final, through restarts and dropped links."""
+
+    def too_late() -> R:
+        return timed_out(
+            on_timeout,
+            response_schema,
+            task=view.task,
+            task_id=view.id,
+            timeout_seconds=view.timeout_seconds,
+        )
+
     while True:
         remaining = deadline - time.monotonic()
-        poll = await client.poll(
-            view.id,
-            wait=min(MAX_POLL_SECONDS, max(1.0, remaining)),
-            # A dead server past the deadline means the human can no longer answer.
-            deadline=deadline + _DEADLINE_GRACE_SECONDS,
-        )
+        try:
+            poll = await client.poll(
+                view.id,
+                wait=min(MAX_POLL_SECONDS, max(1.0, remaining)),
+                # A dead server past the deadline means the human can no longer answer.
+                deadline=deadline + _DEADLINE_GRACE_SECONDS,
+            )
+        except ServerUnreachableError:
+            # Only past the deadline (and its grace): with a default, that default is the
+            # answer, as the server's own scheduler will record it once it is back.
+            if isinstance(on_timeout, str):
+                raise
+            return too_late()
         answer = outcome_of(
             poll,
             task=view.task,
             task_id=view.id,
             timeout_seconds=view.timeout_seconds,
             response_schema=response_schema,
+            on_timeout=on_timeout,
         )
         if answer is not None:
             return answer
         if time.monotonic() > deadline + _DEADLINE_GRACE_SECONDS:
-            raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id)
+            return too_late()
 
 
 def _deadline_from(view: TaskView, fallback_seconds: int) -> float:
@@ -171,7 +236,9 @@ async def ask_and_wait(ask: Ask[R]) -> R:
         if not view.status.is_terminal:
             _say(f"  Waiting for human (timeout: {view.timeout_seconds}s). Ctrl-C to abort.")
         deadline = _deadline_from(view, view.timeout_seconds)
-        return await wait_for_answer(client, view, ask.response_schema, deadline=deadline)
+        return await wait_for_answer(
+            client, view, ask.response_schema, deadline=deadline, on_timeout=ask.on_timeout
+        )
 
 
 async def await_human(
@@ -188,6 +255,7 @@ async def await_human(
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
+    on_timeout: Literal["raise"] | R = "raise",
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -196,10 +264,11 @@ async def await_human(
     The parameters are those of :class:`~awaithumans.core.Ask`, where each is described.
 
     Returns:
-        The human's answer as a ``response_schema`` instance.
+        The human's answer as a ``response_schema`` instance; after a timeout, the
+        ``on_timeout`` default when one is given (``awaithumans.is_default`` says so).
 
     Raises:
-        TaskTimeoutError: Nobody answered in time.
+        TaskTimeoutError: Nobody answered in time (and ``on_timeout="raise"``).
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload (before sending) or the answer does not validate.
@@ -222,6 +291,7 @@ async def await_human(
             redact_payload=redact_payload,
             task_metadata=task_metadata,
             callback_url=callback_url,
+            on_timeout=on_timeout,
             server_url=server_url,
             api_key=api_key,
         )

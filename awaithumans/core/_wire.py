@@ -73,6 +73,9 @@ class CreateTaskRequest(BaseModel):
     callback_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
     task_metadata: dict[str, Any] | None = None
     initial_response: dict[str, Any] | None = None
+    #: The answer to apply if nobody answers in time (the SDK's ``on_timeout=``); must
+    #: fit ``response_schema``. None: the task just times out.
+    on_timeout: dict[str, Any] | None = None
 
     def content_fingerprint(self) -> str:
         """Hash of everything that makes two creates "the same task" for idempotency.
@@ -80,7 +83,17 @@ class CreateTaskRequest(BaseModel):
         Stripe's rule: a replay with the same key must carry the same content. The
         fingerprint covers every field the caller chose, in canonical JSON.
         """
-        return fingerprint(self.model_dump(mode="json"))
+        content = self.model_dump(mode="json")
+        for name in _ADDED_LATER:
+            # Left out while unset, so a task created before the field existed still has
+            # the fingerprint a replay of its create computes now.
+            if content.get(name) is None:
+                content.pop(name, None)
+        return fingerprint(content)
+
+
+#: Fields added to the create after tasks were first fingerprinted.
+_ADDED_LATER = ("on_timeout",)
 
 
 #: The longest free-text reply a verifier is asked to read.
@@ -114,6 +127,9 @@ class PollResponse(BaseModel):
     completed_at: datetime | None = None
     timed_out_at: datetime | None = None
     verification_attempt: int = 0
+    #: Timed out with the task's ``on_timeout`` default applied: ``response`` is that
+    #: default, not a person's answer.
+    default_applied: bool = False
 
 
 class TaskView(BaseModel):
@@ -153,6 +169,8 @@ class TaskView(BaseModel):
     completed_by_email: str | None = None
     completed_by_display_name: str | None = None
     completed_via_channel: str | None = None
+    #: Timed out with the ``on_timeout`` default applied (then ``response`` is that default).
+    default_applied: bool = False
 
 
 class ErrorBody(BaseModel):

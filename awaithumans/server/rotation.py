@@ -58,6 +58,7 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn(TaskRow, "id", "payload_enc", task_aad),
     SealedColumn(TaskRow, "id", "response_enc", task_aad),
     SealedColumn(TaskRow, "id", "submission_enc", task_aad),
+    SealedColumn(TaskRow, "id", "on_timeout_enc", task_aad),
     SealedColumn(SlackInstallationRow, "team_id", "token_enc", install_aad),
     SealedColumn(EmailIdentityRow, "name", "secret_enc", identity_aad),
 )

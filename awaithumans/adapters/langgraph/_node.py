@@ -10,14 +10,14 @@ position within the node, and the server replays the task instead of creating an
 from __future__ import annotations
 
 import hashlib
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langgraph.config import get_config
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
-from awaithumans.core._ask import Ask, Assignee, VerifierConfig, error_list, summary
+from awaithumans.core._ask import RAISE, Ask, Assignee, VerifierConfig, error_list, summary
 from awaithumans.core._await import create_task, outcome_of
 from awaithumans.core._client import TaskClient
 from awaithumans.core._discovery import resolve_server
@@ -81,11 +81,17 @@ def _describe(body: CreateTaskRequest, view: TaskView, review_url: str) -> dict[
     return {INTERRUPT_KEY: info}
 
 
-def answer_from_resume(value: Any, view: TaskView, response_schema: type[R]) -> R:
+def answer_from_resume(
+    value: Any,
+    view: TaskView,
+    response_schema: type[R],
+    on_timeout: Literal["raise"] | R = RAISE,
+) -> R:
     """Turn a resume value into the typed answer, or raise the core's typed error.
 
     Accepts the webhook's ``data`` object (``{"status": ..., "response": ...}``, as the
-    relay sends it), a plain response dict, or an instance of ``response_schema``.
+    relay sends it), a plain response dict, or an instance of ``response_schema``. A
+    timed-out outcome is the ``on_timeout`` default when there is one.
 
     Raises:
         InvalidResumeError: The value is for another task, or not a final outcome.
@@ -106,6 +112,7 @@ def answer_from_resume(value: Any, view: TaskView, response_schema: type[R]) -> 
             status=TaskStatus(value["status"]),
             response=value.get("response"),
             verification_attempt=int(value.get("verification_attempt") or 0),
+            default_applied=bool(value.get("default_applied")),
         )
         answer = outcome_of(
             poll,
@@ -113,6 +120,7 @@ def answer_from_resume(value: Any, view: TaskView, response_schema: type[R]) -> 
             task_id=view.id,
             timeout_seconds=view.timeout_seconds,
             response_schema=response_schema,
+            on_timeout=on_timeout,
         )
         if answer is None:
             raise InvalidResumeError.not_final(view.id, poll.status.value)
@@ -133,7 +141,7 @@ async def _ask_in_node(ask: Ask[R]) -> R:
         view, _replayed, review_url = await create_task(client, target.url, body)
     # The first run stops here (GraphInterrupt); the resumed run gets the relay's value.
     resumed_with = interrupt(_describe(body, view, review_url))
-    return answer_from_resume(resumed_with, view, ask.response_schema)
+    return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)
 
 
 async def await_human(
@@ -150,6 +158,7 @@ async def await_human(
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
+    on_timeout: Literal["raise"] | R = "raise",
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -167,10 +176,12 @@ async def await_human(
     the thread, which the relay reads.
 
     Returns:
-        The human's answer as a ``response_schema`` instance (on the resumed run).
+        The human's answer as a ``response_schema`` instance (on the resumed run); for a
+        timed-out task, the ``on_timeout`` default when one is given
+        (``awaithumans.is_default`` says so).
 
     Raises:
-        TaskTimeoutError: Resumed with a timed-out task.
+        TaskTimeoutError: Resumed with a timed-out task (and ``on_timeout="raise"``).
         TaskCancelledError: Resumed with a cancelled task.
         VerificationExhaustedError: Resumed after the verifier rejected every attempt.
         SchemaValidationError: The payload or the resumed answer does not validate.
@@ -191,6 +202,7 @@ async def await_human(
             redact_payload=redact_payload,
             task_metadata=task_metadata,
             callback_url=callback_url,
+            on_timeout=on_timeout,
             server_url=server_url,
             api_key=api_key,
         )

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
@@ -39,7 +39,6 @@ from awaithumans.core._errors import (
     InvalidRequestError,
     InvalidResumeError,
     RetryLaterError,
-    TaskTimeoutError,
 )
 from awaithumans.core._runs import PrefectPause
 from awaithumans.core._sync import blocking
@@ -161,6 +160,7 @@ async def await_human(
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
+    on_timeout: Literal["raise"] | R = "raise",
     server_url: str | None = None,
     api_key: str | None = None,
     suspend: bool = False,
@@ -187,10 +187,12 @@ async def await_human(
             own run with the answer, it goes on at once.
 
     Returns:
-        The human's answer as a ``response_schema`` instance.
+        The human's answer as a ``response_schema`` instance; after a timeout (the
+        server's, or Prefect's backstop), the ``on_timeout`` default when one is given
+        (``awaithumans.is_default`` says so).
 
     Raises:
-        TaskTimeoutError: Nobody answered in time.
+        TaskTimeoutError: Nobody answered in time (and ``on_timeout="raise"``).
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload or the answer does not validate.
@@ -209,6 +211,7 @@ async def await_human(
         redact_payload=redact_payload,
         task_metadata=task_metadata,
         callback_url=callback_url,
+        on_timeout=on_timeout,
         server_url=server_url,
         api_key=api_key,
     )
@@ -237,15 +240,21 @@ async def _ask_in_flow(ask: Ask[R], *, suspend: bool, key: str | None, poll_inte
                 decision = await asuspend_flow_run(
                     wait_for_input=waits_for, timeout=_prefect_timeout(view), key=pause.pause_key
                 )
+                poll = await _from_decision(client, view, decision)
             else:
-                decision = await _pause(client, view, waits_for, pause, poll_interval)
-            poll = await _from_decision(client, view, decision)
+                paused = await _pause(client, view, waits_for, pause, poll_interval)
+                # A poll when Prefect's backstop timer ended the pause, else the run input.
+                if isinstance(paused, PollResponse):
+                    poll = paused
+                else:
+                    poll = await _from_decision(client, view, paused)
     answer = outcome_of(
         poll,
         task=view.task,
         task_id=view.id,
         timeout_seconds=view.timeout_seconds,
         response_schema=ask.response_schema,
+        on_timeout=ask.on_timeout,
     )
     if answer is None:
         raise InvalidResumeError.not_final(view.id, poll.status.value)
@@ -290,15 +299,28 @@ async def _pause(
         return await pause
     except FlowPauseTimeout:
         # The backstop fired: the server never said. The human can no longer answer.
-        with contextlib.suppress(Exception):
-            await client.cancel_task(view.id, reason="the Prefect pause timed out")
-        raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id) from None
+        return await _backstop(client, view)
     finally:
         for left in (watcher, pause):
             if not left.done():
                 left.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.gather(watcher, pause, return_exceptions=True)
+
+
+async def _backstop(client: TaskClient, view: TaskView) -> PollResponse:
+    """Prefect's pause timed out before the server's word came: close the task and time
+    out (the caller's ``on_timeout`` decides how); an outcome that landed meanwhile stands."""
+    final: TaskView | None = None
+    with contextlib.suppress(Exception):
+        final = await client.cancel_task(view.id, reason="the Prefect pause timed out")
+    if final is None:
+        with contextlib.suppress(Exception):
+            final = await client.get_task(view.id, deadline=time.monotonic() + 5)
+    if final is not None and final.status.is_terminal and final.status is not TaskStatus.CANCELLED:
+        return poll_of(final)
+    # Cancelled by us just now, or the server is unreachable: the timeout itself.
+    return PollResponse(status=TaskStatus.TIMED_OUT)
 
 
 async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> PollResponse:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -24,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from awaithumans.adapters.temporal._activities import cancel_task, create_task
     from awaithumans.adapters.temporal._shared import SIGNAL_NAME, CancelTaskInput, CreateTaskInput
     from awaithumans.core._ask import Ask, Assignee, VerifierConfig
-    from awaithumans.core._await import outcome_of, view_outcome
-    from awaithumans.core._errors import AwaitHumansError, TaskTimeoutError
+    from awaithumans.core._await import outcome_of, timed_out, view_outcome
+    from awaithumans.core._errors import AwaitHumansError
     from awaithumans.core._runs import TemporalWorkflow
     from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
 
@@ -95,6 +95,7 @@ async def await_human(
     redact_payload: bool = False,
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
+    on_timeout: Literal["raise"] | R = "raise",
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -110,13 +111,15 @@ async def await_human(
     ``n`` counting this workflow's calls, so a reset or a replay finds the same task again;
     ``task_metadata`` gets a ``"temporal"`` entry with the workflow's address; and
     ``server_url`` / ``api_key`` are resolved on the worker when omitted (a key given here
-    is stored in the workflow history).
+    is stored in the workflow history). With an ``on_timeout`` default, a timeout (the
+    server's, or the durable timer's when the server's word never came) returns it, and
+    ``awaithumans.is_default(answer)`` is True for it in the workflow.
 
     Returns:
-        The human's answer as a ``response_schema`` instance.
+        The human's answer as a ``response_schema`` instance (or the ``on_timeout`` default).
 
     Raises:
-        TaskTimeoutError: Nobody answered in time.
+        TaskTimeoutError: Nobody answered in time (and ``on_timeout="raise"``).
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload or the answer does not validate.
@@ -137,6 +140,7 @@ async def await_human(
             redact_payload=redact_payload,
             task_metadata=task_metadata,
             callback_url=callback_url,
+            on_timeout=on_timeout,
             server_url=server_url,
             api_key=api_key,
         )
@@ -167,7 +171,7 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
     view = TaskView.model_validate(view_json)
     if view.status.is_terminal:
         # A task found again by its key that ended before this run started waiting.
-        return _outcome(view, ask.response_schema)
+        return _outcome(view, ask)
 
     remaining = (view.timeout_at - workflow.now()).total_seconds()
     try:
@@ -179,8 +183,15 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
     except TimeoutError:
         final = await _cancel(view.id, "timed out in the workflow", server_url, api_key)
         if final.status is TaskStatus.CANCELLED:
-            raise TaskTimeoutError(ask.task, ask.timeout_seconds, task_id=view.id) from None
-        return _outcome(final, ask.response_schema)
+            # Our own cancel: the timeout, as the caller asked it handled.
+            return timed_out(
+                ask.on_timeout,
+                ask.response_schema,
+                task=ask.task,
+                task_id=view.id,
+                timeout_seconds=ask.timeout_seconds,
+            )
+        return _outcome(final, ask)
     except asyncio.CancelledError:
         await _cancel(view.id, "workflow cancelled", server_url, api_key)
         raise
@@ -191,6 +202,7 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
         task_id=view.id,
         timeout_seconds=ask.timeout_seconds,
         response_schema=ask.response_schema,
+        on_timeout=ask.on_timeout,
     )
     assert answer is not None  # only terminal events are recorded
     return answer
@@ -211,10 +223,16 @@ async def _cancel(
     return TaskView.model_validate(result)
 
 
-def _outcome(view: TaskView, response_schema: type[R]) -> R:
-    answer = view_outcome(view, response_schema)
+def _outcome(view: TaskView, ask: Ask[R]) -> R:
+    answer = view_outcome(view, ask.response_schema, ask.on_timeout)
     if answer is None:  # the cancel activity returns only terminal tasks
-        raise TaskTimeoutError(view.task, view.timeout_seconds, task_id=view.id)
+        return timed_out(
+            ask.on_timeout,
+            ask.response_schema,
+            task=view.task,
+            task_id=view.id,
+            timeout_seconds=view.timeout_seconds,
+        )
     return answer
 
 

@@ -34,7 +34,7 @@ from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers
 from awaithumans.server.services.hub import Snapshot
-from awaithumans.server.services.views import open_for, snapshot_of
+from awaithumans.server.services.views import default_applied, open_for, snapshot_of
 
 DEFAULT_POLL_SECONDS = 25
 
@@ -78,12 +78,14 @@ async def answer_poll(ctx: ServerContext, who: Principal, task_id: str, timeout:
                 "The server is shutting down; poll again.",
                 headers={"Connection": "close", "Retry-After": "1"},
             )
+    applied = default_applied(snap.status, snap.response)
     body = PollResponse(
         status=snap.status,
-        response=snap.response if snap.status is TaskStatus.COMPLETED else None,
+        response=snap.response if snap.status is TaskStatus.COMPLETED or applied else None,
         completed_at=snap.completed_at,
         timed_out_at=snap.timed_out_at,
         verification_attempt=snap.verification_attempt,
+        default_applied=applied,
     )
     response = json_response(body.model_dump_json())
     if woken_at is not None and snap.terminal:

@@ -36,7 +36,7 @@ from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
 from awaithumans.server.services.task_actions import may_answer
-from awaithumans.server.services.views import open_for
+from awaithumans.server.services.views import default_applied, open_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -157,7 +157,9 @@ def _audit_view(entry: AuditRecord) -> dict[str, Any]:
     detail = entry.detail or {}
     note = None
     if isinstance(detail, Mapping):
-        if detail.get("reason"):
+        if detail.get("default_applied"):
+            note = "The agent's default answer was applied"
+        elif detail.get("reason"):
             note = f"Reason: {detail['reason']}"
         elif detail.get("route"):
             note = f"Via {detail['route']}"
@@ -265,6 +267,10 @@ def _context(
         "metadata": display(task.task_metadata) if task.task_metadata else None,
         "answer": answer_items(form, response)
         if status is S.COMPLETED and response is not None
+        else None,
+        # Nobody answered in time and the agent's on_timeout default stands in.
+        "default_answer": answer_items(form, response)
+        if response is not None and default_applied(status, response)
         else None,
         "assignee_name": name,
         "assignee_email": email,

@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from awaithumans.server.security.outbound import OutboundRefused, guarded_client
 from awaithumans.server.services.delivery import Job, Outcome, retry_after_seconds
+from awaithumans.server.services.views import default_applied
 from awaithumans.server.settings import AllowPrivateCallbacks
 
 # The receiver has looked at the request and refused it: the same signed body sent again
@@ -38,6 +39,8 @@ def webhook_body(job: Job, now: datetime) -> dict[str, object]:
             "idempotency_key": task.idempotency_key,
             "status": task.status.value,
             "response": job.response,
+            # Timed out with the task's on_timeout default as its response.
+            "default_applied": default_applied(task.status, job.response),
             "completed_at": _iso(task.completed_at),
             "timed_out_at": _iso(task.timed_out_at),
             "verification_attempt": task.verification_attempt,

@@ -80,21 +80,33 @@ class TimeoutScheduler:
             async with self._ctx.engine.connect() as conn:
                 rows = (
                     await conn.execute(
-                        select(TaskRow.id, TaskRow.timeout_at)
+                        select(
+                            TaskRow.id,
+                            TaskRow.timeout_at,
+                            # Set at create and never changed, so it is still true when the
+                            # timeout lands: the audit row says the default was applied.
+                            TaskRow.on_timeout_enc.is_not(None).label("has_default"),
+                        )
                         .where(text(OPEN_TASK_CONDITION))
                         .order_by(TaskRow.timeout_at)
                         .limit(_BATCH)
                     )
                 ).all()
-            due = [r.id for r in rows if r.timeout_at <= now]
+            due = [r for r in rows if r.timeout_at <= now]
             if not due:
                 return rows[0].timeout_at if rows else None
             results = await asyncio.gather(
                 *(
                     self._ctx.writer.submit(
-                        TimeOut(self._ctx, task_id, SCHEDULER, Channel.SCHEDULER)
+                        TimeOut(
+                            self._ctx,
+                            r.id,
+                            SCHEDULER,
+                            Channel.SCHEDULER,
+                            default_applied=bool(r.has_default),
+                        )
                     )
-                    for task_id in due
+                    for r in due
                 )
             )
             moved = sum(1 for r in results if isinstance(r, Moved))

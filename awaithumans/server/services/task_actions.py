@@ -194,16 +194,41 @@ class Cancel(TaskAction):
 
 
 class TimeOut(TaskAction):
-    """The scheduler closes a task whose deadline passed."""
+    """The scheduler closes a task whose deadline passed.
+
+    A task created with an ``on_timeout`` default gets it as its response; the scheduler,
+    which reads whether the task has one, says so with ``default_applied`` for the audit.
+    """
 
     to = S.TIMED_OUT
     action = "timed_out"
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        task_id: str,
+        actor: Principal,
+        channel: Channel,
+        *,
+        default_applied: bool = False,
+    ) -> None:
+        super().__init__(ctx, task_id, actor, channel)
+        self.default_applied = default_applied
 
     def check(self, task: TaskRecord) -> str | None:
         return None if task.timeout_at <= utcnow() else "NOT_DUE"
 
     def values(self) -> dict[str, Any]:
         return {"timed_out_at": utcnow()}
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"default_applied": True} if self.default_applied else None
+
+    def derive(self, task: TaskRecord) -> dict[str, Any]:
+        # Sealed under the same task binding as a response: the blob moves as it is.
+        if task.on_timeout_enc is None:
+            return {}
+        return {"response_enc": task.on_timeout_enc}
 
 
 class MarkNotified(TaskAction):

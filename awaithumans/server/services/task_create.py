@@ -95,6 +95,17 @@ async def prepare_create(
             "payload does not match payload_schema.",
             details=problems,
         )
+    if req.on_timeout is not None:
+        # Checked now, not at the deadline: a default that cannot be applied is refused
+        # while the agent is still there to hear it.
+        problems = await schemas.errors(req.response_schema, req.on_timeout, which="on_timeout")
+        if problems:
+            raise ApiError(
+                422,
+                ErrorCode.SCHEMA_VALIDATION_FAILED,
+                "on_timeout does not match response_schema.",
+                details=problems,
+            )
     try:
         parsed = parse_routes(req.notify or [])
     except InvalidNotifyRouteError as exc:
@@ -165,6 +176,9 @@ async def prepare_create(
         "completed_by_email": None,
         "completed_by_display_name": None,
         "completed_via_channel": None,
+        "on_timeout_enc": None
+        if req.on_timeout is None
+        else seal_for(ctx.sealer, task_id, req.on_timeout),
     }
     return CreateTask(ctx, principal, values, req.payload, emails, _recipients(parsed, req))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from awaithumans.core._wire import TaskView
+from awaithumans.core._wire import TaskStatus, TaskView
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.security import Sealer
 from awaithumans.server.services.hub import Snapshot
@@ -90,4 +90,10 @@ def view_of(
         completed_by_email=task.completed_by_email,
         completed_by_display_name=task.completed_by_display_name,
         completed_via_channel=task.completed_via_channel,
+        default_applied=default_applied(task.status, response),
     )
+
+
+def default_applied(status: TaskStatus, response: dict[str, Any] | None) -> bool:
+    """A timed-out task has a response only when its ``on_timeout`` default was applied."""
+    return status is TaskStatus.TIMED_OUT and response is not None
