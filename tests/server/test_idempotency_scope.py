@@ -21,7 +21,12 @@ from alembic import command
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from awaithumans.server.db.engine import _alembic_config, make_engine, migrate
+from awaithumans.server.db.engine import (
+    _alembic_config,
+    _lock_for_migration,
+    make_engine,
+    migrate,
+)
 from awaithumans.server.db.models import TaskRow
 from awaithumans.server.db.types import utcnow
 from tests._app_fixtures import ADMIN_TOKEN, make_settings, running_app
@@ -232,14 +237,21 @@ async def test_the_migration_scopes_existing_rows_by_their_creator(database_url:
         async with engine.begin() as conn:
             other = _old_row("tsk_" + "e" * 24, "refund:1", "agent:key_b")
             await conn.execute(sa.insert(TaskRow), [other])  # scope from owner_id
+
         # Back below 0010 is refused while two credentials share a key, changing nothing.
-        with pytest.raises(RuntimeError, match="refund:1"):
+        # Each downgrade runs as migrate() runs an upgrade: in one transaction that holds the
+        # migration lock (on SQLite, BEGIN IMMEDIATE; without it the driver commits each DDL
+        # statement at once, and a refusal would leave the later revisions' downgrades done).
+        async def down_to(revision: str) -> None:
             async with engine.begin() as conn:
-                await conn.run_sync(to("0009", down=True))
+                await _lock_for_migration(conn)
+                await conn.run_sync(to(revision, down=True))
+
+        with pytest.raises(RuntimeError, match="refund:1"):
+            await down_to("0009")
         async with engine.begin() as conn:
             await conn.execute(sa.delete(TaskRow).where(TaskRow.id == "tsk_" + "e" * 24))
-        async with engine.begin() as conn:
-            await conn.run_sync(to("0009", down=True))
+        await down_to("0009")
         await migrate(engine)
         async with engine.connect() as conn:
             assert len((await conn.execute(sa.select(TaskRow.id))).all()) == 3
