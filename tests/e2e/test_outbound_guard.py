@@ -28,6 +28,7 @@ from awaithumans.server.security.outbound import address_kind, literal_address, 
 from awaithumans.server.settings import AllowPrivateCallbacks
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import WebhookReceiver
+from tests._api import create_and_complete
 from tests._app_fixtures import make_settings, running_app
 from tests._waiting import until
 from tests.e2e.test_cli import DevServer, stop_process
@@ -204,12 +205,7 @@ async def test_the_setting_widens_what_create_accepts(app_with: Any) -> None:
 
 
 async def complete(api: httpx.AsyncClient, key: str, url: str) -> str:
-    created = await api.post("/api/tasks", json=task_body(key, url))
-    assert created.status_code == 201, created.text
-    task_id: str = created.json()["id"]
-    done = await api.post(f"/api/tasks/{task_id}/complete", json={"response": {"ok": True}})
-    assert done.status_code == 200, done.text
-    return task_id
+    return await create_and_complete(api, task_body(key, url))
 
 
 async def settled(api: httpx.AsyncClient, task_id: str) -> dict[str, Any]:

@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from awaithumans import await_human
 from awaithumans.testing import ServerProcess, WebhookReceiver
+from tests._api import assert_one_timeout_webhook_each, expire_every_deadline
 from tests._waiting import until
 from tests.support.haproxy import HAProxy
 
@@ -212,14 +211,7 @@ async def test_a_deadline_fires_once_across_replicas(cluster: Cluster, postgres_
                 assert made.status_code == 201, made.text
                 ids.append(made.json()["id"])
             # Every deadline moves into the past at once: three schedulers race for them.
-            engine = create_async_engine(postgres_url)
-            try:
-                async with engine.begin() as conn:
-                    await conn.execute(
-                        text("UPDATE tasks SET timeout_at = now() - interval '1 second'")
-                    )
-            finally:
-                await engine.dispose()
+            await expire_every_deadline(postgres_url)
             for replica in cluster.replicas:
                 async with cluster.client(replica.url) as direct:
                     # Nudge each scheduler (a create wakes it) so all three look at once.
@@ -235,13 +227,7 @@ async def test_a_deadline_fires_once_across_replicas(cluster: Cluster, postgres_
             audits = [(await api.get(f"/api/tasks/{i}/audit")).json() for i in ids[:count]]
     for rows in audits:
         assert [r["to_status"] for r in rows].count("timed_out") == 1, rows
-    events: dict[str, set[str]] = defaultdict(set)
-    for delivery in hooks.deliveries:
-        event = delivery.json()
-        assert event["type"] == "task.timed_out", event
-        events[event["data"]["task_id"]].add(delivery.headers["webhook-id"])
-    assert set(events) == set(ids[:count])
-    assert all(len(event_ids) == 1 for event_ids in events.values()), events
+    assert_one_timeout_webhook_each(hooks.deliveries, ids[:count])
 
 
 async def test_the_dashboard_change_sequence_is_one_count_on_every_replica(

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from awaithumans import await_human
 from awaithumans.testing import ServerProcess, WebhookReceiver
+from tests._api import assert_one_timeout_webhook_each, expire_every_deadline
 from tests._waiting import until
 from tests.e2e.test_cli import run_cli
 
@@ -225,12 +225,9 @@ async def test_deadlines_and_webhooks_happen_once_across_workers(
                 ids.append(made.json()["id"])
             # Every deadline moves into the past at once: both workers' schedulers (each
             # passing every 0.2 s) race for them, then both outboxes for the webhooks.
+            await expire_every_deadline(postgres_url)
             engine = create_async_engine(postgres_url)
             try:
-                async with engine.begin() as conn:
-                    await conn.execute(
-                        text("UPDATE tasks SET timeout_at = now() - interval '1 second'")
-                    )
 
                 async def timed_out() -> bool:
                     states = [(await api.get(f"/api/tasks/{i}")).json()["status"] for i in ids]
@@ -250,12 +247,7 @@ async def test_deadlines_and_webhooks_happen_once_across_workers(
         assert [r["to_status"] for r in rows].count("timed_out") == 1, rows
     # Each webhook was taken by one worker and sent in one attempt.
     assert sorted(jobs) == [("delivered", 1)] * count
-    events: dict[str, set[str]] = defaultdict(set)
-    for delivery in hooks.deliveries:
-        event = delivery.json()
-        assert event["type"] == "task.timed_out", event
-        events[event["data"]["task_id"]].add(delivery.headers["webhook-id"])
-    assert set(events) == set(ids)
+    assert_one_timeout_webhook_each(hooks.deliveries, ids)
     assert len(hooks.deliveries) == count
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from awaithumans.server.services.delivery import retry_after_seconds
 from awaithumans.testing import free_port
+from tests._api import create_and_complete
 from tests._app_fixtures import make_settings, running_app
 from tests._waiting import until
 
@@ -89,12 +90,7 @@ def body(key: str, callback_url: str) -> dict[str, Any]:
 
 
 async def complete_with_callback(api: httpx.AsyncClient, key: str, url: str) -> str:
-    created = await api.post("/api/tasks", json=body(key, url))
-    assert created.status_code == 201, created.text
-    task_id: str = created.json()["id"]
-    done = await api.post(f"/api/tasks/{task_id}/complete", json={"response": {"ok": True}})
-    assert done.status_code == 200, done.text
-    return task_id
+    return await create_and_complete(api, body(key, url))
 
 
 async def delivery(api: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
