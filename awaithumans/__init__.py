@@ -22,6 +22,7 @@ from awaithumans.core import (
     MissingExtraError,
     NotOurEventError,
     PermissionDeniedError,
+    ReceiptInvalidError,
     RetryLaterError,
     SchemaValidationError,
     ServerUnreachableError,
@@ -33,10 +34,12 @@ from awaithumans.core import (
     TaskTimeoutError,
     TimeoutRangeError,
     VerificationExhaustedError,
+    VerifiedReceipt,
     await_human,
     await_human_sync,
     extract_form,
     is_default,
+    verify_receipt,
 )
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "MissingExtraError",
     "NotOurEventError",
     "PermissionDeniedError",
+    "ReceiptInvalidError",
     "RetryLaterError",
     "SchemaValidationError",
     "ServerUnreachableError",
@@ -64,9 +68,11 @@ __all__ = [
     "TaskTimeoutError",
     "TimeoutRangeError",
     "VerificationExhaustedError",
+    "VerifiedReceipt",
     "__version__",
     "await_human",
     "await_human_sync",
     "extract_form",
     "is_default",
+    "verify_receipt",
 ]

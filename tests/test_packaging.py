@@ -35,6 +35,7 @@ PUBLIC_API = [
     "MissingExtraError",
     "NotOurEventError",
     "PermissionDeniedError",
+    "ReceiptInvalidError",
     "RetryLaterError",
     "SchemaValidationError",
     "ServerUnreachableError",
@@ -46,11 +47,13 @@ PUBLIC_API = [
     "TaskTimeoutError",
     "TimeoutRangeError",
     "VerificationExhaustedError",
+    "VerifiedReceipt",
     "__version__",
     "await_human",
     "await_human_sync",
     "extract_form",
     "is_default",
+    "verify_receipt",
 ]
 CORE_API = sorted(
     [

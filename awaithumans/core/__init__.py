@@ -19,6 +19,7 @@ from awaithumans.core._errors import (
     MissingExtraError,
     NotOurEventError,
     PermissionDeniedError,
+    ReceiptInvalidError,
     RetryLaterError,
     SchemaValidationError,
     ServerUnreachableError,
@@ -30,6 +31,7 @@ from awaithumans.core._errors import (
     VerificationExhaustedError,
 )
 from awaithumans.core._forms import FormDefinition, FormField, extract_form, form_from_json_schema
+from awaithumans.core._receipts import VerifiedReceipt, verify_receipt
 from awaithumans.core._wire import TaskStatus
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "MissingExtraError",
     "NotOurEventError",
     "PermissionDeniedError",
+    "ReceiptInvalidError",
     "RetryLaterError",
     "SchemaValidationError",
     "ServerUnreachableError",
@@ -59,9 +62,11 @@ __all__ = [
     "TaskTimeoutError",
     "TimeoutRangeError",
     "VerificationExhaustedError",
+    "VerifiedReceipt",
     "await_human",
     "await_human_sync",
     "extract_form",
     "form_from_json_schema",
     "is_default",
+    "verify_receipt",
 ]

@@ -27,6 +27,7 @@ from awaithumans.core._errors import (
     TaskTimeoutError,
     VerificationExhaustedError,
 )
+from awaithumans.core._receipts import DecisionCheck, receipt_check
 from awaithumans.core._sync import blocking
 from awaithumans.core._wire import (
     MAX_POLL_SECONDS,
@@ -150,8 +151,12 @@ async def wait_for_answer(
     *,
     deadline: float,
     on_timeout: Literal["raise"] | R = RAISE,
+    check: DecisionCheck | None = None,
 ) -> R:
-    """Long-poll ``view``'s task until it is final, through restarts and dropped links."""
+    """Long-poll ``view``'s task until it is final, through restarts and dropped links.
+
+    ``check`` runs on a completed poll before its answer is returned (the receipt check).
+    """
 
     def too_late() -> R:
         return timed_out(
@@ -177,6 +182,8 @@ async def wait_for_answer(
             if isinstance(on_timeout, str):
                 raise
             return too_late()
+        if check is not None and poll.status is TaskStatus.COMPLETED:
+            check(view.id, poll)
         answer = outcome_of(
             poll,
             task=view.task,
@@ -228,6 +235,7 @@ def _say(line: str) -> None:
 async def ask_and_wait(ask: Ask[R]) -> R:
     """Create ``ask``'s task and long-poll it to the end (the body of :func:`await_human`)."""
     body = ask.request()
+    check = receipt_check(body)
     target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
         view, replayed, review_url = await create_task(client, target.url, body)
@@ -237,7 +245,12 @@ async def ask_and_wait(ask: Ask[R]) -> R:
             _say(f"  Waiting for human (timeout: {view.timeout_seconds}s). Ctrl-C to abort.")
         deadline = _deadline_from(view, view.timeout_seconds)
         return await wait_for_answer(
-            client, view, ask.response_schema, deadline=deadline, on_timeout=ask.on_timeout
+            client,
+            view,
+            ask.response_schema,
+            deadline=deadline,
+            on_timeout=ask.on_timeout,
+            check=check,
         )
 
 
@@ -276,6 +289,8 @@ async def await_human(
         IdempotencyConflictError: The key is taken by a task with other content.
         ServerUnreachableError: The server could not be reached in time.
         AuthenticationError: The server refused the credential.
+        ReceiptInvalidError: ``AWAITHUMANS_RECEIPT_PUBLIC_KEY`` is set and the answer came
+            without a receipt signed by that key for this task, answer and question.
     """
     return await ask_and_wait(
         Ask(

@@ -20,6 +20,7 @@ keep working::
     ├── SchemaValidationError             a payload or an answer does not fit its schema
     ├── TimeoutRangeError                 timeout_seconds out of range
     ├── ServerUnreachableError            no server before the deadline
+    ├── ReceiptInvalidError               a decision receipt fails its check (reason)
     ├── ConfigurationError                the call is made where it cannot work
     │   └── MissingExtraError             an optional dependency is not installed
     ├── NotOurEventError                  a webhook receiver got an event for someone else
@@ -288,6 +289,30 @@ class ServerUnreachableError(AwaitHumansError):
             hint="Start it with `awaithumans dev`, or set AWAITHUMANS_URL.",
         )
         self.url = url
+
+
+class ReceiptInvalidError(AwaitHumansError):
+    """A decision receipt does not prove what it should: the answer is not to be trusted.
+
+    Attributes:
+        reason: What failed, for programs: ``"missing"`` (no receipt came with the answer),
+            ``"malformed"``, ``"public_key"`` (the key given is not an Ed25519 public key),
+            ``"unknown_key"`` (signed with a key not among those given), ``"signature"``
+            (altered, or signed by another key) or ``"mismatch"`` (valid, but for another
+            task, answer or question than the one at hand).
+        task_id: The task the receipt names, when it names one.
+    """
+
+    default_code = ErrorCode.RECEIPT_INVALID
+
+    def __init__(self, message: str, *, reason: str, task_id: str | None = None) -> None:
+        super().__init__(
+            message,
+            hint="Check the server's public key (GET /api/receipts/public-keys, or"
+            " `awaithumans receipt-key`); a receipt that fails is not proof of a decision.",
+        )
+        self.reason = reason
+        self.task_id = task_id
 
 
 class ConfigurationError(AwaitHumansError):

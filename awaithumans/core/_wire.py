@@ -130,6 +130,8 @@ class PollResponse(BaseModel):
     #: Timed out with the task's ``on_timeout`` default applied: ``response`` is that
     #: default, not a person's answer.
     default_applied: bool = False
+    #: A completed task's signed decision receipt (``awaithumans.verify_receipt``).
+    receipt: dict[str, Any] | None = None
 
 
 class TaskView(BaseModel):
@@ -171,6 +173,8 @@ class TaskView(BaseModel):
     completed_via_channel: str | None = None
     #: Timed out with the ``on_timeout`` default applied (then ``response`` is that default).
     default_applied: bool = False
+    #: The signed receipt of the final answer (completed tasks answered since receipts).
+    receipt: dict[str, Any] | None = None
 
 
 class ErrorBody(BaseModel):

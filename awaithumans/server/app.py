@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.server.api import admin, auth, email_identities, health, metrics, tasks
+from awaithumans.server.api import (
+    admin,
+    auth,
+    email_identities,
+    health,
+    metrics,
+    receipts,
+    stats,
+    tasks,
+)
 from awaithumans.server.api.errors import error_response, install_error_handlers
 from awaithumans.server.api.json_guard import reject_unstorable
 from awaithumans.server.api.long_poll import LongPollShortcut
@@ -179,6 +188,8 @@ def create_app(
         email_identities.router,
         health.router,
         metrics.router,
+        receipts.router,
+        stats.router,
     ):
         app.include_router(router)
     mount_inbound(app, registry)

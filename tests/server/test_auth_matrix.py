@@ -340,6 +340,7 @@ ROUTES: tuple[Route, ...] = (
     # Task counts: only the metrics token (not configured here) or the admin token.
     Route("GET", "/metrics", _by_caller(401, admin="ok")),
     Route("GET", "/api/version", PUBLIC),
+    Route("GET", "/api/receipts/public-keys", PUBLIC),
     Route("GET", "/api/openapi.json", PUBLIC),
     Route("GET", "/api/docs", PUBLIC),
     Route("GET", "/docs/oauth2-redirect", PUBLIC),

@@ -86,6 +86,7 @@ async def answer_poll(ctx: ServerContext, who: Principal, task_id: str, timeout:
         timed_out_at=snap.timed_out_at,
         verification_attempt=snap.verification_attempt,
         default_applied=applied,
+        receipt=snap.receipt if snap.status is TaskStatus.COMPLETED else None,
     )
     response = json_response(body.model_dump_json())
     if woken_at is not None and snap.terminal:

@@ -16,12 +16,14 @@ from pydantic import ValidationError
 
 from awaithumans.core import MissingExtraError
 from awaithumans.core._discovery import dev_file_path, read_dev_file
+from awaithumans.server.cli.audit import add_commands as audit_commands
 from awaithumans.server.cli.files import (
     DEV_DIR,
     dev_secrets,
     remove_discovery,
     write_discovery,
 )
+from awaithumans.server.cli.receipts import add_commands as receipt_commands
 from awaithumans.server.cli.runner import first_free_port, port_free, serve
 from awaithumans.server.settings import Settings, describe_error
 from awaithumans.server.version import __version__
@@ -590,6 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "webhook-secret", help="print the secret webhook receivers verify signatures with"
     ).set_defaults(func=cmd_webhook_secret)
+    receipt_commands(sub, _settings_for_admin_commands)
+    audit_commands(sub, _settings_for_admin_commands)
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
     sub.add_parser(
         "url", help="print the running dev server's URL (from ~/.awaithumans-dev.json)"

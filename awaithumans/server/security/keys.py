@@ -40,6 +40,8 @@ KeyPurpose = Literal[
     "csrf",
     "slack-oauth",
     "key-id",
+    # The seed of the Ed25519 key that signs decision receipts (security/receipts.py).
+    "receipt-signing",
 ]
 PURPOSES: Final[frozenset[str]] = frozenset(get_args(KeyPurpose))
 

@@ -36,6 +36,8 @@ class Snapshot:
     completed_at: datetime | None
     timed_out_at: datetime | None
     verification_attempt: int
+    #: The signed receipt of a completed task's answer (services/decision_receipts.py).
+    receipt: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:

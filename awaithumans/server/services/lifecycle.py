@@ -21,6 +21,7 @@ from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
+from awaithumans.server.security.receipts import chain_hash
 from awaithumans.server.services.events import terminal_rows, verify_rows
 from awaithumans.server.services.replicas import announce, announce_many
 from awaithumans.server.services.writer import RetryAlone
@@ -232,9 +233,6 @@ def _decide(
             new_values.update(move.values)
         if move.derive is not None:
             new_values.update(move.derive(task))
-        write = writes.setdefault(task.id, _Write(task.id, current, task.version, {}))
-        write.values.update(new_values)
-        moved = tasks[task.id] = task.with_values(new_values)
         audit = audit_values(
             task.id,
             action=move.action,
@@ -243,8 +241,14 @@ def _decide(
             actor=move.actor,
             channel=move.channel,
             detail=move.detail,
-        )
-        audits.append(audit | {"at": now})
+        ) | {"at": now}
+        # The row extends the task's chain; the head moves in the same update (several
+        # moves of one task in a batch chain one after the other, through ``tasks``).
+        audit["chain_hash"] = new_values["audit_head"] = chain_hash(task.audit_head, audit)
+        write = writes.setdefault(task.id, _Write(task.id, current, task.version, {}))
+        write.values.update(new_values)
+        moved = tasks[task.id] = task.with_values(new_values)
+        audits.append(audit)
         if is_terminal(move.to):
             found = terminal_rows(moved, engines=engines)
         elif move.to is S.SUBMITTED:
@@ -324,6 +328,18 @@ async def annotate(
             return Refused(task_id, task.status, task=task)
         now = utcnow()
         new_values = {**values, "version": task.version + 1, "updated_at": now}
+        audit: dict[str, Any] | None = None
+        if audited:
+            audit = audit_values(
+                task_id,
+                action=action,
+                from_status=status,
+                to_status=status,
+                actor=actor,
+                channel=channel,
+                detail=detail,
+            ) | {"at": now}
+            audit["chain_hash"] = new_values["audit_head"] = chain_hash(task.audit_head, audit)
         result = await conn.execute(
             update(TaskRow)
             .where(
@@ -335,20 +351,8 @@ async def annotate(
         )
         if result.rowcount == 1:
             break
-    if audited:
-        await conn.execute(
-            insert(AuditRow).values(
-                audit_values(
-                    task_id,
-                    action=action,
-                    from_status=status,
-                    to_status=status,
-                    actor=actor,
-                    channel=channel,
-                    detail=detail,
-                )
-            )
-        )
+    if audit is not None:
+        await conn.execute(insert(AuditRow).values(audit))
     moved = task.with_values(new_values)
     await announce(conn, task_id, moved.version)
     return Moved(moved, status)
@@ -364,7 +368,8 @@ def audit_values(
     channel: Channel,
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An audit row's values, for callers that insert rows in bulk (task creation)."""
+    """An audit row's values, for callers that insert rows in bulk (task creation); the
+    caller adds its ``chain_hash`` (``security.receipts.chain_hash``) once ``at`` is final."""
     return {
         "task_id": task_id,
         "at": utcnow(),

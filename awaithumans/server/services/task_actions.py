@@ -17,6 +17,7 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
+from awaithumans.server.services.decision_receipts import completion_values
 from awaithumans.server.services.lifecycle import (
     ANSWERABLE,
     Channel,
@@ -150,6 +151,17 @@ class Complete(TaskAction):
 
     def response(self) -> dict[str, Any] | None:
         return self.answer
+
+    def derive(self, task: TaskRecord) -> dict[str, Any]:
+        # The signed receipt, over the task as read in the completing transaction.
+        by = {
+            "id": self.actor.id,
+            "email": self.actor.email,
+            "label": self.actor.display_name or self.actor.label,
+        }
+        return completion_values(
+            self.ctx, task, response=self.answer, answered_by=by, channel=self.channel.value
+        )
 
 
 class Claim(TaskAction):

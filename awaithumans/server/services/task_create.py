@@ -25,6 +25,7 @@ from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.security.outbound import url_refusal
+from awaithumans.server.security.receipts import chain_hash
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
 from awaithumans.server.services.replicas import announce
@@ -213,6 +214,19 @@ class CreateTask(Write[Created]):
         """The task as inserted (assignee resolved)."""
         return TaskRecord.from_row(self.values)
 
+    def stamp_first_row(self) -> None:
+        """Make the task's first audit row; its hash starts the chain (the task's head)."""
+        row = audit_values(
+            self.values["id"],
+            action="created",
+            from_status=None,
+            to_status=TaskStatus(self.values["status"]),
+            actor=self.principal,
+            channel=Channel.API,
+        )
+        row["chain_hash"] = self.values["audit_head"] = chain_hash(None, row)
+        self.first_row = row
+
     def outcome_for_existing(self, task: TaskRecord) -> Created:
         # Found in this credential's own scope: its task, unless the content differs.
         if task.fingerprint != self.values["fingerprint"]:
@@ -234,6 +248,8 @@ class CreateTask(Write[Created]):
             else:
                 fresh[w.key] = w
                 outcomes.append(None)
+        for w in fresh.values():
+            w.stamp_first_row()
         inserted: set[str] = set()
         if fresh:
             insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -257,16 +273,7 @@ class CreateTask(Write[Created]):
             if w.values["id"] not in inserted:
                 outcomes[i] = w.outcome_for_existing(raced_rows[w.key])
                 continue
-            audits.append(
-                audit_values(
-                    w.values["id"],
-                    action="created",
-                    from_status=None,
-                    to_status=TaskStatus(w.values["status"]),
-                    actor=w.principal,
-                    channel=Channel.API,
-                )
-            )
+            audits.append(w.first_row)
             jobs.extend(created_rows(w.values["id"], w.values["notify"]))
             outcomes[i] = Created(
                 view_of(w.record(), w.ctx.sealer, w.ctx.settings.base_url(), payload=w.payload)

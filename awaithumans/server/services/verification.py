@@ -27,6 +27,7 @@ from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import VERIFIER, Principal
 from awaithumans.server.security import Sealer
+from awaithumans.server.services.decision_receipts import completion_values
 from awaithumans.server.services.events import VERIFY
 from awaithumans.server.services.lifecycle import (
     ANSWERABLE,
@@ -196,6 +197,23 @@ class ApplyVerdict(TaskAction):
 
     def response(self) -> dict[str, Any] | None:
         return self.judgement.response if self.to is S.COMPLETED else None
+
+    def derive(self, task: TaskRecord) -> dict[str, Any]:
+        if self.to is not S.COMPLETED:
+            return {}
+        # The receipt names the person whose answer passed, not the verifier.
+        by = self.submission.by
+        return completion_values(
+            self.ctx,
+            task,
+            response=self.judgement.response or {},
+            answered_by={
+                "id": by.get("id"),
+                "email": by.get("email"),
+                "label": by.get("display_name"),
+            },
+            channel=self.submission.channel,
+        )
 
 
 class RecordTrouble(Write[Moved | Refused]):

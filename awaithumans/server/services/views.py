@@ -38,6 +38,7 @@ def snapshot_of(task: TaskRecord, response: dict[str, Any] | None) -> Snapshot:
         completed_at=task.completed_at,
         timed_out_at=task.timed_out_at,
         verification_attempt=task.verification_attempt,
+        receipt=task.receipt,
     )
 
 
@@ -91,6 +92,7 @@ def view_of(
         completed_by_display_name=task.completed_by_display_name,
         completed_via_channel=task.completed_via_channel,
         default_applied=default_applied(task.status, response),
+        receipt=task.receipt,
     )
 
 
