@@ -20,7 +20,6 @@ from awaithumans.server.api import (
     health,
     metrics,
     receipts,
-    stats,
     tasks,
 )
 from awaithumans.server.api.errors import error_response, install_error_handlers
@@ -189,7 +188,6 @@ def create_app(
         health.router,
         metrics.router,
         receipts.router,
-        stats.router,
     ):
         app.include_router(router)
     mount_inbound(app, registry)
