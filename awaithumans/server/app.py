@@ -20,6 +20,7 @@ from awaithumans.server.api import (
     health,
     metrics,
     receipts,
+    stats,
     tasks,
 )
 from awaithumans.server.api.errors import error_response, install_error_handlers
@@ -188,6 +189,7 @@ def create_app(
         health.router,
         metrics.router,
         receipts.router,
+        stats.router,
     ):
         app.include_router(router)
     mount_inbound(app, registry)

@@ -329,6 +329,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/agent-keys", API_OPERATOR, 201, json={"name": "matrix {unique}"}),
     Route("DELETE", "/api/admin/agent-keys/{key_id}", API_OPERATOR, 204),
     Route("GET", "/api/admin/deliveries", API_OPERATOR),
+    Route("GET", "/api/stats", API_OPERATOR, query={"group_by": "channel"}),
     Route("POST", "/api/admin/deliveries/{delivery_id}/redeliver", API_OPERATOR, 202),
     Route("GET", "/api/admin/email-identities", API_OPERATOR),
     Route("PUT", "/api/admin/email-identities/{name}", API_OPERATOR, json=IDENTITY,
@@ -391,6 +392,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/task/cancel", PAGE_TASK_OPERATOR, 303,
           form={"id": "{task_id}", "reason": "matrix"}, use={"task_id": FRESH_TASK}),
     # -- dashboard: operators
+    Route("GET", "/analytics", PAGE_OPERATOR),
     Route("GET", "/users", PAGE_OPERATOR),
     Route("POST", "/users", PAGE_OPERATOR, 303,
           form={"display_name": "Added {unique}", "email": "added{unique}@acme.test"}),

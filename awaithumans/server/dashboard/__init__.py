@@ -19,6 +19,7 @@ def mount_dashboard(app: FastAPI) -> None:
     """Add the dashboard's pages and static files to ``app``."""
     from awaithumans.server.dashboard import (
         pages_account,
+        pages_analytics,
         pages_auth,
         pages_queue,
         pages_settings,
@@ -38,5 +39,6 @@ def mount_dashboard(app: FastAPI) -> None:
         pages_users,
         pages_settings,
         pages_settings_email,
+        pages_analytics,
     ):
         app.include_router(module.router)
