@@ -9,7 +9,7 @@ INTERRUPT_KEY = "awaithumans"
 
 # The fields of the webhook's data the node needs; the resume value is checkpointed, so it
 # stays small and free of personal data such as the answering human's email.
-_RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt", "default_applied")
+_RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
 
 
 def interrupt_task_id(value: Any) -> str | None:
