@@ -120,6 +120,11 @@ async def test_a_period_takes_datetimes_and_the_bound_cuts_to_the_newest(
         ({"since": "last tuesday"}, "since"),
         ({"until": "2026-13-01"}, "until"),
         ({"group_by": "colour"}, "group_by"),
+        # Past the last representable day, or a week before the first.
+        ({"until": "9999-12-31"}, "until"),
+        ({"until": "0001-01-01T00:00:00"}, "until"),
+        ({"since": "0001-01-01T00:00:00+05:00", "until": "0001-01-02"}, "since"),
+        ({"since": "x" * 41}, "since"),
     ],
 )
 async def test_a_bad_period_or_grouping_is_a_422(

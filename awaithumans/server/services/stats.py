@@ -75,10 +75,12 @@ def _parse_moment(field: str, value: str, *, end_of_day: bool) -> datetime:
             moment = datetime.combine(day, time(), tzinfo=UTC)
             return moment + timedelta(days=1) if end_of_day else moment
         parsed = datetime.fromisoformat(text)
+        # A time without an offset is taken as UTC, the zone every figure is shown in.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise _refuse(field, "not an ISO 8601 date or date-time") from None
-    # A time without an offset is taken as UTC, the zone every figure is shown in.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise _refuse(field, "out of the range of dates") from None
 
 
 def parse_period(since: str | None, until: str | None, *, now: datetime | None = None) -> Period:
@@ -88,12 +90,16 @@ def parse_period(since: str | None, until: str | None, *, now: datetime | None =
         ApiError: 422 ``VALIDATION_ERROR``: an unparseable date, ``until`` not after
             ``since``, or a period over :data:`MAX_PERIOD_DAYS` days.
     """
-    end = _parse_moment("until", until, end_of_day=True) if until else (now or utcnow())
-    start = (
-        _parse_moment("since", since, end_of_day=False)
-        if since
-        else end - timedelta(days=DEFAULT_PERIOD_DAYS)
-    )
+    try:
+        end = _parse_moment("until", until, end_of_day=True) if until else (now or utcnow())
+        start = (
+            _parse_moment("since", since, end_of_day=False)
+            if since
+            else end - timedelta(days=DEFAULT_PERIOD_DAYS)
+        )
+    except OverflowError:
+        # The day after 9999-12-31, or seven days before year 1: no period a task is in.
+        raise _refuse("since" if since else "until", "out of the range of dates") from None
     if end <= start:
         raise _refuse("until", "must be after since")
     if end - start > timedelta(days=MAX_PERIOD_DAYS):
