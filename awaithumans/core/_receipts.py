@@ -72,11 +72,15 @@ def _plain(value: Any) -> Any:
 
 
 def canonical_bytes(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8, integral floats as integers: what is hashed and signed."""
+    """Sorted keys, no spaces, UTF-8, integral floats as integers: what is hashed and signed.
+
+    A lone surrogate (which no JSON text should carry, but a parser may hand over) is
+    written as its code unit (``surrogatepass``) rather than failing the write it is part of.
+    """
     text = json.dumps(
         _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-    return text.encode("utf-8")
+    return text.encode("utf-8", "surrogatepass")
 
 
 def sha256_of(value: Any) -> str:

@@ -217,6 +217,8 @@ def test_canonical_form_is_stable_across_a_json_round_trip() -> None:
         {"a": [2, 0.5], "b": 100000000000000000000}
     )
     assert canonical_bytes({"é": "✓"}) == '{"é":"✓"}'.encode()
+    # A lone surrogate does not make the hash (and the write it is part of) fail.
+    assert canonical_bytes({"reason": "\ud800"}) == b'{"reason":"\xed\xa0\x80"}'
 
 
 def test_the_chain_hash_covers_every_field_and_the_previous_hash() -> None:
