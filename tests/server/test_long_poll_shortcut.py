@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -67,7 +67,9 @@ class Served:
 async def served(settings: Settings, *, shortcut: bool) -> AsyncIterator[Served]:
     app = create_app(settings)
     if not shortcut:
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not LongPollShortcut]
+        app.user_middleware = [
+            m for m in app.user_middleware if cast(object, m.cls) is not LongPollShortcut
+        ]
     async with app.router.lifespan_context(app):
         app.middleware_stack = app.build_middleware_stack()
         counter = None
