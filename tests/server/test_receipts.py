@@ -246,3 +246,31 @@ async def test_every_audit_row_extends_its_tasks_chain(database_url: str) -> Non
     # Each chain starts from nothing and is its own: the same moves hash differently per task.
     heads = [head for _, head in chains.values()]
     assert len(set(heads)) == 3
+
+
+async def test_a_task_from_before_the_shown_hash_was_stored_gets_the_same_receipt(
+    database_url: str,
+) -> None:
+    """Tasks created before migration 0013 have no ``shown_sha256``: completing one hashes
+    the stored payload, form and schema then, to the same value."""
+    from sqlalchemy import update
+
+    async with running_app(make_settings(database_url)) as (app, admin):
+        body = request()
+        made = await admin.post("/api/tasks", json=body)
+        assert made.status_code == 201, made.text
+        task_id = made.json()["id"]
+        engine: AsyncEngine = app.state.ctx.engine
+        async with engine.begin() as conn:
+            stored = await conn.scalar(select(TaskRow.shown_sha256).where(TaskRow.id == task_id))
+            await conn.execute(
+                update(TaskRow).where(TaskRow.id == task_id).values(shown_sha256=None)
+            )
+        done = await admin.post(
+            f"/api/tasks/{task_id}/complete", json={"response": {"approved": True}}
+        )
+        assert done.status_code == 200, done.text
+        keys = await public_keys(admin)
+    expected = shown_sha256(body["payload"], body["form_definition"], body["response_schema"])
+    assert stored == expected
+    assert verify_receipt(done.json()["receipt"], keys).shown_sha256 == expected

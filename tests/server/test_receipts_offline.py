@@ -37,9 +37,7 @@ def make(ring: KeyRing, **changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "task_id": "tsk_0123456789abcdef01234567",
         "task": "Refund $42 for ord_7?",
-        "payload": PAYLOAD,
-        "form_definition": FORM,
-        "response_schema": SCHEMA,
+        "shown": shown_sha256(PAYLOAD, FORM, SCHEMA),
         "response": ANSWER,
         "answered_by": {"id": "usr_ann", "email": "ann@acme.test", "label": "Ann"},
         "channel": "dashboard",

@@ -99,6 +99,8 @@ class TaskRow(Base):
     on_timeout_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     audit_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The hash a receipt gives of what the person is shown, made at creation (migration 0013).
+    shown_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_tasks_idempotency"),

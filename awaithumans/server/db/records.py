@@ -60,6 +60,7 @@ class TaskRecord:
     on_timeout_enc: bytes | None = None
     receipt: dict[str, Any] | None = None
     audit_head: str | None = None
+    shown_sha256: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> TaskRecord:

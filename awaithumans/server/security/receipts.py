@@ -32,7 +32,6 @@ from awaithumans.core._receipts import (
     canonical_bytes,
     key_id_of,
     sha256_of,
-    shown_sha256,
     signed_bytes,
 )
 from awaithumans.server.security.keys import KeyRing
@@ -133,22 +132,21 @@ def decision_receipt(
     *,
     task_id: str,
     task: str,
-    payload: Any,
-    form_definition: Any,
-    response_schema: Mapping[str, Any],
+    shown: str,
     response: Any,
     answered_by: Mapping[str, str | None],
     channel: str,
     status: str,
     at: datetime,
 ) -> dict[str, Any]:
-    """A signed version-1 receipt of one final answer."""
+    """A signed version-1 receipt of one final answer (``shown``: :func:`shown_sha256` of
+    the payload, form and response schema the person was shown)."""
     return signer.sign(
         {
             "version": RECEIPT_VERSION,
             "task_id": task_id,
             "task": task,
-            "shown_sha256": shown_sha256(payload, form_definition, response_schema),
+            "shown_sha256": shown,
             "response_sha256": sha256_of(response),
             "answered_by": {
                 "id": answered_by.get("id"),

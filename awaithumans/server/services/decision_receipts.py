@@ -2,8 +2,9 @@
 
 Called from a move's ``derive`` (``Complete``, and ``ApplyVerdict`` when the verifier
 passes an answer), so it covers the task as read in the transaction that completes it: what
-the person was shown is the stored payload, form and response schema of that row, and the
-receipt is stored on it in the same update (``tasks.receipt``).
+the person was shown is named by the hash made when the task was created (its payload, form
+and response schema never change; ``tasks.shown_sha256``), and the receipt is stored on it in
+the same update (``tasks.receipt``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from awaithumans.core._receipts import shown_sha256
 from awaithumans.core._wire import TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
@@ -36,9 +38,7 @@ def completion_values(
         signer_for(ctx.keyring),
         task_id=task.id,
         task=task.task,
-        payload=open_for(ctx.sealer, task.id, task.payload_enc),
-        form_definition=task.form_definition,
-        response_schema=task.response_schema,
+        shown=task.shown_sha256 or _shown(ctx, task),
         response=response,
         answered_by=answered_by,
         channel=channel,
@@ -46,3 +46,9 @@ def completion_values(
         at=at,
     )
     return {"completed_at": at, "receipt": receipt}
+
+
+def _shown(ctx: ServerContext, task: TaskRecord) -> str:
+    """What a task created before migration 0013 showed, hashed now."""
+    payload = open_for(ctx.sealer, task.id, task.payload_enc)
+    return shown_sha256(payload, task.form_definition, task.response_schema)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._forms import form_from_json_schema
+from awaithumans.core._receipts import shown_sha256
 from awaithumans.core._routes import InvalidNotifyRouteError, NotifyRoute, parse_routes
 from awaithumans.core._wire import TASK_ID_PREFIX, CreateTaskRequest, TaskStatus, TaskView
 from awaithumans.server.context import ServerContext
@@ -180,6 +181,8 @@ async def prepare_create(
         "on_timeout_enc": None
         if req.on_timeout is None
         else seal_for(ctx.sealer, task_id, req.on_timeout),
+        # What a decision receipt names as shown; fixed from now on (migration 0013).
+        "shown_sha256": shown_sha256(req.payload, form, req.response_schema),
     }
     return CreateTask(ctx, principal, values, req.payload, emails, _recipients(parsed, req))
 
