@@ -28,6 +28,12 @@ import httpx
 from awaithumans.testing._process import stop_process
 
 
+def _banner_printed(logs: str) -> bool:
+    """Whether the start-up banner's last line is out: the setup link's note, or the plain
+    dashboard address when no setup is needed (as text, or inside JSON log lines)."""
+    return "one-shot setup link" in logs or "Open the dashboard at: http" in logs
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -111,11 +117,14 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200:
-                    self._read_setup_token()
-                    return
+                healthy = httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
+                healthy = False
+            # The server answers as soon as it listens and prints its banner (the setup
+            # link) a moment later: wait for the banner's last line, printed either way.
+            if healthy and _banner_printed(self.logs()):
+                self._read_setup_token()
+                return
             time.sleep(0.05)
         raise TimeoutError(f"server not ready after {self.startup_timeout}s:\n{self.logs()}")
 

@@ -16,6 +16,7 @@ never collide; the settings the README names for that (``RELAY_URL``, ``TEMPORAL
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -162,6 +163,12 @@ def test_readme_quickstart(tmp_path: Path) -> None:
         assert_printed(doc.outputs[1], script.lines, port, {})
         curl_answer(session, steps.take(r"curl .*/complete\""), task_id)
         assert script.finish(ANSWER_TIME) == 0, script.output()
+        # The Analytics section's curl: the refund just answered, through the API.
+        stats = session.run(steps.take(r"curl .*/api/stats\?.*"))
+        assert stats.finish(30) == 0, stats.output()
+        figures = json.loads(stats.output())
+        assert figures["totals"]["completed"] == 1, figures
+        assert [g["key"] for g in figures["groups"]] == ["api"], figures
         verdict = "Refund approved: Duplicate charge confirmed by support team."
         assert f"`{verdict}`" in doc.text
         assert script.lines[-1] == verdict
