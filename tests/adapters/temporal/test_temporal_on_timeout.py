@@ -11,10 +11,11 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -58,6 +59,19 @@ def new_worker(temporal: Client, queue: str) -> Worker:
     return Worker(temporal, task_queue=queue, workflows=[AskWithDefaultWorkflow], plugins=plugins)
 
 
+async def start_asking(
+    temporal: Client, server: ServerProcess, queue: str, name: str
+) -> tuple[WorkflowHandle[Any, Any], dict[str, Any]]:
+    """Start the workflow (it asks with a default) and find the task it created."""
+    handle = await temporal.start_workflow(
+        AskWithDefaultWorkflow.run,
+        DefaultInput(callback_url=None),
+        id=f"wf-{name}-{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
+    )
+    return handle, await find_task(server, f"temporal:{handle.id}:0")
+
+
 def task_json(server: ServerProcess, task_id: str) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     return dict(httpx.get(f"{server.url}/api/tasks/{task_id}", headers=headers).json())
@@ -69,13 +83,7 @@ async def test_server_timeout_hands_the_workflow_its_default(
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     async with new_worker(client, queue):
-        handle = await client.start_workflow(
-            AskWithDefaultWorkflow.run,
-            DefaultInput(callback_url=None),
-            id=f"wf-default-{uuid.uuid4().hex[:8]}",
-            task_queue=queue,
-        )
-        task = await find_task(direct_server, f"temporal:{handle.id}:0")
+        handle, task = await start_asking(client, direct_server, queue, "default")
         expire_now(direct_server, str(task["id"]))
         assert await asyncio.wait_for(handle.result(), 30) == {
             "approved": False,
@@ -95,13 +103,7 @@ async def test_an_answer_before_the_deadline_is_not_the_default(
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     async with new_worker(client, queue):
-        handle = await client.start_workflow(
-            AskWithDefaultWorkflow.run,
-            DefaultInput(callback_url=None),
-            id=f"wf-answered-{uuid.uuid4().hex[:8]}",
-            task_queue=queue,
-        )
-        task = await find_task(direct_server, f"temporal:{handle.id}:0")
+        handle, task = await start_asking(client, direct_server, queue, "answered")
         await answer(direct_server, str(task["id"]), approved=False)
         assert await asyncio.wait_for(handle.result(), 30) == {
             "approved": False,
