@@ -271,3 +271,23 @@ async def test_the_task_page_says_the_default_was_applied(world: App) -> None:
     plain_text = " ".join(plain_page.plain.split())
     assert "This task timed out before anyone answered it." in plain_text
     assert "default applied" not in plain_text
+
+
+async def test_slack_and_email_say_the_default_was_applied(world: App) -> None:
+    """The one-line outcome that Slack messages and emails show once a task has ended."""
+    from awaithumans.server.services.answers import load_task
+    from awaithumans.server.services.display import outcome_line
+
+    task = await create(world, "line", on_timeout=DEFAULT)
+    plain = await create(world, "line-plain")
+    for made in (task, plain):
+        await expire(world, made["id"])
+        await final(world, made["id"])
+    ctx = world.app.state.ctx
+    with_default, without = await load_task(ctx, task["id"]), await load_task(ctx, plain["id"])
+    assert with_default is not None
+    assert without is not None
+    assert outcome_line(with_default) == (
+        "⌛ Timed out: nobody answered in time; the agent's default answer was applied"
+    )
+    assert outcome_line(without) == "⌛ Timed out: nobody answered in time"

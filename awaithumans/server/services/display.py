@@ -130,8 +130,11 @@ _ENDINGS = {
 
 def outcome_line(task: TaskRecord) -> str:
     """How a task ended, in one line for messages and mails: '✅ Completed by Alice via
-    slack', '⌛ Timed out: nobody answered in time'."""
+    slack', '⌛ Timed out: nobody answered in time' (and, for a task created with an
+    ``on_timeout`` default, that the default was applied: no person gave that answer)."""
     line = _ENDINGS.get(task.status, f"Closed ({task.status.value})")
+    if task.status is TaskStatus.TIMED_OUT and task.on_timeout_enc is not None:
+        line += "; the agent's default answer was applied"
     if task.status is TaskStatus.COMPLETED:
         who = task.completed_by_display_name or task.completed_by_email
         if who:
