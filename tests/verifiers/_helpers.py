@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
+from awaithumans import await_human
 from awaithumans.core import Ask
 from awaithumans.testing import ServerProcess
 from awaithumans.verifiers import VerifierConfig
@@ -113,3 +115,36 @@ async def reaches(
 
     found: dict[str, Any] = await until(check, timeout=timeout, why=server.logs)
     return found
+
+
+async def ask_refund(
+    server: ServerProcess, config: VerifierConfig
+) -> tuple[asyncio.Task[Decision], str]:
+    """An agent's ``await_human`` for the refund, under ``config``, waiting in the
+    background: its task and the id of the task it created."""
+    waiting = asyncio.create_task(
+        await_human(
+            task="Approve $250 refund?",
+            payload_schema=Refund,
+            payload=refund(),
+            response_schema=Decision,
+            timeout_seconds=900,
+            verifier=config,
+            server_url=server.url,
+            api_key=server.admin_token,
+        )
+    )
+
+    async def created() -> str | None:
+        if waiting.done():
+            waiting.result()  # raise what went wrong
+        async with httpx.AsyncClient(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+            timeout=10,
+        ) as http:
+            items = (await http.get("/api/tasks")).json()["items"]
+        return str(items[0]["id"]) if items else None
+
+    task_id: str = await until(created, timeout=15, why=server.logs)
+    return waiting, task_id

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from awaithumans import VerificationExhaustedError, await_human
-from awaithumans.testing import ServerProcess
-from tests._waiting import until
+from awaithumans import VerificationExhaustedError
 from tests.support.llm_standin import ProviderStandIn
 from tests.verifiers._helpers import (
     Decision,
     admin,
     answer,
+    ask_refund,
     audit,
     body,
     create,
@@ -39,19 +37,7 @@ async def test_reject_then_pass_through_each_provider(
 ) -> None:
     config = verifier(provider, deployment="verifier-prod") if provider == "azure_openai" else None
     with make_server() as server:
-        waiting = asyncio.create_task(
-            await_human(
-                task="Approve $250 refund?",
-                payload_schema=type(refund()),
-                payload=refund(),
-                response_schema=Decision,
-                timeout_seconds=900,
-                verifier=config or verifier(provider),
-                server_url=server.url,
-                api_key=server.admin_token,
-            )
-        )
-        task_id = await _task_of(server, waiting)
+        waiting, task_id = await ask_refund(server, config or verifier(provider))
 
         first = await answer(server, task_id, {"approved": True})
         # The answer is stored at once, before any verdict.
@@ -111,19 +97,7 @@ async def test_exhausted_after_max_attempts_with_the_true_count(
     make_server: ServerFactory,
 ) -> None:
     with make_server() as server:
-        waiting = asyncio.create_task(
-            await_human(
-                task="Approve $250 refund?",
-                payload_schema=type(refund()),
-                payload=refund(),
-                response_schema=Decision,
-                timeout_seconds=900,
-                verifier=verifier("openai", max_attempts=2),
-                server_url=server.url,
-                api_key=server.admin_token,
-            )
-        )
-        task_id = await _task_of(server, waiting)
+        waiting, task_id = await ask_refund(server, verifier("openai", max_attempts=2))
         await answer(server, task_id, {"approved": True})
         await reaches(server, task_id, "rejected")
         await answer(server, task_id, {"approved": False})
@@ -209,17 +183,3 @@ async def test_redacted_payload_is_withheld_from_the_model(
     assert "4242" not in call.user
     assert "4242" not in call.system
     assert "payload is redacted" in call.user
-
-
-async def _task_of(server: ServerProcess, waiting: asyncio.Task[Any]) -> str:
-    """The id of the one task the waiting ``await_human`` created."""
-
-    async def created() -> str | None:
-        if waiting.done():
-            waiting.result()  # raise what went wrong
-        async with admin(server) as http:
-            items = (await http.get("/api/tasks")).json()["items"]
-        return str(items[0]["id"]) if items else None
-
-    found: str = await until(created, timeout=15, why=server.logs)
-    return found

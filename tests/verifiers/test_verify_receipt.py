@@ -12,11 +12,10 @@ import asyncio
 import httpx
 import pytest
 
-from awaithumans import await_human, verify_receipt
+from awaithumans import verify_receipt
 from awaithumans.core._receipts import PUBLIC_KEY_ENV, sha256_of
-from tests.verifiers._helpers import Decision, answer, reaches, refund, task, verifier
+from tests.verifiers._helpers import Decision, answer, ask_refund, reaches, task, verifier
 from tests.verifiers.conftest import ServerFactory
-from tests.verifiers.test_verify_e2e import _task_of
 
 
 async def test_a_verified_answer_carries_the_answerers_receipt(
@@ -27,19 +26,7 @@ async def test_a_verified_answer_carries_the_answerers_receipt(
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             keys = (await http.get("/api/receipts/public-keys")).json()["keys"]
         monkeypatch.setenv(PUBLIC_KEY_ENV, keys[0]["public_key"])
-        waiting = asyncio.create_task(
-            await_human(
-                task="Approve $250 refund?",
-                payload_schema=type(refund()),
-                payload=refund(),
-                response_schema=Decision,
-                timeout_seconds=900,
-                verifier=verifier("claude"),
-                server_url=server.url,
-                api_key=server.admin_token,
-            )
-        )
-        task_id = await _task_of(server, waiting)
+        waiting, task_id = await ask_refund(server, verifier("claude"))
         # The stand-in rejects an answer without notes, then passes one with.
         await answer(server, task_id, {"approved": True})
         rejected = await reaches(server, task_id, "rejected")

@@ -20,7 +20,6 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from awaithumans.adapters.temporal import SIGNAL_NAME, AwaitHumansPlugin
@@ -28,7 +27,7 @@ from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import ServerProcess, free_port
-from tests._temporal_fixtures import TemporalDevServer, temporal_test_server_path
+from tests._temporal_fixtures import TemporalDevServer, time_skipping
 from tests.adapters.temporal.workflows import AskInput, AskWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -301,11 +300,7 @@ async def test_durable_timer_cancels_the_task_and_raises_timeout(
 ) -> None:
     # The time-skipping test server jumps the 60 s timer; the awaithumans task is still open
     # then (its own clock is real), so this is the path of a lost webhook.
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server_path()
-    )
-    async with env:
+    async with time_skipping(tmp_path, monkeypatch) as env:
         queue = f"q-{uuid.uuid4().hex[:8]}"
         async with new_worker(env.client, queue):
             handle = await env.client.start_workflow(

@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from awaithumans.adapters.temporal import AwaitHumansPlugin
 from awaithumans.testing import ServerProcess
-from tests._temporal_fixtures import TemporalDevServer, temporal_test_server_path
+from tests._temporal_fixtures import TemporalDevServer, time_skipping
 from tests.adapters._tasks import expire_now
 from tests.adapters.temporal.test_temporal_adapter import (  # noqa: F401 - fixture
     answer,
@@ -116,11 +115,7 @@ async def test_durable_timer_returns_the_default_and_cancels_the_task(
 ) -> None:
     # The time-skipping test server jumps the 60 s timer while the awaithumans task is still
     # open (its clock is real): the path of a lost webhook or a relay that is down.
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server_path()
-    )
-    async with env:
+    async with time_skipping(tmp_path, monkeypatch) as env:
         queue = f"q-{uuid.uuid4().hex[:8]}"
         async with new_worker(env.client, queue):
             handle = await env.client.start_workflow(
