@@ -9,7 +9,9 @@ public signature against this class, so a parameter cannot exist in one place on
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -27,6 +29,10 @@ R = TypeVar("R", bound=BaseModel)
 
 #: ``on_timeout``'s one word: a timeout raises ``TaskTimeoutError``.
 RAISE: Literal["raise"] = "raise"
+
+#: ``rejection_policy``: with ``approvals_required`` > 1, one rejection ends the task
+#: (``"any_rejects"``), or rejections must reach the same count as approvals (``"majority"``).
+RejectionPolicy = Literal["any_rejects", "majority"]
 
 #: ``assign_to``: one email, several emails, or the published protocol's structured object.
 Assignee = str | list[str] | dict[str, Any]
@@ -62,6 +68,21 @@ class Ask(Generic[R]):
             ``response_schema`` instance that the call returns instead when nobody answers
             in time; the server records the task as timed out with that default applied,
             and ``awaithumans.is_default(answer)`` tells it from a person's answer.
+        approvers: Who may answer: emails and ``"role:NAME"`` / ``"pool:NAME"`` of the
+            server's directory. Anyone else is refused on every channel (fail closed).
+        operators_may_answer: With ``approvers``, whether the server's operators may
+            answer too.
+        approvals_required: How many distinct people must approve (M of N); the one who
+            created the task never counts. The response schema needs a boolean
+            ``approved`` field to count by.
+        rejection_policy: With ``approvals_required`` > 1: ``"any_rejects"`` (one rejection
+            decides) or ``"majority"`` (rejections must reach ``approvals_required``).
+        reminders: Times after creation (business hours when the server sets
+            ``AWAITHUMANS_BUSINESS_HOURS``) at which the same routes are notified again.
+        escalate_after: Time after creation at which ``escalate_to`` is notified.
+        escalate_to: Routes to notify on escalation (``"slack:@lead"``, ``"email:..."``).
+        escalate_reassign: On escalation, also reassign the task to the first person
+            ``escalate_to`` names who is in the server's directory.
         server_url: The server; else ``AWAITHUMANS_URL``, the dev file, or localhost:3001.
         api_key: The credential; else ``AWAITHUMANS_API_KEY`` / the dev admin token.
     """
@@ -79,6 +100,14 @@ class Ask(Generic[R]):
     task_metadata: dict[str, Any] | None = None
     callback_url: str | None = None
     on_timeout: Literal["raise"] | R = "raise"
+    approvers: list[str] | None = None
+    operators_may_answer: bool = True
+    approvals_required: int = 1
+    rejection_policy: RejectionPolicy = "any_rejects"
+    reminders: list[timedelta] | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: list[str] | None = None
+    escalate_reassign: bool = False
     server_url: str | None = None
     api_key: str | None = None
 
@@ -122,6 +151,21 @@ class Ask(Generic[R]):
         if run is not None:
             metadata = {**(metadata or {}), **run.metadata()}
         key = self.idempotency_key or default_key or derive_idempotency_key(self.task, payload_json)
+        try:
+            return self._wire(payload_json, key, form_definition, metadata, on_timeout)
+        except ValidationError as exc:
+            # A policy value out of range (approvals_required=0, a reminder under a minute):
+            # said where the call was written, as the server would say it.
+            raise SchemaValidationError("request", summary(exc), errors=error_list(exc)) from None
+
+    def _wire(
+        self,
+        payload_json: dict[str, Any],
+        key: str,
+        form_definition: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        on_timeout: dict[str, Any] | None,
+    ) -> CreateTaskRequest:
         return CreateTaskRequest(
             task=self.task,
             payload=payload_json,
@@ -137,6 +181,14 @@ class Ask(Generic[R]):
             callback_url=self.callback_url,
             task_metadata=metadata,
             on_timeout=on_timeout,
+            approvers=self.approvers,
+            operators_may_answer=self.operators_may_answer,
+            approvals_required=self.approvals_required,
+            rejection_policy=self.rejection_policy,
+            reminder_seconds=_seconds_list(self.reminders, "reminders"),
+            escalate_after_seconds=_seconds(self.escalate_after, "escalate_after"),
+            escalate_to=self.escalate_to,
+            escalate_reassign=self.escalate_reassign,
         )
 
 
@@ -169,6 +221,21 @@ def default_json(on_timeout: object, response_schema: type[BaseModel]) -> dict[s
     except ValueError as exc:  # a value JSON cannot hold (PydanticSerializationError)
         raise SchemaValidationError("on_timeout default", str(exc)) from None
     return checked.model_dump(mode="json")
+
+
+def _seconds(value: timedelta | None, name: str) -> int | None:
+    """A duration as the wire's whole seconds; a non-timedelta is the caller's mistake."""
+    if value is None:
+        return None
+    if not isinstance(value, timedelta):
+        raise SchemaValidationError(name, f"expected a timedelta, got {value!r}")
+    return math.ceil(value.total_seconds())
+
+
+def _seconds_list(values: list[timedelta] | None, name: str) -> list[int] | None:
+    if values is None:
+        return None
+    return [_seconds(v, name) or 0 for v in values]
 
 
 def _assign_to_wire(value: Assignee | None) -> dict[str, Any] | None:

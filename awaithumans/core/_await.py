@@ -12,11 +12,20 @@ import os
 import sys
 import threading
 import time
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from awaithumans.core._ask import RAISE, Ask, Assignee, VerifierConfig, error_list, summary
+from awaithumans.core._ask import (
+    RAISE,
+    Ask,
+    Assignee,
+    RejectionPolicy,
+    VerifierConfig,
+    error_list,
+    summary,
+)
 from awaithumans.core._client import TaskClient
 from awaithumans.core._defaults import default_answer
 from awaithumans.core._discovery import resolve_server
@@ -269,6 +278,14 @@ async def await_human(
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
     on_timeout: Literal["raise"] | R = "raise",
+    approvers: list[str] | None = None,
+    operators_may_answer: bool = True,
+    approvals_required: int = 1,
+    rejection_policy: RejectionPolicy = "any_rejects",
+    reminders: list[timedelta] | None = None,
+    escalate_after: timedelta | None = None,
+    escalate_to: list[str] | None = None,
+    escalate_reassign: bool = False,
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -307,6 +324,14 @@ async def await_human(
             task_metadata=task_metadata,
             callback_url=callback_url,
             on_timeout=on_timeout,
+            approvers=approvers,
+            operators_may_answer=operators_may_answer,
+            approvals_required=approvals_required,
+            rejection_policy=rejection_policy,
+            reminders=reminders,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
+            escalate_reassign=escalate_reassign,
             server_url=server_url,
             api_key=api_key,
         )

@@ -10,7 +10,7 @@ import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -18,6 +18,8 @@ MIN_TIMEOUT_SECONDS = 60
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 MAX_POLL_SECONDS = 30
 TASK_ID_PREFIX = "tsk_"
+#: The most approvals a task may require (``approvals_required``).
+MAX_APPROVALS = 20
 
 
 class TaskStatus(StrEnum):
@@ -76,6 +78,22 @@ class CreateTaskRequest(BaseModel):
     #: The answer to apply if nobody answers in time (the SDK's ``on_timeout=``); must
     #: fit ``response_schema``. None: the task just times out.
     on_timeout: dict[str, Any] | None = None
+    # Approval policies (the SDK's parameters of the same names; durations in seconds).
+    #: Who may answer: emails, ``role:NAME``, ``pool:NAME``. None: the assignee or anyone.
+    approvers: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] | None = Field(
+        default=None, max_length=50
+    )
+    operators_may_answer: bool = True
+    approvals_required: int = Field(default=1, ge=1, le=MAX_APPROVALS)
+    rejection_policy: Literal["any_rejects", "majority"] = "any_rejects"
+    reminder_seconds: list[Annotated[int, Field(ge=60, le=MAX_TIMEOUT_SECONDS)]] | None = Field(
+        default=None, max_length=20
+    )
+    escalate_after_seconds: int | None = Field(default=None, ge=60, le=MAX_TIMEOUT_SECONDS)
+    escalate_to: list[Annotated[str, StringConstraints(max_length=300)]] | None = Field(
+        default=None, max_length=20
+    )
+    escalate_reassign: bool = False
 
     def content_fingerprint(self) -> str:
         """Hash of everything that makes two creates "the same task" for idempotency.
@@ -84,16 +102,26 @@ class CreateTaskRequest(BaseModel):
         fingerprint covers every field the caller chose, in canonical JSON.
         """
         content = self.model_dump(mode="json")
-        for name in _ADDED_LATER:
-            # Left out while unset, so a task created before the field existed still has
-            # the fingerprint a replay of its create computes now.
-            if content.get(name) is None:
+        for name, default in _ADDED_LATER.items():
+            # Left out while at their default, so a task created before the field existed
+            # still has the fingerprint a replay of its create computes now.
+            if content.get(name) == default:
                 content.pop(name, None)
         return fingerprint(content)
 
 
-#: Fields added to the create after tasks were first fingerprinted.
-_ADDED_LATER = ("on_timeout",)
+#: Fields added to the create after tasks were first fingerprinted, with their defaults.
+_ADDED_LATER: dict[str, Any] = {
+    "on_timeout": None,
+    "approvers": None,
+    "operators_may_answer": True,
+    "approvals_required": 1,
+    "rejection_policy": "any_rejects",
+    "reminder_seconds": None,
+    "escalate_after_seconds": None,
+    "escalate_to": None,
+    "escalate_reassign": False,
+}
 
 
 #: The longest free-text reply a verifier is asked to read.

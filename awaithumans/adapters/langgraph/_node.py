@@ -10,6 +10,7 @@ position within the node, and the server replays the task instead of creating an
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from langgraph.config import get_config
@@ -17,7 +18,15 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
-from awaithumans.core._ask import RAISE, Ask, Assignee, VerifierConfig, error_list, summary
+from awaithumans.core._ask import (
+    RAISE,
+    Ask,
+    Assignee,
+    RejectionPolicy,
+    VerifierConfig,
+    error_list,
+    summary,
+)
 from awaithumans.core._await import create_task, outcome_of
 from awaithumans.core._client import TaskClient
 from awaithumans.core._discovery import resolve_server
@@ -159,6 +168,14 @@ async def await_human(
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
     on_timeout: Literal["raise"] | R = "raise",
+    approvers: list[str] | None = None,
+    operators_may_answer: bool = True,
+    approvals_required: int = 1,
+    rejection_policy: RejectionPolicy = "any_rejects",
+    reminders: list[timedelta] | None = None,
+    escalate_after: timedelta | None = None,
+    escalate_to: list[str] | None = None,
+    escalate_reassign: bool = False,
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -203,6 +220,14 @@ async def await_human(
             task_metadata=task_metadata,
             callback_url=callback_url,
             on_timeout=on_timeout,
+            approvers=approvers,
+            operators_may_answer=operators_may_answer,
+            approvals_required=approvals_required,
+            rejection_policy=rejection_policy,
+            reminders=reminders,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
+            escalate_reassign=escalate_reassign,
             server_url=server_url,
             api_key=api_key,
         )

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import time
+from datetime import timedelta
 from typing import Any, Literal, TypeVar, cast
 
 from prefect.client.orchestration import get_client
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from awaithumans.adapters._relay import Resumed
 from awaithumans.adapters.prefect._resume import Keyset, resume_paused_run
 from awaithumans.adapters.prefect._shared import decision_model, pause_key, run_input
-from awaithumans.core._ask import Ask, Assignee, VerifierConfig
+from awaithumans.core._ask import Ask, Assignee, RejectionPolicy, VerifierConfig
 from awaithumans.core._await import create_task, outcome_of, poll_of
 from awaithumans.core._client import TaskClient
 from awaithumans.core._codes import ErrorCode
@@ -161,6 +162,14 @@ async def await_human(
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
     on_timeout: Literal["raise"] | R = "raise",
+    approvers: list[str] | None = None,
+    operators_may_answer: bool = True,
+    approvals_required: int = 1,
+    rejection_policy: RejectionPolicy = "any_rejects",
+    reminders: list[timedelta] | None = None,
+    escalate_after: timedelta | None = None,
+    escalate_to: list[str] | None = None,
+    escalate_reassign: bool = False,
     server_url: str | None = None,
     api_key: str | None = None,
     suspend: bool = False,
@@ -212,6 +221,14 @@ async def await_human(
         task_metadata=task_metadata,
         callback_url=callback_url,
         on_timeout=on_timeout,
+        approvers=approvers,
+        operators_may_answer=operators_may_answer,
+        approvals_required=approvals_required,
+        rejection_policy=rejection_policy,
+        reminders=reminders,
+        escalate_after=escalate_after,
+        escalate_to=escalate_to,
+        escalate_reassign=escalate_reassign,
         server_url=server_url,
         api_key=api_key,
     )

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
     from awaithumans.adapters.temporal._activities import cancel_task, create_task
     from awaithumans.adapters.temporal._shared import SIGNAL_NAME, CancelTaskInput, CreateTaskInput
-    from awaithumans.core._ask import Ask, Assignee, VerifierConfig
+    from awaithumans.core._ask import Ask, Assignee, RejectionPolicy, VerifierConfig
     from awaithumans.core._await import outcome_of, timed_out, view_outcome
     from awaithumans.core._errors import AwaitHumansError
     from awaithumans.core._runs import TemporalWorkflow
@@ -96,6 +96,14 @@ async def await_human(
     task_metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
     on_timeout: Literal["raise"] | R = "raise",
+    approvers: list[str] | None = None,
+    operators_may_answer: bool = True,
+    approvals_required: int = 1,
+    rejection_policy: RejectionPolicy = "any_rejects",
+    reminders: list[timedelta] | None = None,
+    escalate_after: timedelta | None = None,
+    escalate_to: list[str] | None = None,
+    escalate_reassign: bool = False,
     server_url: str | None = None,
     api_key: str | None = None,
 ) -> R:
@@ -141,6 +149,14 @@ async def await_human(
             task_metadata=task_metadata,
             callback_url=callback_url,
             on_timeout=on_timeout,
+            approvers=approvers,
+            operators_may_answer=operators_may_answer,
+            approvals_required=approvals_required,
+            rejection_policy=rejection_policy,
+            reminders=reminders,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
+            escalate_reassign=escalate_reassign,
             server_url=server_url,
             api_key=api_key,
         )

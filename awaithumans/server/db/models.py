@@ -101,6 +101,14 @@ class TaskRow(Base):
     audit_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The hash a receipt gives of what the person is shown, made at creation (migration 0013).
     shown_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Approval policies (migration 0014): who may answer and how many must approve, and the
+    # reminder/escalation plan (see ``services.policy``); the scheduler's next step of that
+    # plan and how many steps happened (a step is a compare-and-set on ``nudges_done``);
+    # when a person first opened the task.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    nudges_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    first_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_tasks_idempotency"),
@@ -111,6 +119,13 @@ class TaskRow(Base):
             "timeout_at",
             sqlite_where=text(OPEN_TASK_CONDITION),
             postgresql_where=text(OPEN_TASK_CONDITION),
+        ),
+        # The reminder/escalation scheduler's "which open task is due for a nudge next?".
+        Index(
+            "ix_tasks_open_next_nudge_at",
+            "next_nudge_at",
+            sqlite_where=text(f"next_nudge_at IS NOT NULL AND {OPEN_TASK_CONDITION}"),
+            postgresql_where=text(f"next_nudge_at IS NOT NULL AND {OPEN_TASK_CONDITION}"),
         ),
         # The dashboard's queue (open tasks, newest first) and audit list (finished tasks,
         # most recently finished first) page through these in order, 50 rows at a time,
@@ -226,6 +241,46 @@ class UserRow(Base):
     # Set when the server added this person by itself: "email" for an address a task was
     # mailed to that was not in the directory yet (a passwordless reviewer; migration 0008).
     added_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Routing by role or pool picks the member assigned least recently; an away user's new
+    # tasks go to their delegate until ``away_until`` (migration 0014).
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delegate_to_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class UserMembershipRow(Base):
+    """A directory user's role (``role:finance``) or pool (``pool:tier1``) (migration 0014)."""
+
+    __tablename__ = "user_memberships"
+
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "role" | "pool"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_user_memberships_kind_name", "kind", "name"),)
+
+
+class TaskVoteRow(Base):
+    """One person's approval or rejection of a task that needs several (migration 0014).
+
+    Unique per (task, person): a second vote by the same person is refused by the
+    database, whichever replica or channel it came through. The answer is sealed like
+    a task's response.
+    """
+
+    __tablename__ = "task_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    response_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_task_votes_person"),)
 
 
 class SessionRow(Base):

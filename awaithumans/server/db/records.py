@@ -61,6 +61,10 @@ class TaskRecord:
     receipt: dict[str, Any] | None = None
     audit_head: str | None = None
     shown_sha256: str | None = None
+    policy: dict[str, Any] | None = None
+    next_nudge_at: datetime | None = None
+    nudges_done: int = 0
+    first_viewed_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> TaskRecord:

@@ -29,6 +29,7 @@ from awaithumans.server.security.outbound import url_refusal
 from awaithumans.server.security.receipts import chain_hash
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
+from awaithumans.server.services.policy import policy_from_request
 from awaithumans.server.services.replicas import announce
 from awaithumans.server.services.verifier_gate import refuse_config
 from awaithumans.server.services.views import seal_for, snapshot_of, view_of
@@ -120,6 +121,7 @@ async def prepare_create(
     if refusal:
         raise ApiError(400, ErrorCode.CALLBACK_URL_NOT_ALLOWED, f"callback_url: {refusal}")
     emails = _assignee_emails(req.assign_to)
+    policy = policy_from_request(req)
     verifier = None
     if req.verifier_config is not None:
         try:
@@ -183,6 +185,10 @@ async def prepare_create(
         else seal_for(ctx.sealer, task_id, req.on_timeout),
         # What a decision receipt names as shown; fixed from now on (migration 0013).
         "shown_sha256": shown_sha256(req.payload, form, req.response_schema),
+        "policy": policy,
+        "next_nudge_at": None,
+        "nudges_done": 0,
+        "first_viewed_at": None,
     }
     return CreateTask(ctx, principal, values, req.payload, emails, _recipients(parsed, req))
 
