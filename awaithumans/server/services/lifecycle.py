@@ -301,20 +301,29 @@ async def annotate(
     conn: AsyncConnection,
     task_id: str,
     *,
-    status: TaskStatus,
+    status: TaskStatus | frozenset[TaskStatus],
     action: str,
     actor: Principal,
     channel: Channel,
     values: Mapping[str, Any],
     detail: dict[str, Any] | None = None,
     audited: bool = True,
+    check: Check | None = None,
+    derive: Derive | None = None,
+    events: Callable[[TaskRecord], list[dict[str, Any]]] | None = None,
 ) -> Moved | Refused:
-    """Change a task's fields while it stays in ``status`` (a verifier's provider failing).
+    """Change a task's fields while it stays in its status (a verifier's provider failing,
+    a vote towards several approvals, a reminder sent).
 
     The same compare-and-set as :func:`transition` (the version moves, so live pages and
-    replicas see the change), an audit row from ``status`` to ``status`` when ``audited``,
-    and no outbox rows. Refused once the task has left ``status``.
+    replicas see the change), an audit row from the status to itself when ``audited``.
+    Refused once the task has left ``status`` (one status or a set of them), or when
+    ``check`` says no on the task as it is. ``derive`` computes more columns from that task
+    (``nudges_done + 1``: two replicas that read the same row cannot both take the step,
+    as the loser decides again on the row the winner left). ``events`` makes the outbox
+    rows the change owes (none by default), from the task as changed.
     """
+    statuses = frozenset({status}) if isinstance(status, TaskStatus) else status
     while True:
         found = (
             (await conn.execute(select(TaskRow).where(TaskRow.id == task_id)))
@@ -324,17 +333,21 @@ async def annotate(
         if found is None:
             return Refused(task_id, None)
         task = TaskRecord.from_row(found)
-        if task.status is not status:
+        if task.status not in statuses:
             return Refused(task_id, task.status, task=task)
+        if check is not None and (reason := check(task)) is not None:
+            return Refused(task_id, task.status, reason, task=task)
         now = utcnow()
         new_values = {**values, "version": task.version + 1, "updated_at": now}
+        if derive is not None:
+            new_values.update(derive(task))
         audit: dict[str, Any] | None = None
         if audited:
             audit = audit_values(
                 task_id,
                 action=action,
-                from_status=status,
-                to_status=status,
+                from_status=task.status,
+                to_status=task.status,
                 actor=actor,
                 channel=channel,
                 detail=detail,
@@ -344,7 +357,7 @@ async def annotate(
             update(TaskRow)
             .where(
                 TaskRow.id == task_id,
-                TaskRow.status == status.value,
+                TaskRow.status == task.status.value,
                 TaskRow.version == task.version,
             )
             .values(**new_values)
@@ -354,8 +367,11 @@ async def annotate(
     if audit is not None:
         await conn.execute(insert(AuditRow).values(audit))
     moved = task.with_values(new_values)
+    rows = events(moved) if events is not None else []
+    if rows:
+        await conn.execute(insert(OutboxRow), rows)
     await announce(conn, task_id, moved.version)
-    return Moved(moved, status)
+    return Moved(moved, task.status, len(rows))
 
 
 def audit_values(
