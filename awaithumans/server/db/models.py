@@ -260,6 +260,17 @@ class UserMembershipRow(Base):
     __table_args__ = (Index("ix_user_memberships_kind_name", "kind", "name"),)
 
 
+class TaskViewRow(Base):
+    """Who opened which task's page (or Slack modal, or email answer page), first when
+    (migration 0014). Telemetry and the bulk answer's "you opened it" rule; no audit row."""
+
+    __tablename__ = "task_views"
+
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class TaskVoteRow(Base):
     """One person's approval or rejection of a task that needs several (migration 0014).
 

@@ -5,7 +5,9 @@
 - ``tasks.next_nudge_at`` / ``tasks.nudges_done``: the scheduler's next reminder or
   escalation and how many steps of the task's plan have happened. A step is taken with a
   compare-and-set on ``nudges_done``, so it happens once however many replicas look.
-- ``tasks.first_viewed_at``: when a person first opened the task (time to first view).
+- ``tasks.first_viewed_at``: when a person first opened the task (time to first view);
+  ``task_views``: who opened which task, first when (bulk answers need the reviewer to
+  have opened each task).
 - ``task_votes``: one row per person who approved or rejected a task that needs several
   approvals; unique per (task, person), so a second vote by the same person cannot count.
 - ``users.last_assigned_at``: routing by role or pool picks the least recently assigned.
@@ -58,6 +60,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_user_memberships_kind_name", "user_memberships", ["kind", "name"])
     op.create_table(
+        "task_views",
+        sa.Column("task_id", sa.String(32), sa.ForeignKey("tasks.id"), primary_key=True),
+        sa.Column("user_id", sa.String(64), primary_key=True),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "task_votes",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("task_id", sa.String(32), sa.ForeignKey("tasks.id"), nullable=False),
@@ -74,6 +82,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("task_votes")
+    op.drop_table("task_views")
     op.drop_index("ix_user_memberships_kind_name", table_name="user_memberships")
     op.drop_table("user_memberships")
     with op.batch_alter_table("users") as batch:
