@@ -9,6 +9,7 @@ annotation) extends its task's chain, and the task's head is its newest row's ha
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -26,6 +27,7 @@ from awaithumans.server.principals import ADMIN
 from awaithumans.server.security import generate_payload_key
 from awaithumans.server.security.receipts import chain_hash
 from awaithumans.server.services.lifecycle import Channel, Move, annotate, transition_many
+from awaithumans.testing import WebhookReceiver
 from tests._app_fixtures import make_settings, running_app
 
 S = TaskStatus
@@ -109,6 +111,24 @@ async def test_a_completed_task_carries_a_receipt_of_what_was_shown(database_url
     assert verified.response_sha256 == sha256_of(answer)
     assert verified.response_sha256 == sha256_of(view["response"])
     assert verified.at.isoformat().replace("+00:00", "Z") == view["completed_at"]
+
+
+async def test_the_webhook_carries_the_receipt(database_url: str) -> None:
+    with WebhookReceiver() as receiver:
+        async with running_app(make_settings(database_url)) as (_app, admin):
+            body = request() | {"callback_url": receiver.url}
+            made = await admin.post("/api/tasks", json=body)
+            assert made.status_code == 201, made.text
+            task_id = made.json()["id"]
+            answer = {"approved": False, "notes": "not a duplicate"}
+            done = await admin.post(f"/api/tasks/{task_id}/complete", json={"response": answer})
+            assert done.status_code == 200, done.text
+            (delivery,) = await asyncio.to_thread(receiver.wait_for, 1, 15)
+            keys = await public_keys(admin)
+    data = delivery.json()["data"]
+    assert data["receipt"] == done.json()["receipt"]
+    verified = verify_receipt(data["receipt"], keys)
+    assert (verified.task_id, verified.response_sha256) == (task_id, sha256_of(answer))
 
 
 async def test_a_user_answer_names_the_user(database_url: str) -> None:

@@ -47,6 +47,9 @@ def webhook_body(job: Job, now: datetime) -> dict[str, object]:
             "completed_by_email": task.completed_by_email,
             "completed_via_channel": task.completed_via_channel,
             "task_metadata": task.task_metadata,
+            # The final decision's signed receipt: a receiver can keep it as proof of who
+            # decided what, and check it offline (``awaithumans.verify_receipt``).
+            "receipt": task.receipt,
         },
     }
 
