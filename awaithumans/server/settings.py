@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from awaithumans.server.services.business_hours import parse_business_hours
+
 DEFAULT_PORT = 3001
 
 
@@ -358,6 +360,13 @@ class Settings(BaseSettings):
         " again (a new earlier deadline wakes it in its own process): how late a deadline"
         " set through a replica that has since gone is caught by the others.",
     )
+    business_hours: str | None = Field(
+        default=None,
+        description="When reminders and escalations count time, e.g. 'Mon-Fri 09:00-17:00"
+        " Europe/Berlin' (days, HH:MM-HH:MM windows, an IANA zone; clauses joined by ';'):"
+        " a 4 h reminder on a task created Friday 16:00 lands Monday 12:00. Unset: every"
+        " hour counts. Task timeouts never wait for business hours.",
+    )
     temporal_address: str | None = Field(
         default=None,
         description="host:port of Temporal; set to signal waiting workflows without a relay.",
@@ -471,6 +480,16 @@ class Settings(BaseSettings):
                 # host bits are set, are refused rather than read as something wider).
                 raise ValueError(f"{item!r} is not an IP address or CIDR network: {exc}") from None
         return items
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str | None) -> str | None:
+        # Read at start-up, so a typo stops the server with the reason rather than
+        # silently sending every reminder on the wall clock.
+        if value is None or not value.strip():
+            return None
+        parse_business_hours(value)
+        return " ".join(value.split())
 
     @field_validator("database_url")
     @classmethod

@@ -60,6 +60,8 @@ def _sample(var: EnvVar, default: object) -> str:
     if kind == "text":
         if var.field == "database_url":
             return "postgresql://u:p@db.example/awaithumans"
+        if var.field == "business_hours":
+            return "Mon-Fri 09:00-17:00 Europe/Berlin"
         return "sample-text"
     if kind == "integer":
         return str(default + 1 if isinstance(default, int) else 2525)
