@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._codes import ErrorCode
 from awaithumans.server.api.deps import Ctx, Operator
@@ -21,6 +22,13 @@ from awaithumans.server.services.directory import (
     CreateAgentKey,
     RevokeAgentKey,
     SaveUser,
+)
+from awaithumans.server.services.memberships import (
+    MAX_GROUPS,
+    GroupKind,
+    Groups,
+    clean_names,
+    groups_of_users,
 )
 from awaithumans.server.services.outbox_rows import Redeliver, list_jobs
 from awaithumans.server.web import session_id
@@ -45,6 +53,17 @@ class UserOut(BaseModel):
     created_at: datetime
     #: "email" for a reviewer the server added when a task was mailed to a new address.
     added_by: str | None = None
+    #: Role and pool names (``assign_to={"role": ...}``, ``approvers=["role:..."]``).
+    roles: list[str] = []
+    pools: list[str] = []
+    #: While this is in the future, new tasks for this person go to ``delegate_to_user_id``.
+    away_until: datetime | None = None
+    delegate_to_user_id: str | None = None
+
+
+# Names are checked by memberships.clean_names (400 INVALID_MEMBERSHIP, as the issue asks
+# for a bad name), so the lists take any JSON here; their length is bounded first.
+GroupList = Annotated[list[Any], Field(max_length=MAX_GROUPS * 2)]
 
 
 class UserIn(BaseModel):
@@ -53,6 +72,8 @@ class UserIn(BaseModel):
     is_operator: bool = False
     password: str | None = Field(default=None, max_length=1024)
     slack_user_id: str | None = Field(default=None, max_length=32, pattern=r"^[UW][A-Z0-9]{2,}$")
+    roles: GroupList = []
+    pools: GroupList = []
 
 
 class UserPatch(BaseModel):
@@ -62,9 +83,16 @@ class UserPatch(BaseModel):
     is_active: bool | None = None
     password: str | None = Field(default=None, max_length=1024)
     slack_user_id: str | None = Field(default=None, max_length=32, pattern=r"^[UW][A-Z0-9]{2,}$")
+    #: Each replaces the whole list; omit to keep it.
+    roles: GroupList | None = None
+    pools: GroupList | None = None
+    #: Set both to delegate (a time zone is required), or either to null to end it.
+    away_until: AwareDatetime | None = None
+    delegate_to_user_id: str | None = Field(default=None, max_length=32)
 
 
-def _user_out(row: UserRow) -> UserOut:
+def _user_out(row: UserRow, groups: Groups | None = None) -> UserOut:
+    groups = groups or Groups()
     return UserOut(
         id=row.id,
         email=row.email,
@@ -75,6 +103,10 @@ def _user_out(row: UserRow) -> UserOut:
         has_password=row.password_hash is not None,
         added_by=row.added_by,
         created_at=row.created_at,
+        roles=sorted(groups.roles),
+        pools=sorted(groups.pools),
+        away_until=row.away_until,
+        delegate_to_user_id=row.delegate_to_user_id,
     )
 
 
@@ -82,13 +114,39 @@ _REFUSALS = {
     ErrorCode.EMAIL_TAKEN: (409, "Another user already has that email."),
     ErrorCode.USER_NOT_FOUND: (404, "No such user."),
     ErrorCode.LAST_OPERATOR: (409, "This is the last active operator; promote someone else first."),
+    ErrorCode.INVALID_DELEGATE: (400, "That delegation is not possible."),
 }
 
 
-def _raise_refusal(code: ErrorCode | None) -> None:
+def _raise_refusal(code: ErrorCode | None, save: SaveUser | None = None) -> None:
     if code is not None:
         status, message = _REFUSALS[code]
-        raise ApiError(status, code, message)
+        raise ApiError(status, code, save.problem if save and save.problem else message)
+
+
+def _groups_in(roles: list[Any] | None, pools: list[Any] | None) -> dict[GroupKind, list[str]]:
+    """The lists a request replaces, checked before anything is written."""
+    groups: dict[GroupKind, list[str]] = {}
+    if roles is not None:
+        groups["role"] = clean_names(roles, "role")
+    if pools is not None:
+        groups["pool"] = clean_names(pools, "pool")
+    return groups
+
+
+def _delegation_in(body: UserPatch) -> dict[str, Any]:
+    """The delegation columns a patch sets: both given, or both cleared by a null."""
+    if not body.model_fields_set & {"away_until", "delegate_to_user_id"}:
+        return {}
+    if body.away_until is not None and body.delegate_to_user_id is not None:
+        return {"away_until": body.away_until, "delegate_to_user_id": body.delegate_to_user_id}
+    if body.away_until is None and body.delegate_to_user_id is None:
+        return {"away_until": None, "delegate_to_user_id": None}
+    raise ApiError(
+        400,
+        ErrorCode.INVALID_DELEGATE,
+        "Give both away_until and delegate_to_user_id to delegate, or null to end it.",
+    )
 
 
 async def _password_hash(password: str | None) -> str | None:
@@ -101,19 +159,25 @@ async def _password_hash(password: str | None) -> str | None:
     return await hash_password_async(password)
 
 
-async def _get_user(ctx: Ctx, user_id: str) -> UserRow:
+async def _users_out(conn: AsyncConnection, rows: list[UserRow]) -> list[UserOut]:
+    groups = await groups_of_users(conn, [r.id for r in rows])
+    return [_user_out(r, groups.get(r.id)) for r in rows]
+
+
+async def _get_user(ctx: Ctx, user_id: str) -> UserOut:
     async with ctx.engine.connect() as conn:
         row = (await conn.execute(select(UserRow).where(UserRow.id == user_id))).one_or_none()
-    if row is None:
-        raise ApiError(404, ErrorCode.USER_NOT_FOUND, "No such user.")
-    return UserRow(**row._mapping)
+        if row is None:
+            raise ApiError(404, ErrorCode.USER_NOT_FOUND, "No such user.")
+        (out,) = await _users_out(conn, [UserRow(**row._mapping)])
+    return out
 
 
 @router.get("/users", response_model=list[UserOut])
 async def list_users(ctx: Ctx, _op: Operator) -> list[UserOut]:
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(select(UserRow).order_by(UserRow.created_at))).all()
-    return [_user_out(UserRow(**r._mapping)) for r in rows]
+        return await _users_out(conn, [UserRow(**r._mapping) for r in rows])
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
@@ -124,6 +188,7 @@ async def create_user(body: UserIn, ctx: Ctx, _op: Operator) -> UserOut:
             ErrorCode.USER_UNREACHABLE,
             "A user needs an email or a Slack member id to be reachable.",
         )
+    groups = _groups_in(body.roles, body.pools)
     user_id = "usr_" + secrets.token_hex(12)
     values: dict[str, Any] = {
         "email": body.email.strip().lower() if body.email else None,
@@ -133,21 +198,29 @@ async def create_user(body: UserIn, ctx: Ctx, _op: Operator) -> UserOut:
         "slack_user_id": body.slack_user_id,
         "password_hash": await _password_hash(body.password),
     }
-    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, values, create=True)))
-    return _user_out(await _get_user(ctx, user_id))
+    _raise_refusal(await ctx.writer.submit(SaveUser(user_id, values, create=True, groups=groups)))
+    return await _get_user(ctx, user_id)
 
 
-# Columns with no "no value": an explicit null for them would reach the database as a
-# NOT NULL violation (a 500). email and slack_user_id may be cleared with null.
-_NOT_NULLABLE = ("display_name", "is_operator", "is_active")
+# Fields with no "no value": an explicit null for them would reach the database as a
+# NOT NULL violation (a 500), or mean nothing (roles, pools: send []). email and
+# slack_user_id may be cleared with null.
+_NOT_NULLABLE = ("display_name", "is_operator", "is_active", "roles", "pools")
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 async def update_user(
     user_id: str, body: UserPatch, request: Request, ctx: Ctx, _op: Operator
 ) -> UserOut:
-    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"password"})
-    nulled = [name for name in _NOT_NULLABLE if name in values and values[name] is None]
+    values: dict[str, Any] = body.model_dump(
+        exclude_unset=True,
+        exclude={"password", "roles", "pools", "away_until", "delegate_to_user_id"},
+    )
+    nulled = [
+        name
+        for name in _NOT_NULLABLE
+        if name in body.model_fields_set and getattr(body, name) is None
+    ]
     if nulled:
         raise ApiError(
             422,
@@ -157,20 +230,22 @@ async def update_user(
                 {"loc": [n], "msg": "may not be null", "type": "null_forbidden"} for n in nulled
             ],
         )
+    groups = _groups_in(body.roles, body.pools)
+    values.update(_delegation_in(body))
     if values.get("email"):
         values["email"] = values["email"].strip().lower()
     if body.password is not None:
         values["password_hash"] = await _password_hash(body.password)
     # A new password ends the user's sessions, but the one making this request.
-    save = SaveUser(user_id, values, create=False, keep_session=session_id(request))
-    _raise_refusal(await ctx.writer.submit(save))
-    return _user_out(await _get_user(ctx, user_id))
+    save = SaveUser(user_id, values, create=False, keep_session=session_id(request), groups=groups)
+    _raise_refusal(await ctx.writer.submit(save), save)
+    return await _get_user(ctx, user_id)
 
 
 @router.delete("/users/{user_id}", response_model=UserOut)
 async def deactivate_user(user_id: str, ctx: Ctx, _op: Operator) -> UserOut:
     _raise_refusal(await ctx.writer.submit(SaveUser(user_id, {"is_active": False}, create=False)))
-    return _user_out(await _get_user(ctx, user_id))
+    return await _get_user(ctx, user_id)
 
 
 class AgentKeyOut(BaseModel):

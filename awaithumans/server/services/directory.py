@@ -14,6 +14,8 @@ from awaithumans.server.db.models import AgentKeyRow, UserRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.security import generate_agent_key
+from awaithumans.server.services.delegation import delegation_problem
+from awaithumans.server.services.memberships import GroupKind, replace_groups
 from awaithumans.server.services.sessions import end_sessions
 from awaithumans.server.services.writer import Write
 
@@ -79,9 +81,13 @@ async def active_operators(conn: AsyncConnection) -> int:
 class SaveUser(Write[ErrorCode | None]):
     """Insert or update a directory user; refuses to leave the server without an operator.
 
-    Returns None on success or a refusal code. A new (or removed) password ends the
-    user's sessions but ``keep_session`` (the one making the change), and deactivating
-    ends them all, in the same commit.
+    Returns None on success or a refusal code (``problem`` says more for
+    ``INVALID_DELEGATE``). A new (or removed) password ends the user's sessions but
+    ``keep_session`` (the one making the change), and deactivating ends them all, in the
+    same commit. ``groups`` replaces the whole list of each kind it names (names already
+    checked with ``memberships.clean_names``); a delegation in ``values``
+    (``delegate_to_user_id`` with ``away_until``) is checked against the directory as it is
+    in this transaction.
     """
 
     def __init__(
@@ -91,12 +97,15 @@ class SaveUser(Write[ErrorCode | None]):
         *,
         create: bool,
         keep_session: str | None = None,
+        groups: dict[GroupKind, list[str]] | None = None,
     ) -> None:
         self.user_id = user_id
         self.values = values
         self.create = create
         self.keep_session = keep_session
+        self.groups = groups or {}
         self.sessions_ended = 0
+        self.problem: str | None = None
 
     async def apply(self, conn: AsyncConnection) -> ErrorCode | None:
         email = self.values.get("email")
@@ -106,6 +115,13 @@ class SaveUser(Write[ErrorCode | None]):
             )
             if clash is not None:
                 return ErrorCode.EMAIL_TAKEN
+        delegate = self.values.get("delegate_to_user_id")
+        if delegate is not None:
+            self.problem = await delegation_problem(
+                conn, self.user_id, delegate, self.values["away_until"], utcnow()
+            )
+            if self.problem is not None:
+                return ErrorCode.INVALID_DELEGATE
         if self.create:
             now = utcnow()
             await conn.execute(
@@ -113,6 +129,7 @@ class SaveUser(Write[ErrorCode | None]):
                     id=self.user_id, created_at=now, updated_at=now, **self.values
                 )
             )
+            await self._save_groups(conn)
             return None
         current = (
             (await conn.execute(select(UserRow.__table__).where(UserRow.id == self.user_id)))
@@ -133,11 +150,16 @@ class SaveUser(Write[ErrorCode | None]):
             .where(UserRow.id == self.user_id)
             .values(updated_at=utcnow(), **self.values)
         )
+        await self._save_groups(conn)
         if self.values.get("is_active") is False:
             self.sessions_ended = await end_sessions(conn, self.user_id)
         elif "password_hash" in self.values:
             self.sessions_ended = await end_sessions(conn, self.user_id, keep=self.keep_session)
         return None
+
+    async def _save_groups(self, conn: AsyncConnection) -> None:
+        for kind, names in self.groups.items():
+            await replace_groups(conn, self.user_id, kind, names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,128 @@
+"""Delegation: "away until <when>, send my new tasks to <someone>" (migration 0014 columns
+``users.away_until`` and ``users.delegate_to_user_id``).
+
+A delegation is in effect while ``away_until`` is in the future; after that the person gets
+their tasks again with nothing to undo. Setting one is checked here (:func:`delegation_problem`,
+inside the write that stores it); task creation follows them (:func:`follow_delegations`),
+a few hops at most and never round a cycle, so a cycle two replicas managed to store at the
+same moment (each check saw the other's row before it was written) sends tasks to the
+first person met twice instead of looping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from awaithumans.server.db.models import UserRow
+
+#: How far a chain is followed (alice -> bob -> carol ...): far enough for a team where the
+#: stand-in is away too, short enough that a long chain is someone's mistake, not a plan.
+MAX_HOPS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Delegated:
+    """A task meant for ``original`` goes to ``delegate``: each step of the way, with the
+    date each away person returns (for the audit row)."""
+
+    original: str
+    delegate: str
+    hops: tuple[tuple[str, str, datetime], ...]  # (from, to, until)
+
+
+async def delegation_problem(
+    conn: AsyncConnection, user_id: str, delegate_id: str, away_until: datetime, now: datetime
+) -> str | None:
+    """Why ``user_id`` may not delegate to ``delegate_id`` until ``away_until``; None if fine."""
+    if away_until <= now:
+        return "away_until is in the past: a delegation needs a date to come back in the future."
+    if delegate_id == user_id:
+        return "A person cannot delegate to themselves."
+    delegate = (
+        await conn.execute(select(UserRow.is_active).where(UserRow.id == delegate_id))
+    ).first()
+    if delegate is None:
+        return f"No user {delegate_id!r} to delegate to."
+    if not delegate.is_active:
+        return "That delegate is deactivated; choose an active user."
+    # Walk the delegate's own chain as it stands now: reaching ``user_id`` closes a loop.
+    seen = {delegate_id}
+    current = delegate_id
+    while True:
+        nxt = (
+            await conn.execute(
+                select(UserRow.delegate_to_user_id).where(
+                    UserRow.id == current, UserRow.away_until > now
+                )
+            )
+        ).scalar()
+        if nxt is None or nxt in seen:
+            return None
+        if nxt == user_id:
+            return (
+                "That would make a delegation cycle: the delegate's tasks already come "
+                "back to this person."
+            )
+        seen.add(nxt)
+        current = nxt
+
+
+async def follow_delegations(
+    conn: AsyncConnection, user_ids: Iterable[str], now: datetime
+) -> dict[str, Delegated]:
+    """For each of ``user_ids`` who is away now, where their new tasks go instead.
+
+    A chain goes on while the next person is active and away too, up to :data:`MAX_HOPS`,
+    and stops before anyone met already. A delegate who was deactivated meanwhile is
+    skipped: the task stays with the last active person of the chain.
+    """
+    found: dict[str, Delegated] = {}
+    away = await _away(conn, set(user_ids), now)
+    # Later hops are looked up as they are met (rare: the stand-in is away as well).
+    for start in sorted(away):
+        hops: list[tuple[str, str, datetime]] = []
+        seen = {start}
+        current = start
+        while current in away and len(hops) < MAX_HOPS:
+            delegate, until, delegate_active = away[current]
+            if delegate in seen or not delegate_active:
+                break
+            hops.append((current, delegate, until))
+            seen.add(delegate)
+            current = delegate
+            if current not in away:
+                away.update(await _away(conn, {current}, now))
+        if hops:
+            found[start] = Delegated(start, current, tuple(hops))
+    return found
+
+
+async def _away(
+    conn: AsyncConnection, user_ids: set[str], now: datetime
+) -> dict[str, tuple[str, datetime, bool]]:
+    """Who among ``user_ids`` is away now: their delegate, return date, delegate active."""
+    if not user_ids:
+        return {}
+    delegate = UserRow.__table__.alias("delegate")
+    rows = (
+        await conn.execute(
+            select(
+                UserRow.id,
+                UserRow.delegate_to_user_id,
+                UserRow.away_until,
+                delegate.c.is_active,
+            )
+            .join(delegate, delegate.c.id == UserRow.delegate_to_user_id)
+            .where(
+                UserRow.id.in_(sorted(user_ids)),
+                UserRow.away_until > now,
+                UserRow.delegate_to_user_id.is_not(None),
+            )
+        )
+    ).all()
+    return {r.id: (r.delegate_to_user_id, r.away_until, bool(r.is_active)) for r in rows}
