@@ -92,6 +92,8 @@ async def test_an_operator_sees_the_figures_by_channel_and_assignee(world: Stats
         "verification_exhausted": "0",
         "open": "1",
         "completion_rate": "60.0%",
+        "first_view_p50": "45s",
+        "first_view_p90": "5m",
         "answer_p50": "2m",
         "answer_p90": "10m",
     }
@@ -102,20 +104,22 @@ async def test_an_operator_sees_the_figures_by_channel_and_assignee(world: Stats
         "Cancelled",
         "Open",
         "Completion rate",
+        "First view p50",
+        "First view p90",
         "Answer p50",
         "Answer p90",
     ]
     assert shown.headers["by-channel"] == ["Channel", *columns]
     assert shown.headers["by-assignee"] == ["Assignee", *columns]
     assert shown.tables["by-channel"] == {
-        "dashboard": ["dashboard", "2", "2", "0", "0", "0", "100.0%", "1m", "2m"],
-        "api": ["api", "2", "1", "0", "1", "0", "50.0%", "10m", "10m"],
-        "scheduler": ["scheduler", "1", "0", "1", "0", "0", "0.0%", "—", "—"],
-        "open": ["open", "1", "0", "0", "0", "1", "—", "—", "—"],
+        "dashboard": ["dashboard", "2", "2", "0", "0", "0", "100.0%", "30s", "45s", "1m", "2m"],
+        "api": ["api", "2", "1", "0", "1", "0", "50.0%", "—", "—", "10m", "10m"],
+        "scheduler": ["scheduler", "1", "0", "1", "0", "0", "0.0%", "—", "—", "—", "—"],
+        "open": ["open", "1", "0", "0", "0", "1", "—", "5m", "5m", "—", "—"],
     }
     rita = world.users[RITA]
     assert shown.tables["by-assignee"][rita] == [
-        "Rita Reviewer", "2", "2", "0", "0", "0", "100.0%", "1m", "2m",
+        "Rita Reviewer", "2", "2", "0", "0", "0", "100.0%", "30s", "45s", "1m", "2m",
     ]  # fmt: skip
     assert set(shown.tables["by-assignee"]) == {
         rita,

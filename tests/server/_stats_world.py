@@ -167,6 +167,17 @@ async def stats_world(database_url: str) -> AsyncIterator[StatsWorld]:
                     .where(TaskRow.id == t[name])
                     .values(completed_at=created + timedelta(seconds=seconds))
                 )
+            # First opened 30 s and 45 s after creation (Rita's, answered on the dashboard)
+            # and 300 s (i6, still open); the others were never opened by a person.
+            for name, first_view in (("r1", 30), ("r2", 45), ("i6", 300)):
+                created = START + timedelta(
+                    minutes=("r1", "r2", "r3", "i4", "i5", "i6").index(name)
+                )
+                await conn.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == t[name])
+                    .values(first_viewed_at=created + timedelta(seconds=first_view))
+                )
             # One second before the period: counted nowhere.
             await conn.execute(
                 update(TaskRow)

@@ -28,6 +28,7 @@ def figures(
     rate: float | None = None,
     p50: float | None = None,
     p90: float | None = None,
+    view: tuple[float | None, float | None] = (None, None),
 ) -> dict[str, Any]:
     return {
         "created": created,
@@ -38,6 +39,7 @@ def figures(
         "open": open,
         "completion_rate": rate,
         "time_to_answer_seconds": {"p50": p50, "p90": p90},
+        "time_to_first_view_seconds": {"p50": view[0], "p90": view[1]},
     }
 
 
@@ -64,23 +66,35 @@ async def test_every_figure_overall_by_channel_by_assignee_and_by_title(
         50_000,
     )
     # 6 created in the period (the 7th a second before it); answers after 60, 120, 600 s:
-    # nearest-rank p50 is the 2nd of 3, p90 the 3rd; 3 completed of 5 finished.
-    assert overall["totals"] == figures(6, 3, 1, 1, 1, rate=0.6, p50=120.0, p90=600.0)
+    # nearest-rank p50 is the 2nd of 3, p90 the 3rd; 3 completed of 5 finished. First
+    # opened after 30, 45 and 300 s (three tasks; the rest never opened).
+    assert overall["totals"] == figures(
+        6, 3, 1, 1, 1, rate=0.6, p50=120.0, p90=600.0, view=(45.0, 300.0)
+    )
     assert overall["groups"] == []
     assert overall["group_by"] is None
 
     channels = by_key(await stats(world, group_by="channel"))
     assert channels == {
-        "dashboard": ("dashboard", figures(2, 2, rate=1.0, p50=60.0, p90=120.0)),
+        "dashboard": (
+            "dashboard",
+            figures(2, 2, rate=1.0, p50=60.0, p90=120.0, view=(30.0, 45.0)),
+        ),
         "api": ("api", figures(2, 1, cancelled=1, rate=0.5, p50=600.0, p90=600.0)),
         "scheduler": ("scheduler", figures(1, timed_out=1, rate=0.0)),
-        "open": ("open", figures(1, open=1)),
+        "open": ("open", figures(1, open=1, view=(300.0, 300.0))),
     }
 
     people = by_key(await stats(world, group_by="assignee"))
     assert people == {
-        world.users[RITA]: ("Rita Reviewer", figures(2, 2, rate=1.0, p50=60.0, p90=120.0)),
-        world.users[SAM]: ("Sam Second", figures(2, timed_out=1, open=1, rate=0.0)),
+        world.users[RITA]: (
+            "Rita Reviewer",
+            figures(2, 2, rate=1.0, p50=60.0, p90=120.0, view=(30.0, 45.0)),
+        ),
+        world.users[SAM]: (
+            "Sam Second",
+            figures(2, timed_out=1, open=1, rate=0.0, view=(300.0, 300.0)),
+        ),
         # Unassigned, answered with the admin token: the one who answered.
         "admin": ("admin token", figures(1, 1, rate=1.0, p50=600.0, p90=600.0)),
         "unassigned": ("unassigned", figures(1, cancelled=1, rate=0.0)),
@@ -89,7 +103,7 @@ async def test_every_figure_overall_by_channel_by_assignee_and_by_title(
     # Title: a substring in any case; LIKE's wildcards are matched as themselves.
     refunds = await stats(world, title="REFUND order")
     assert refunds["title"] == "REFUND order"
-    assert refunds["totals"] == figures(3, 3, rate=1.0, p50=120.0, p90=600.0)
+    assert refunds["totals"] == figures(3, 3, rate=1.0, p50=120.0, p90=600.0, view=(30.0, 45.0))
     invoices = by_key(await stats(world, title="invoice", group_by="assignee"))
     assert set(invoices) == {world.users[SAM], "unassigned"}
     assert (await stats(world, title="%"))["totals"] == figures(0)
@@ -104,7 +118,7 @@ async def test_a_period_takes_datetimes_and_the_bound_cuts_to_the_newest(
         params={"since": "2026-03-10T09:01:00Z", "until": "2026-03-10T10:03:00+01:00"},
     )
     assert got.status_code == 200, got.text
-    assert got.json()["totals"] == figures(2, 2, rate=1.0, p50=120.0, p90=600.0)
+    assert got.json()["totals"] == figures(2, 2, rate=1.0, p50=120.0, p90=600.0, view=(45.0, 45.0))
     # The default period (the last 7 days) holds none of these tasks.
     recent = await world.admin.get("/api/stats")
     assert recent.status_code == 200

@@ -35,7 +35,8 @@ async def get_stats(
         str | None, Query(max_length=MAX_TITLE_CHARS, description="substring of the title")
     ] = None,
 ) -> Stats:
-    """Counts, completion rate and time to answer (p50/p90) of the tasks created in the
-    period (default: the last 7 days), overall and by ``channel`` or ``assignee``."""
+    """Counts, completion rate, time to first view and time to answer (p50/p90) of the
+    tasks created in the period (default: the last 7 days), overall and by ``channel`` or
+    ``assignee``."""
     period = parse_period(since, until)
     return await task_stats(ctx.engine, period, group_by=group_by, title=title)

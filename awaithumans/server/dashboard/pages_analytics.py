@@ -100,6 +100,7 @@ async def analytics_page(request: Request) -> Response:
         stats=by_channel,
         totals=by_channel.totals,
         answer=_percentiles(by_channel.totals.time_to_answer_seconds),
+        first_view=_percentiles(by_channel.totals.time_to_first_view_seconds),
         rate=_rate(by_channel.totals.completion_rate),
         tables=[
             {"id": "by-channel", "title": "By channel", "column": "Channel", "rows": by_channel},

@@ -33,6 +33,7 @@ from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers, verification
 from awaithumans.server.services.display import answer_items, display
 from awaithumans.server.services.events import NOTIFY
+from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
 from awaithumans.server.services.task_actions import may_answer
@@ -296,6 +297,7 @@ async def task_page(request: Request, task_id: Annotated[str, Query(alias="id")]
     who = await require_user(request)
     sequence = ctx_of(request).hub.sequence
     loaded = await _load(ctx_of(request), task_id, who)
+    await record_view(ctx_of(request), loaded.task, who)
     return _page(request, who, loaded, sequence=sequence)
 
 

@@ -1,4 +1,5 @@
-"""Task figures for a period: counts, completion rate and time to answer, overall and by group.
+"""Task figures for a period: counts, completion rate, time to first view and time to answer,
+overall and by group.
 
 Read by ``GET /api/stats`` and the dashboard's Analytics page, so both show the same numbers.
 Counts and groups come from SQL over ``tasks`` (joined with ``users`` for names and with
@@ -9,8 +10,10 @@ Bounded: the figures cover at most the newest :data:`MAX_TASKS` tasks created in
 (the response says how many tasks the period holds and whether it was cut), so a wide period
 on a busy server costs one indexed scan of that many narrow rows, never the whole table.
 
-Time to first view is not reported: nothing records when a person first opens a task (the
-audit trail has transitions, not page views), and a guess would be worse than nothing.
+Time to first view is ``tasks.first_viewed_at`` (set by ``services/first_view.py`` the first
+time a person opens the open task: the dashboard's task page, the Slack modal, the email answer
+page) less ``created_at``, over the tasks someone opened; a task answered without being opened
+(a Slack thread or email reply, the API) has none.
 """
 
 from __future__ import annotations
@@ -126,6 +129,8 @@ class Figures(BaseModel):
     completion_rate: float | None
     #: created_at to completed_at, over the completed tasks.
     time_to_answer_seconds: Percentiles
+    #: created_at to first_viewed_at (a person first opened it), over the tasks opened.
+    time_to_first_view_seconds: Percentiles
 
 
 class Group(BaseModel):
@@ -152,6 +157,7 @@ class Stats(BaseModel):
 class _Row:
     status: str
     answer_seconds: float | None
+    view_seconds: float | None
     key: str
     label: str
 
@@ -168,10 +174,13 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 def _figures(rows: Iterable[_Row]) -> Figures:
     counts = dict.fromkeys((s.value for s in TaskStatus), 0)
     answers: list[float] = []
+    views: list[float] = []
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
         if row.answer_seconds is not None:
             answers.append(row.answer_seconds)
+        if row.view_seconds is not None:
+            views.append(row.view_seconds)
     created = sum(counts.values())
     finished = sum(counts[s] for s in _FINISHED)
     completed = counts[TaskStatus.COMPLETED]
@@ -185,6 +194,9 @@ def _figures(rows: Iterable[_Row]) -> Figures:
         completion_rate=completed / finished if finished else None,
         time_to_answer_seconds=Percentiles(
             p50=percentile(answers, 0.5), p90=percentile(answers, 0.9)
+        ),
+        time_to_first_view_seconds=Percentiles(
+            p50=percentile(views, 0.5), p90=percentile(views, 0.9)
         ),
     )
 
@@ -238,6 +250,7 @@ async def task_stats(
             TaskRow.status,
             TaskRow.created_at,
             TaskRow.completed_at,
+            TaskRow.first_viewed_at,
             channel.label("channel") if group_by == "channel" else literal(None).label("channel"),
             assignee.label("assignee"),
             UserRow.display_name,
@@ -257,13 +270,16 @@ async def task_stats(
         seconds = None
         if r.status == TaskStatus.COMPLETED and r.completed_at is not None:
             seconds = max(0.0, (r.completed_at - r.created_at).total_seconds())
+        viewed = None
+        if r.first_viewed_at is not None:
+            viewed = max(0.0, (r.first_viewed_at - r.created_at).total_seconds())
         if group_by == "channel":
             key = r.channel or OPEN_GROUP
             label = key
         else:
             key = r.assignee or UNASSIGNED_GROUP
             label = r.display_name or r.completed_by_display_name or r.email or key
-        rows.append(_Row(r.status, seconds, key, label))
+        rows.append(_Row(r.status, seconds, viewed, key, label))
 
     groups: list[Group] = []
     if group_by is not None:

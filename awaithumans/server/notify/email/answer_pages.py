@@ -35,6 +35,7 @@ from awaithumans.server.services.answers import Done, Invalid, load_task
 from awaithumans.server.services.answers import answer as answer_task
 from awaithumans.server.services.directory import DirectoryUser, active_user, as_principal
 from awaithumans.server.services.display import outcome_line
+from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
@@ -66,6 +67,7 @@ def answer_router(ctx: ServerContext) -> APIRouter:
             link, task, user, field = await _open(ctx, t)
         except _Stop as stop:
             return _stopped(request, stop)
+        await record_view(ctx, task, as_principal(user, scope_task_id=task.id))
         return _confirm_page(request, ctx, t, link, task, user, field, {}, {})
 
     @router.post(f"/{ROUTE}")

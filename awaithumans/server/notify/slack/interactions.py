@@ -43,6 +43,7 @@ from awaithumans.server.notify.slack.workspace import (
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers
 from awaithumans.server.services.directory import active_user
+from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import decode_submission, field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
 from awaithumans.server.services.replies import Later
@@ -192,6 +193,7 @@ class Interactions:
                 initial=(last.response if last is not None else None) or task.initial_response,
             )
             await workspace.client.views_open(trigger_id=payload["trigger_id"], view=view)
+            await record_view(self._ctx, task, who)
 
         return go
 
