@@ -161,15 +161,17 @@ def _imports_of(prefix: str) -> dict[str, set[str]]:
 
 
 def test_layers_import_downwards_only() -> None:
-    # The SDK core knows nothing above it; adapters know the core, never the server; the
-    # server uses an adapter only through its public package, never its private modules.
+    # The SDK core knows nothing above it; adapters and integrations know the core, never the
+    # server; the server uses an adapter only through its public package, never its private
+    # modules.
     core = _imports_of("awaithumans.core")
     above = {m: t for m, t in core.items() if any(not n.startswith("awaithumans.core") for n in t)}
     assert not above
-    adapters = _imports_of("awaithumans.adapters")
-    assert not {
-        m: t for m, t in adapters.items() if any(n.startswith("awaithumans.server") for n in t)
-    }
+    for sdk_side in ("awaithumans.adapters", "awaithumans.integrations"):
+        modules = _imports_of(sdk_side)
+        assert not {
+            m: t for m, t in modules.items() if any(n.startswith("awaithumans.server") for n in t)
+        }, sdk_side
     private = re.compile(r"^awaithumans\.adapters\.(?:[a-z]+\.)?_")
     server = _imports_of("awaithumans.server")
     assert not {m: sorted(t) for m, t in server.items() if any(private.match(n) for n in t)}
