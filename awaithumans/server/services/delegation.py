@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,13 +27,34 @@ MAX_HOPS = 5
 
 
 @dataclass(frozen=True, slots=True)
+class Hop:
+    """One step of a delegation: ``source`` is away until ``until``, ``target`` stands in.
+    The labels are what the audit trail shows of each (email, else display name)."""
+
+    source: str
+    target: str
+    until: datetime
+    source_label: str
+    target_label: str
+
+    def detail(self) -> dict[str, Any]:
+        """The "delegated" audit row's detail."""
+        return {
+            "from": self.source,
+            "to": self.target,
+            "until": self.until.isoformat(),
+            "message": f"{self.source_label} is away until "
+            f"{self.until:%Y-%m-%d %H:%M} UTC: delegated to {self.target_label}.",
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Delegated:
-    """A task meant for ``original`` goes to ``delegate``: each step of the way, with the
-    date each away person returns (for the audit row)."""
+    """A task meant for ``original`` goes to ``delegate``, by these steps."""
 
     original: str
     delegate: str
-    hops: tuple[tuple[str, str, datetime], ...]  # (from, to, until)
+    hops: tuple[Hop, ...]
 
 
 async def delegation_problem(
@@ -85,16 +107,16 @@ async def follow_delegations(
     away = await _away(conn, set(user_ids), now)
     # Later hops are looked up as they are met (rare: the stand-in is away as well).
     for start in sorted(away):
-        hops: list[tuple[str, str, datetime]] = []
+        hops: list[Hop] = []
         seen = {start}
         current = start
         while current in away and len(hops) < MAX_HOPS:
-            delegate, until, delegate_active = away[current]
-            if delegate in seen or not delegate_active:
+            hop, delegate_active = away[current]
+            if hop.target in seen or not delegate_active:
                 break
-            hops.append((current, delegate, until))
-            seen.add(delegate)
-            current = delegate
+            hops.append(hop)
+            seen.add(hop.target)
+            current = hop.target
             if current not in away:
                 away.update(await _away(conn, {current}, now))
         if hops:
@@ -104,8 +126,9 @@ async def follow_delegations(
 
 async def _away(
     conn: AsyncConnection, user_ids: set[str], now: datetime
-) -> dict[str, tuple[str, datetime, bool]]:
-    """Who among ``user_ids`` is away now: their delegate, return date, delegate active."""
+) -> dict[str, tuple[Hop, bool]]:
+    """Who among ``user_ids`` is away now: the step to their delegate, and whether that
+    delegate is active."""
     if not user_ids:
         return {}
     delegate = UserRow.__table__.alias("delegate")
@@ -113,9 +136,13 @@ async def _away(
         await conn.execute(
             select(
                 UserRow.id,
+                UserRow.email,
+                UserRow.display_name,
                 UserRow.delegate_to_user_id,
                 UserRow.away_until,
-                delegate.c.is_active,
+                delegate.c.email.label("delegate_email"),
+                delegate.c.display_name.label("delegate_name"),
+                delegate.c.is_active.label("delegate_active"),
             )
             .join(delegate, delegate.c.id == UserRow.delegate_to_user_id)
             .where(
@@ -125,4 +152,16 @@ async def _away(
             )
         )
     ).all()
-    return {r.id: (r.delegate_to_user_id, r.away_until, bool(r.is_active)) for r in rows}
+    return {
+        r.id: (
+            Hop(
+                r.id,
+                r.delegate_to_user_id,
+                r.away_until,
+                r.email or r.display_name,
+                r.delegate_email or r.delegate_name,
+            ),
+            bool(r.delegate_active),
+        )
+        for r in rows
+    }

@@ -24,13 +24,16 @@ from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.errors import ApiError
-from awaithumans.server.principals import Principal
+from awaithumans.server.principals import SYSTEM, Principal
 from awaithumans.server.security.outbound import url_refusal
 from awaithumans.server.security.receipts import chain_hash
+from awaithumans.server.services.delegation import Hop, follow_delegations
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
+from awaithumans.server.services.nudges import first_nudge_at
 from awaithumans.server.services.policy import policy_from_request
 from awaithumans.server.services.replicas import announce
+from awaithumans.server.services.routing import group_of, pick_members
 from awaithumans.server.services.verifier_gate import refuse_config
 from awaithumans.server.services.views import seal_for, snapshot_of, view_of
 from awaithumans.server.services.writer import Write
@@ -66,7 +69,11 @@ def _check_callback_url(url: str | None) -> None:
 
 
 def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
+    """The emails ``assign_to`` names, in order (the 0.1 shapes); [] for a user id or a
+    role or pool (``routing.group_of``, checked here too). Raises ``ApiError``."""
     if assign_to is None:
+        return []
+    if group_of(assign_to) is not None:
         return []
     if "user_id" in assign_to and not isinstance(assign_to["user_id"], str):
         raise ApiError(400, ErrorCode.INVALID_ASSIGNEE, "assign_to.user_id must be a string.")
@@ -80,7 +87,8 @@ def _assignee_emails(assign_to: dict[str, Any] | None) -> list[str]:
     raise ApiError(
         400,
         ErrorCode.INVALID_ASSIGNEE,
-        'assign_to must be {"email": ...}, {"emails": [...]} or {"user_id": ...}.',
+        'assign_to must be {"email": ...}, {"emails": [...]}, {"user_id": ...}, '
+        '{"role": ...} or {"pool": ...}.',
     )
 
 
@@ -186,7 +194,7 @@ async def prepare_create(
         # What a decision receipt names as shown; fixed from now on (migration 0013).
         "shown_sha256": shown_sha256(req.payload, form, req.response_schema),
         "policy": policy,
-        "next_nudge_at": None,
+        "next_nudge_at": first_nudge_at(policy, now, ctx.settings.business_hours),
         "nudges_done": 0,
         "first_viewed_at": None,
     }
@@ -213,6 +221,12 @@ class CreateTask(Write[Created]):
         self.payload = payload
         self.assignee_emails = assignee_emails
         self.recipients = recipients or []
+        self.routed_to = group_of(values["assign_to"]) if values["assign_to"] else None
+        self.named_user_id: str | None = values["assigned_to_user_id"]
+        # Set while resolving the assignee: what the created row's detail says of a role
+        # or pool, and the delegations followed (one audit row each, after it).
+        self.routing: dict[str, Any] | None = None
+        self.delegations: tuple[Hop, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -223,18 +237,34 @@ class CreateTask(Write[Created]):
         """The task as inserted (assignee resolved)."""
         return TaskRecord.from_row(self.values)
 
-    def stamp_first_row(self) -> None:
-        """Make the task's first audit row; its hash starts the chain (the task's head)."""
+    def stamp_first_rows(self) -> None:
+        """Make the task's first audit rows: "created", whose hash starts the chain, then
+        one "delegated" per delegation followed; the last hash is the task's head."""
+        status = TaskStatus(self.values["status"])
         row = audit_values(
             self.values["id"],
             action="created",
             from_status=None,
-            to_status=TaskStatus(self.values["status"]),
+            to_status=status,
             actor=self.principal,
             channel=Channel.API,
+            detail=self.routing,
         )
-        row["chain_hash"] = self.values["audit_head"] = chain_hash(None, row)
-        self.first_row = row
+        row["chain_hash"] = chain_hash(None, row)
+        self.first_rows = [row]
+        for hop in self.delegations:
+            row = audit_values(
+                self.values["id"],
+                action="delegated",
+                from_status=status,
+                to_status=status,
+                actor=SYSTEM,
+                channel=Channel.SYSTEM,
+                detail=hop.detail(),
+            )
+            row["chain_hash"] = chain_hash(self.first_rows[-1]["chain_hash"], row)
+            self.first_rows.append(row)
+        self.values["audit_head"] = self.first_rows[-1]["chain_hash"]
 
     def outcome_for_existing(self, task: TaskRecord) -> Created:
         # Found in this credential's own scope: its task, unless the content differs.
@@ -246,7 +276,6 @@ class CreateTask(Write[Created]):
     async def apply_many(cls, conn: AsyncConnection, writes: Sequence[Write[Any]]) -> list[Any]:
         creates = [w for w in writes if isinstance(w, CreateTask)]
         existing = await _tasks_by_key(conn, {w.key for w in creates})
-        await _resolve_assignees(conn, creates)
         outcomes: list[Created | None] = []
         fresh: dict[tuple[str, str], CreateTask] = {}
         for w in creates:
@@ -257,8 +286,11 @@ class CreateTask(Write[Created]):
             else:
                 fresh[w.key] = w
                 outcomes.append(None)
+        # Only new tasks take a member's turn or follow a delegation: a replayed create
+        # returns the task as it was made.
+        await _resolve_assignees(conn, list(fresh.values()))
         for w in fresh.values():
-            w.stamp_first_row()
+            w.stamp_first_rows()
         inserted: set[str] = set()
         if fresh:
             insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -282,7 +314,7 @@ class CreateTask(Write[Created]):
             if w.values["id"] not in inserted:
                 outcomes[i] = w.outcome_for_existing(raced_rows[w.key])
                 continue
-            audits.append(w.first_row)
+            audits.extend(w.first_rows)
             jobs.extend(created_rows(w.values["id"], w.values["notify"]))
             outcomes[i] = Created(
                 view_of(w.record(), w.ctx.sealer, w.ctx.settings.base_url(), payload=w.payload)
@@ -304,6 +336,8 @@ class CreateTask(Write[Created]):
         self.ctx.hub.remember(snapshot_of(self.record(), None))
         self.ctx.hub.changed()
         self.ctx.wake.deadline(self.values["timeout_at"])
+        if self.values["next_nudge_at"] is not None:
+            self.ctx.wake.deadline(self.values["next_nudge_at"])
         if self.values["notify"]:
             self.ctx.wake.outbox()
 
@@ -347,6 +381,48 @@ def _recipients(routes: Sequence[NotifyRoute], req: CreateTaskRequest) -> list[t
 
 
 async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -> None:
+    """Pin each task to its assignee, then hand it on from anyone away to their delegate
+    (``services/delegation.py``, an audit row per hop)."""
+    for w in creates:
+        # From the request again: a batch that failed is retried write by write.
+        w.values["assigned_to_user_id"] = w.named_user_id
+        w.values["status"] = TaskStatus.CREATED.value
+        w.routing = None
+        w.delegations = ()
+    await _pin_assignees(conn, creates)
+    now = utcnow()
+    routed = [(w, w.routed_to) for w in creates if w.routed_to is not None]
+    picked = await pick_members(conn, [group for _w, group in routed], now)
+    for (w, group), person in zip(routed, picked, strict=True):
+        w.values["assigned_to_user_id"] = person
+        if person is not None:
+            w.values["status"] = TaskStatus.ASSIGNED.value
+            w.routing = {
+                "routed_to": group.as_detail(),
+                "assigned_to": person,
+                "message": f"Routed to {group}: its least recently assigned member.",
+            }
+        else:
+            # Chosen over refusing the create: the agent's ask is not lost while a role is
+            # being staffed; operators see it (and this note in its audit trail) and can
+            # assign it.
+            w.routing = {
+                "routed_to": group.as_detail(),
+                "assigned_to": None,
+                "message": f"No active member of {group}: unassigned, open to operators.",
+            }
+    assigned = {w.values["assigned_to_user_id"] for w in creates} - {None}
+    if not assigned:
+        return
+    delegated = await follow_delegations(conn, assigned, now)
+    for w in creates:
+        found = delegated.get(w.values["assigned_to_user_id"])
+        if found is not None:
+            w.values["assigned_to_user_id"] = found.delegate
+            w.delegations = found.hops
+
+
+async def _pin_assignees(conn: AsyncConnection, creates: list[CreateTask]) -> None:
     """Pin each task to an active directory user it names (by id, or the first email found),
     else to the first directory user one of its Slack DMs goes to.
 
