@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     TASK_ALREADY_CLAIMED = "TASK_ALREADY_CLAIMED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     NOT_ASSIGNED_TO_YOU = "NOT_ASSIGNED_TO_YOU"
+    TASK_NOT_OPENED = "TASK_NOT_OPENED"  # a bulk answer covers only tasks the person opened
     # Approval policies: not among the task's approvers; one vote per person; the person
     # who asked never approves their own request.
     NOT_AN_APPROVER = "NOT_AN_APPROVER"

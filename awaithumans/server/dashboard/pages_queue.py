@@ -7,6 +7,11 @@ index in the order shown: the open tasks newest first from ``ix_tasks_open_creat
 indexes. Assignees are named through one outer join, only the shown columns are read, and
 no payload is decrypted: a page is two small queries however many tasks exist.
 
+Each row has a checkbox for the bulk answer (``pages_bulk.py``), usable once this person
+has opened the task (``task_views``, joined on its primary key). The checkboxes belong to
+the form outside the live list (``form="bulk-form"``), so a re-rendered list keeps the form;
+``app.js`` keeps what was ticked.
+
 Live updates: the page carries the hub's change sequence; ``app.js`` long-polls
 ``/ui/changes`` with it and, when it moves, re-fetches the list from ``/ui/queue`` (or
 ``/ui/audit``), which renders the same fragment the page embeds."""
@@ -19,7 +24,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from sqlalchemy import ColumnElement, Select, TextClause, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, TextClause, and_, func, or_, select, text, tuple_
 from starlette.responses import JSONResponse, Response
 
 from awaithumans.core._codes import ErrorCode
@@ -31,6 +36,7 @@ from awaithumans.server.db.models import (
     FINISHED_TASK_CONDITION,
     OPEN_TASK_CONDITION,
     TaskRow,
+    TaskViewRow,
     UserRow,
 )
 from awaithumans.server.errors import ApiError
@@ -203,9 +209,15 @@ def queue_statement(
             TaskRow.assigned_to_user_id,
             UserRow.display_name.label("assignee_name"),
             UserRow.email.label("assignee_email"),
+            TaskViewRow.first_at.label("opened_at"),
         )
         .select_from(TaskRow)
         .outerjoin(UserRow, UserRow.id == TaskRow.assigned_to_user_id)
+        # Whether this person opened each task (a primary-key probe per shown row): only
+        # those can be picked for a bulk answer.
+        .outerjoin(
+            TaskViewRow, and_(TaskViewRow.task_id == TaskRow.id, TaskViewRow.user_id == who.id)
+        )
         .where(*conditions)
         .order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
         .limit(PAGE_SIZE + 1)

@@ -32,7 +32,14 @@
     if (html === el.liveHtml) return;
     el.liveHtml = html;
     const key = focusKey(el);
+    // Boxes ticked for a bulk answer stay ticked when the list re-renders (by id).
+    const ticked = Array.from(el.querySelectorAll("input[type=checkbox][form]:checked"), (i) => i.id);
     el.innerHTML = html;
+    for (const id of ticked) {
+      const box = document.getElementById(id);
+      if (box && !box.disabled) box.checked = true;
+    }
+    el.dispatchEvent(new Event("change", { bubbles: true }));
     if (key) {
       const again = el.querySelector(key);
       if (again) again.focus({ preventScroll: true });
@@ -88,4 +95,23 @@ document.addEventListener("submit", (event) => {
     set("display_name", option.dataset.name, false);
     set("email", option.dataset.email, false);
   });
+})();
+
+// The queue's bulk answer: say how many tasks are ticked, and keep the button off until one
+// is. Without JavaScript the button always works and the server says what is missing.
+(function () {
+  const form = document.getElementById("bulk-form");
+  if (!form) return;
+  const button = form.querySelector("[data-bulk-submit]");
+  const count = form.querySelector("[data-bulk-count]");
+  const hint = count ? count.textContent : "";
+  const update = () => {
+    const n = document.querySelectorAll("input[type=checkbox][form=bulk-form]:checked").length;
+    button.disabled = n === 0;
+    button.textContent = n ? "Answer " + n + " selected together" : "Answer selected together";
+    if (count) count.textContent = n ? n + " selected" : hint;
+  };
+  // Ticking a box, and the list re-rendering, both end in a change event.
+  document.addEventListener("change", update);
+  update();
 })();
