@@ -122,13 +122,16 @@ def arguments_of(raw: str | dict[str, Any] | None) -> dict[str, Any]:
 async def ask_about(
     call: ToolCall,
     *,
-    key: str,
+    key: str | None,
     response_schema: type[D],
     title: Title | None,
     on_timeout: OnTimeout,
     options: AskOptions,
 ) -> D:
     """Put ``call`` to a person (task keyed ``key``) and return their decision.
+
+    Without a key (a call the framework gave no id), the SDK derives one from the question
+    and the call, so the same call asked again still finds its task.
 
     With ``on_timeout="deny"`` an unanswered call is denied with :data:`TIMEOUT_MESSAGE`;
     the server records the task as timed out with that default applied.
