@@ -652,6 +652,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server_flags(prefect, 3003, "port the relay listens on (default: 3003)")
     prefect.set_defaults(func=cmd_relay_prefect)
+    # `awaithumans mcp` parses its own flags (awaithumans/integrations/mcp): see run().
+    sub.add_parser(
+        "mcp", help="serve ask_human/get_answer to MCP clients (stdio, or --transport http)"
+    )
     _describe(parser)
     return parser
 
@@ -671,6 +675,15 @@ def _describe(parser: argparse.ArgumentParser) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mcp"]:
+        # Its flags and the `mcp` SDK are loaded only when it runs.
+        try:
+            from awaithumans.integrations.mcp import main as mcp_main
+        except MissingExtraError as exc:
+            print(f"awaithumans mcp: {exc.message}", file=sys.stderr)
+            return 2
+        return mcp_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
