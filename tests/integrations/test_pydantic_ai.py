@@ -58,6 +58,16 @@ class RefundModel:
         default_factory=lambda: [{"order_id": "ord_7", "amount_usd": 42}]
     )
     returned: list[str] = field(default_factory=list)
+    #: The run's conversation id, part of each task's key.
+    conversation: str = field(default_factory=lambda: f"conv-{uuid.uuid4().hex}")
+
+    @property
+    def run_options(self) -> dict[str, Any]:
+        return {"conversation_id": self.conversation}
+
+    def key(self, index: int = 0, prefix: str = "pydantic-ai") -> str:
+        """The idempotency key of the task for the ``index``-th call."""
+        return f"{prefix}:{self.conversation}:{self.call_ids[index]}"
 
     def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         results = [part for part in messages[-1].parts if isinstance(part, ToolReturnPart)]
@@ -103,9 +113,11 @@ async def test_approved_call_runs_and_the_task_records_what_was_shown(
     model, ran = RefundModel([call_id()]), no_calls()
     agent = refund_agent(model, ran)
     run = asyncio.create_task(
-        run_with_approvals(agent, "Refund order 7", **server_options(aw_server))
+        run_with_approvals(
+            agent, "Refund order 7", run_options=model.run_options, **server_options(aw_server)
+        )
     )
-    key = f"pydantic-ai:{model.call_ids[0]}"
+    key = model.key()
     completed = await decide(aw_server, key, {"approved": True})
     result = await asyncio.wait_for(run, 30)
 
@@ -127,12 +139,12 @@ async def test_denied_call_does_not_run_and_the_model_reads_the_message(
     model, ran = RefundModel([call_id()]), no_calls()
     agent = refund_agent(model, ran)
     run = asyncio.create_task(
-        run_with_approvals(agent, "Refund order 7", **server_options(aw_server))
+        run_with_approvals(
+            agent, "Refund order 7", run_options=model.run_options, **server_options(aw_server)
+        )
     )
     message = "Order 7 was already refunded last week."
-    await decide(
-        aw_server, f"pydantic-ai:{model.call_ids[0]}", {"approved": False, "message": message}
-    )
+    await decide(aw_server, model.key(), {"approved": False, "message": message})
     result = await asyncio.wait_for(run, 30)
 
     assert ran == []
@@ -144,12 +156,12 @@ async def test_edited_arguments_are_what_runs(aw_server: ServerProcess) -> None:
     model, ran = RefundModel([call_id()]), no_calls()
     agent = refund_agent(model, ran)
     run = asyncio.create_task(
-        run_with_approvals(agent, "Refund order 7", **server_options(aw_server))
+        run_with_approvals(
+            agent, "Refund order 7", run_options=model.run_options, **server_options(aw_server)
+        )
     )
     edited = {"order_id": "ord_7", "amount_usd": 30}
-    completed = await decide(
-        aw_server, f"pydantic-ai:{model.call_ids[0]}", {"approved": True, "arguments": edited}
-    )
+    completed = await decide(aw_server, model.key(), {"approved": True, "arguments": edited})
     result = await asyncio.wait_for(run, 30)
 
     assert ran == [edited]
@@ -169,9 +181,14 @@ async def test_each_call_is_its_own_task(aw_server: ServerProcess) -> None:
     )
     ran: list[dict[str, Any]] = []
     run = asyncio.create_task(
-        run_with_approvals(refund_agent(model, ran), "Refund both", **server_options(aw_server))
+        run_with_approvals(
+            refund_agent(model, ran),
+            "Refund both",
+            run_options=model.run_options,
+            **server_options(aw_server),
+        )
     )
-    first, second = (f"pydantic-ai:{i}" for i in model.call_ids)
+    first, second = model.key(0), model.key(1)
     await decide(aw_server, second, {"approved": False, "message": "not this one"})
     await decide(aw_server, first, {"approved": True})
     result = await asyncio.wait_for(run, 30)
@@ -192,10 +209,14 @@ async def test_a_run_picked_up_from_saved_messages_finds_the_same_task(
         assert [part.tool_call_id for part in requests.approvals] == model.call_ids
         saved.append(ModelMessagesTypeAdapter.dump_json(messages))
 
-    key = f"pydantic-ai:{model.call_ids[0]}"
+    key = model.key()
     first = asyncio.create_task(
         run_with_approvals(
-            refund_agent(model, ran), "Refund order 7", on_pending=save, **server_options(aw_server)
+            refund_agent(model, ran),
+            "Refund order 7",
+            on_pending=save,
+            run_options=model.run_options,
+            **server_options(aw_server),
         )
     )
     opened = await task_with_key(aw_server, key)
@@ -252,15 +273,41 @@ async def test_capability_resolves_inside_one_run(aw_server: ServerProcess) -> N
     run = asyncio.create_task(
         agent.run(
             "Refund order 7",
+            conversation_id=model.conversation,
             capabilities=[approvals_capability(key_prefix="inline", **server_options(aw_server))],
         )
     )
-    completed = await decide(aw_server, f"inline:{model.call_ids[0]}", {"approved": True})
+    completed = await decide(aw_server, model.key(prefix="inline"), {"approved": True})
     result = await asyncio.wait_for(run, 30)
 
     assert ran == [{"order_id": "ord_7", "amount_usd": 42}]
     assert result.output == "refunded 42 USD on ord_7"
     assert (await read_task(aw_server, completed["id"]))["payload"]["agent"] == "refunds"
+
+
+async def test_a_call_id_repeated_in_another_conversation_is_another_task(
+    aw_server: ServerProcess,
+) -> None:
+    """Models that number their calls (or ``TestModel``, whose ids are fixed) repeat ids; the
+    conversation id in the key keeps one conversation's answer from deciding another's."""
+    same = call_id()
+    answered = []
+    for message in ("first: no", "second: no"):
+        model, ran = RefundModel([same]), no_calls()
+        run = asyncio.create_task(
+            run_with_approvals(
+                refund_agent(model, ran),
+                "Refund order 7",
+                run_options=model.run_options,
+                **server_options(aw_server),
+            )
+        )
+        answered.append(
+            await decide(aw_server, model.key(), {"approved": False, "message": message})
+        )
+        assert (await asyncio.wait_for(run, 30)).output == message
+        assert ran == []
+    assert answered[0]["id"] != answered[1]["id"]
 
 
 def test_options_are_await_human_parameters() -> None:

@@ -24,7 +24,7 @@ from awaithumans.integrations._tool_approval import (
     ask_about,
 )
 
-#: The tasks' idempotency keys are ``f"{key_prefix}:{tool_call_id}"``.
+#: The tasks' idempotency keys are ``f"{key_prefix}:{conversation_id}:{tool_call_id}"``.
 KEY_PREFIX = "pydantic-ai"
 
 #: What the model reads when a person denies a call without saying why.
@@ -46,6 +46,7 @@ async def resolve_approvals(
     requests: DeferredToolRequests,
     *,
     agent_name: str | None = None,
+    conversation_id: str | None = None,
     key_prefix: str = KEY_PREFIX,
     title: Title | None = None,
     on_timeout: OnTimeout = "deny",
@@ -56,8 +57,12 @@ async def resolve_approvals(
     Args:
         requests: The run's output when it stopped for approvals.
         agent_name: Shown with each call.
-        key_prefix: The tasks' keys are ``f"{key_prefix}:{tool_call_id}"``; set one per
-            conversation when the model's call ids may repeat across them.
+        conversation_id: The run's ``conversation_id``: part of each task's key, so call
+            ids that repeat across conversations (some models number them; ``TestModel``
+            fixes them) never share a task. It stays the same when a run is continued
+            from its messages, so a re-run finds its tasks.
+        key_prefix: The tasks' keys are ``f"{key_prefix}:{conversation_id}:{tool_call_id}"``
+            (without a conversation id, ``f"{key_prefix}:{tool_call_id}"``).
         title: The task's question for a call (default: ``Allow tool(arg=value, ...)?``).
         on_timeout: ``"deny"``: a call nobody decided on in time is denied, with
             :data:`TIMEOUT_MESSAGE` for the model; ``"raise"``: ``TaskTimeoutError``.
@@ -76,7 +81,7 @@ async def resolve_approvals(
         asyncio.ensure_future(
             ask_about(
                 _call_of(part, requests, agent_name),
-                key=f"{key_prefix}:{part.tool_call_id}",
+                key=_key(key_prefix, conversation_id, part.tool_call_id),
                 response_schema=EditableToolDecision,
                 title=title,
                 on_timeout=on_timeout,
@@ -122,6 +127,7 @@ def approvals_capability(
         return await resolve_approvals(
             requests,
             agent_name=ctx.agent.name if ctx.agent is not None else None,
+            conversation_id=ctx.conversation_id,
             key_prefix=key_prefix,
             title=title,
             on_timeout=on_timeout,
@@ -176,6 +182,7 @@ async def run_with_approvals(
         decisions = await resolve_approvals(
             requests,
             agent_name=agent.name,
+            conversation_id=result.conversation_id,
             key_prefix=key_prefix,
             title=title,
             on_timeout=on_timeout,
@@ -188,6 +195,14 @@ async def run_with_approvals(
             **extra,
         )
     return result
+
+
+def _key(prefix: str, conversation_id: str | None, tool_call_id: str) -> str:
+    return (
+        f"{prefix}:{conversation_id}:{tool_call_id}"
+        if conversation_id
+        else f"{prefix}:{tool_call_id}"
+    )
 
 
 def _call_of(part: ToolCallPart, requests: DeferredToolRequests, agent: str | None) -> ToolCall:
