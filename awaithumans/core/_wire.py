@@ -147,6 +147,19 @@ class CompleteTaskRequest(BaseModel):
         return self
 
 
+class ApprovalView(BaseModel):
+    """One person's vote on a task that needs several approvals (``approvals_required``)."""
+
+    user_id: str
+    email: str | None = None
+    display_name: str | None = None
+    channel: str
+    at: datetime
+    #: The response's ``approved`` field: True approves, False rejects.
+    approved: bool
+    response: dict[str, Any] | None = None
+
+
 class PollResponse(BaseModel):
     """Body of ``GET /api/tasks/{id}/poll``."""
 
@@ -160,6 +173,10 @@ class PollResponse(BaseModel):
     default_applied: bool = False
     #: A completed task's signed decision receipt (``awaithumans.verify_receipt``).
     receipt: dict[str, Any] | None = None
+    #: How many approvals the task needs (1: a plain task, whose answer is no vote).
+    approvals_required: int = 1
+    #: The votes so far, oldest first (the deciding one last once the task is completed).
+    approvals: list[ApprovalView] = Field(default_factory=list)
 
 
 class TaskView(BaseModel):
@@ -203,6 +220,10 @@ class TaskView(BaseModel):
     default_applied: bool = False
     #: The signed receipt of the final answer (completed tasks answered since receipts).
     receipt: dict[str, Any] | None = None
+    #: How many approvals the task needs (1: a plain task, whose answer is no vote).
+    approvals_required: int = 1
+    #: The votes so far, oldest first; None where they were not read (task lists).
+    approvals: list[ApprovalView] | None = None
 
 
 class ErrorBody(BaseModel):

@@ -27,12 +27,18 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from awaithumans.server.db.models import EmailIdentityRow, SlackInstallationRow, TaskRow
+from awaithumans.server.db.models import (
+    EmailIdentityRow,
+    SlackInstallationRow,
+    TaskRow,
+    TaskVoteRow,
+)
 from awaithumans.server.notify.email.identities import identity_aad
 from awaithumans.server.notify.slack.installs import install_aad
 from awaithumans.server.security import DecryptionError, Sealer
 from awaithumans.server.security.encryption import HEADER_BYTES
 from awaithumans.server.services.views import task_aad
+from awaithumans.server.services.votes import vote_aad
 
 #: Passes over the tables before giving up on rows that keep changing under the walk.
 _PASSES = 3
@@ -59,6 +65,7 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn(TaskRow, "id", "response_enc", task_aad),
     SealedColumn(TaskRow, "id", "submission_enc", task_aad),
     SealedColumn(TaskRow, "id", "on_timeout_enc", task_aad),
+    SealedColumn(TaskVoteRow, "id", "response_enc", vote_aad),
     SealedColumn(SlackInstallationRow, "team_id", "token_enc", install_aad),
     SealedColumn(EmailIdentityRow, "name", "secret_enc", identity_aad),
 )

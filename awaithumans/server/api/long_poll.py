@@ -32,7 +32,7 @@ from awaithumans.server.auth import Credentials
 from awaithumans.server.context import ServerContext
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers
+from awaithumans.server.services import answers, votes
 from awaithumans.server.services.hub import Snapshot
 from awaithumans.server.services.views import default_applied, open_for, snapshot_of
 
@@ -50,7 +50,10 @@ async def snapshot(ctx: ServerContext, task_id: str) -> Snapshot | None:
     task = await answers.load_task(ctx, task_id)
     if task is None:
         return None
-    snap = snapshot_of(task, open_for(ctx.sealer, task_id, task.response_enc))
+    approvals = await votes.approvals_for(ctx, task)
+    snap = snapshot_of(
+        task, open_for(ctx.sealer, task_id, task.response_enc), approvals=approvals or ()
+    )
     ctx.hub.remember(snap)
     return snap
 
@@ -87,6 +90,8 @@ async def answer_poll(ctx: ServerContext, who: Principal, task_id: str, timeout:
         verification_attempt=snap.verification_attempt,
         default_applied=applied,
         receipt=snap.receipt if snap.status is TaskStatus.COMPLETED else None,
+        approvals_required=snap.approvals_required,
+        approvals=list(snap.approvals),
     )
     response = json_response(body.model_dump_json())
     if woken_at is not None and snap.terminal:

@@ -28,7 +28,7 @@ from awaithumans.server.db.models import AuditRow, TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers, verification
+from awaithumans.server.services import answers, verification, votes
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
 from awaithumans.server.services.task_create import prepare_create
@@ -147,9 +147,10 @@ async def get_task(task_id: str, ctx: Ctx, who: AnyPrincipal) -> Response:
     task = await _visible(ctx, task_id, who)
     # Reviewers see a redacted payload only through channels that honour redaction.
     hide = task.redact_payload and who.kind == "user" and not who.is_operator
+    approvals = await votes.approvals_for(ctx, task)
     return json_response(
         view_of(
-            task, ctx.sealer, ctx.settings.base_url(), include_payload=not hide
+            task, ctx.sealer, ctx.settings.base_url(), include_payload=not hide, approvals=approvals
         ).model_dump_json()
     )
 
@@ -209,7 +210,13 @@ def _reply(
             "The response does not match the task's response_schema.",
             details=outcome.problems,
         )
-    view = view_of(outcome.task, ctx.sealer, ctx.settings.base_url(), response=outcome.response)
+    view = view_of(
+        outcome.task,
+        ctx.sealer,
+        ctx.settings.base_url(),
+        response=outcome.response,
+        approvals=outcome.approvals,
+    )
     return json_response(view.model_dump_json())
 
 

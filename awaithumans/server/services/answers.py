@@ -10,12 +10,15 @@ named :class:`Channel`, and get one typed outcome back:
 * :class:`Invalid`: the answer does not fit the task's response schema; nothing changed.
 
 The checks run in one order for everyone: the task is visible to the principal, the
-principal may answer it (its assignee, or an operator), the task still takes answers, the
+principal may answer it (its assignee, or an operator; for a task with approvers only
+they, and operators unless the policy says otherwise: :mod:`approvers`), the task still
+takes answers, the
 answer matches the response schema, and the verifier gate (its provider installed and
 keyed on this server; then the answer waits for its verdict). The state change itself goes
 through :mod:`lifecycle` (compare-and-set, audit row, outbox rows in one transaction), which
 checks state and assignment again against the row it updates: a race lost between these
-checks and the write is refused the same way.
+checks and the write is refused the same way. A task that needs several approvals takes
+each answer as a vote (:mod:`votes`), and completes on the deciding one.
 """
 
 from __future__ import annotations
@@ -28,19 +31,28 @@ from typing import Any
 from sqlalchemy import select
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.core._wire import TaskStatus
+from awaithumans.core._wire import ApprovalView, TaskStatus
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
+from awaithumans.server.services import votes
+from awaithumans.server.services.approvers import (
+    NOT_AN_APPROVER,
+    NOT_ASSIGNED_TO_YOU,
+    answer_refusal,
+    groups_for,
+    sees_as_approver,
+)
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel, Moved, Refused
+from awaithumans.server.services.memberships import Groups
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.services.task_actions import (
     Cancel,
     Claim,
     Complete,
     TaskAction,
-    may_answer,
 )
 from awaithumans.server.services.verification import Submission, Submit
 from awaithumans.server.services.verifier_gate import config_of, refuse_submit
@@ -51,10 +63,12 @@ CLAIMABLE = frozenset({TaskStatus.CREATED, TaskStatus.NOTIFIED, TaskStatus.ASSIG
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """The task moved. ``response`` is the answer just given (for ``answer``)."""
+    """The task moved. ``response`` is the answer just given (for ``answer``);
+    ``approvals`` the task's votes, this one last (a task that needs several approvals)."""
 
     task: TaskRecord
     response: dict[str, Any] | None = None
+    approvals: list[ApprovalView] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +125,44 @@ async def load_task(ctx: ServerContext, task_id: str) -> TaskRecord | None:
 
 
 async def visible_task(ctx: ServerContext, task_id: str, who: Principal) -> TaskRecord | None:
-    """The task if ``who`` may see it; someone else's task is as missing as an unknown one."""
+    """The task if ``who`` may see it; someone else's task is as missing as an unknown one.
+
+    Besides :func:`sees`, a task's listed approvers see it (they may answer it)."""
+    found = await seen_task(ctx, task_id, who)
+    return found[0] if found is not None else None
+
+
+async def seen_task(
+    ctx: ServerContext, task_id: str, who: Principal
+) -> tuple[TaskRecord, Groups] | None:
+    """:func:`visible_task`, with the roles and pools ``who`` was judged by."""
     task = await load_task(ctx, task_id)
-    return task if task is not None and can_see(who, task) else None
+    if task is None:
+        return None
+    groups = await groups_for(ctx.reader, who, task)
+    if can_see(who, task) or sees_as_approver(who, task, groups):
+        return task, groups
+    return None
+
+
+async def answer_refusal_of(
+    ctx: ServerContext, who: Principal, task: TaskRecord, groups: Groups | None = None
+) -> Refusal | None:
+    """Why ``who`` may not answer ``task`` now (state, approvers, assignment, a vote
+    already cast), as the answer itself would refuse it; None when they may."""
+    if not who.can_answer:
+        return Refusal(
+            403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
+        )
+    if task.status not in ANSWERABLE:
+        return _refused(Refused(task.id, task.status), "answer")
+    if groups is None:
+        groups = await groups_for(ctx.reader, who, task)
+    reason = answer_refusal(who, task, groups)
+    if reason is None and policy_of(task).counts_votes:
+        async with ctx.reader.connect() as conn:
+            reason = await votes.vote_refusal(conn, ctx.sealer, who, task)
+    return _refused(Refused(task.id, task.status, reason), "answer") if reason else None
 
 
 def not_found(task_id: str) -> Refusal:
@@ -144,17 +193,18 @@ async def answer(
         unreadable: Fields the channel could not decode from what the person typed (field
             name -> message); reported with the schema's problems, after the refusals.
     """
-    task = await visible_task(ctx, task_id, who)
-    if task is None:
+    seen = await seen_task(ctx, task_id, who)
+    if seen is None:
         return not_found(task_id)
+    task, groups = seen
     if not who.can_answer:
         return Refusal(
             403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
         )
     if task.status not in ANSWERABLE:
         return _refused(Refused(task_id, task.status), "answer")
-    if not may_answer(who, task):
-        return _refused(Refused(task_id, task.status, "NOT_ASSIGNED_TO_YOU"), "answer")
+    if (reason := answer_refusal(who, task, groups)) is not None:
+        return _refused(Refused(task_id, task.status, reason), "answer")
     config = config_of(task.verifier_config) if task.verifier_config is not None else None
     if text is not None:
         if config is None or not config.parse_natural_language:
@@ -175,9 +225,18 @@ async def answer(
             return Refusal(exc.status_code, ErrorCode(exc.code), exc.message, task.status)
         if problems or unreadable:
             return Invalid(problems, dict(unreadable or {}))
+    if config is None and policy_of(task).counts_votes:
+        assert response is not None
+        voted = await votes.cast(ctx, votes.CastVote(ctx, task_id, who, channel, response, groups))
+        if isinstance(voted, Refused):
+            return _refused(voted, "answer")
+        ctx.metrics.task_answered(channel.value)
+        return Done(voted.moved.task, response, voted.votes)
     if config is None:
         assert response is not None
-        outcome = await _act(ctx, Complete(ctx, task_id, who, channel, response), "answer")
+        complete = Complete(ctx, task_id, who, channel, response)
+        complete.groups = groups
+        outcome = await _act(ctx, complete, "answer")
         if not isinstance(outcome, Done):
             return outcome
         ctx.metrics.task_answered(channel.value)
@@ -187,7 +246,9 @@ async def answer(
     if blocked is not None:
         return Refusal(424, blocked.code, blocked.message, task.status)
     submission = Submission.of(who, channel, response if text is None else None, text)
-    submitted = await _act(ctx, Submit(ctx, task_id, who, channel, submission), "answer")
+    submit = Submit(ctx, task_id, who, channel, submission)
+    submit.groups = groups
+    submitted = await _act(ctx, submit, "answer")
     if isinstance(submitted, Done):
         ctx.metrics.task_answered(channel.value)
     return submitted
@@ -204,15 +265,28 @@ async def claim(
             assignee, though reviewers otherwise see only tasks assigned to them.
     """
     task = await load_task(ctx, task_id)
+    if task is None:
+        return not_found(task_id)
+    groups = await groups_for(ctx.reader, who, task)
     # Whoever was offered the task may learn that someone else took it: the claim below is
     # then refused as already claimed (a lost race must not read as "no such task").
-    if task is None or not (can_see(who, task) or (offered and who.kind == "user")):
+    seen = can_see(who, task) or sees_as_approver(who, task, groups)
+    if not (seen or (offered and who.kind == "user")):
         return not_found(task_id)
     if not who.can_answer:
         return Refusal(
             403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not claim them."
         )
-    return await _act(ctx, Claim(ctx, task_id, who, channel), "claim")
+    if (
+        policy_of(task).counts_votes
+        and task.status is TaskStatus.IN_PROGRESS
+        and answer_refusal(who, task, groups) is None
+    ):
+        # Several people vote on it: one taking it in hand does not shut the others out.
+        return Done(task)
+    claim = Claim(ctx, task_id, who, channel)
+    claim.groups = groups
+    return await _act(ctx, claim, "claim")
 
 
 async def cancel(
@@ -234,9 +308,27 @@ async def _act(ctx: ServerContext, action: TaskAction, verb: str) -> Done | Refu
 
 def _refused(result: Refused, verb: str) -> Refusal:
     current = result.current
+    if result.reason == votes.ALREADY_VOTED:
+        return Refusal(
+            409, ErrorCode.ALREADY_VOTED, "You have already voted on this task.", current
+        )
     if current is None:
         return not_found(result.task_id)
-    if result.reason == "NOT_ASSIGNED_TO_YOU":
+    if result.reason == NOT_AN_APPROVER:
+        return Refusal(
+            403,
+            ErrorCode.NOT_AN_APPROVER,
+            f"Only this task's approvers may {verb} it, and you are not one of them.",
+            current,
+        )
+    if result.reason == votes.REQUESTER_CANNOT_APPROVE:
+        return Refusal(
+            403,
+            ErrorCode.REQUESTER_CANNOT_APPROVE,
+            "You asked for this approval, so your vote cannot count towards it.",
+            current,
+        )
+    if result.reason == NOT_ASSIGNED_TO_YOU:
         return Refusal(
             403, ErrorCode.NOT_ASSIGNED_TO_YOU, "This task isn't assigned to you.", current
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from awaithumans.core._wire import TERMINAL_STATUSES, TaskStatus
+from awaithumans.core._wire import TERMINAL_STATUSES, ApprovalView, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,9 @@ class Snapshot:
     verification_attempt: int
     #: The signed receipt of a completed task's answer (services/decision_receipts.py).
     receipt: dict[str, Any] | None = None
+    #: For a task that needs several approvals: how many, and the votes (services/votes.py).
+    approvals_required: int = 1
+    approvals: tuple[ApprovalView, ...] = ()
 
     @property
     def terminal(self) -> bool:

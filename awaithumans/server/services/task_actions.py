@@ -17,6 +17,7 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
+from awaithumans.server.services.approvers import NO_GROUPS, answer_refusal
 from awaithumans.server.services.decision_receipts import completion_values
 from awaithumans.server.services.lifecycle import (
     ANSWERABLE,
@@ -28,17 +29,21 @@ from awaithumans.server.services.lifecycle import (
     Refused,
     transition_many,
 )
+from awaithumans.server.services.memberships import Groups
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.services.views import open_for, seal_for, snapshot_of
 from awaithumans.server.services.writer import Write
 
 S = TaskStatus
 
 
-def may_answer(principal: Principal, task: TaskRecord) -> bool:
-    """Operators answer anything; a reviewer only what is assigned to them."""
-    if principal.is_operator:
-        return True
-    return principal.kind == "user" and task.assigned_to_user_id == principal.id
+def may_answer(principal: Principal, task: TaskRecord, groups: Groups = NO_GROUPS) -> bool:
+    """Operators answer anything, a reviewer what is assigned to them; a task with
+    approvers only its approvers (and operators, unless its policy says otherwise).
+
+    ``groups`` are the person's roles and pools (``services.approvers.groups_for``): without
+    them a role or pool listed among the approvers does not count (fail closed)."""
+    return answer_refusal(principal, task, groups) is None
 
 
 class TaskAction(Write[Moved | Refused]):
@@ -49,6 +54,9 @@ class TaskAction(Write[Moved | Refused]):
     to: TaskStatus
     action: str
     allowed_from: frozenset[TaskStatus] | None = None
+    #: The actor's roles and pools, read before the job was queued, for the approvers
+    #: rule in ``check`` (``answers`` sets them on the jobs that answer or claim).
+    groups: Groups = NO_GROUPS
 
     def __init__(
         self, ctx: ServerContext, task_id: str, actor: Principal, channel: Channel
@@ -66,6 +74,10 @@ class TaskAction(Write[Moved | Refused]):
 
     def detail(self) -> dict[str, Any] | None:
         return None
+
+    def answer_refusal(self, task: TaskRecord) -> str | None:
+        """Why the actor may not answer ``task`` as it is now (approvers, assignment)."""
+        return answer_refusal(self.actor, task, self.groups)
 
     def response(self) -> dict[str, Any] | None:
         return None
@@ -107,6 +119,13 @@ class TaskAction(Write[Moved | Refused]):
     def after(self, result: Moved | Refused) -> None:
         if not isinstance(result, Moved):
             return
+        if policy_of(result.task).counts_votes:
+            # Its snapshot carries its votes, which this move did not read: polls read the
+            # task again (votes.CastVote publishes the snapshots of votes themselves).
+            self.ctx.hub.forget(self.task_id)
+            if result.outbox_rows:
+                self.ctx.wake.outbox()
+            return
         response = self.response()
         if response is None:
             response = open_for(self.ctx.sealer, self.task_id, result.task.response_enc)
@@ -134,7 +153,7 @@ class Complete(TaskAction):
         self.answer = answer
 
     def check(self, task: TaskRecord) -> str | None:
-        return None if may_answer(self.actor, task) else "NOT_ASSIGNED_TO_YOU"
+        return self.answer_refusal(task)
 
     def values(self) -> dict[str, Any]:
         return {
@@ -172,6 +191,8 @@ class Claim(TaskAction):
     allowed_from = frozenset({S.CREATED, S.NOTIFIED, S.ASSIGNED})
 
     def check(self, task: TaskRecord) -> str | None:
+        if policy_of(task).restricts_answerers and (refusal := self.answer_refusal(task)):
+            return refusal
         assignee = task.assigned_to_user_id
         if assignee is not None and assignee != self.actor.id and not self.actor.is_operator:
             return "NOT_ASSIGNED_TO_YOU"

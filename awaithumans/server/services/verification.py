@@ -36,7 +36,7 @@ from awaithumans.server.services.lifecycle import (
     Refused,
     annotate,
 )
-from awaithumans.server.services.task_actions import TaskAction, may_answer
+from awaithumans.server.services.task_actions import TaskAction
 from awaithumans.server.services.views import open_for, seal_for, snapshot_of
 from awaithumans.server.services.writer import Write
 
@@ -107,7 +107,7 @@ class Submit(TaskAction):
         self.submission = submission
 
     def check(self, task: TaskRecord) -> str | None:
-        return None if may_answer(self.actor, task) else "NOT_ASSIGNED_TO_YOU"
+        return self.answer_refusal(task)
 
     def values(self) -> dict[str, Any]:
         return {

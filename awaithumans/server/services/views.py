@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from awaithumans.core._wire import TaskStatus, TaskView
+from awaithumans.core._wire import ApprovalView, TaskStatus, TaskView
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.security import Sealer
 from awaithumans.server.services.hub import Snapshot
+from awaithumans.server.services.policy import policy_of
 
 
 def task_aad(task_id: str) -> bytes:
@@ -27,7 +29,13 @@ def open_for(sealer: Sealer, task_id: str, blob: bytes | None) -> dict[str, Any]
     return opened if isinstance(opened, dict) else None
 
 
-def snapshot_of(task: TaskRecord, response: dict[str, Any] | None) -> Snapshot:
+def snapshot_of(
+    task: TaskRecord,
+    response: dict[str, Any] | None,
+    *,
+    approvals: Sequence[ApprovalView] = (),
+) -> Snapshot:
+    """What the hub keeps of ``task``; ``approvals`` are its votes when it counts them."""
     return Snapshot(
         task_id=task.id,
         version=task.version,
@@ -39,6 +47,8 @@ def snapshot_of(task: TaskRecord, response: dict[str, Any] | None) -> Snapshot:
         timed_out_at=task.timed_out_at,
         verification_attempt=task.verification_attempt,
         receipt=task.receipt,
+        approvals_required=policy_of(task).approvals_required,
+        approvals=tuple(approvals),
     )
 
 
@@ -51,8 +61,16 @@ def view_of(
     assigned_to_email: str | None = None,
     payload: dict[str, Any] | None = None,
     response: dict[str, Any] | None = None,
+    approvals: Sequence[ApprovalView] | None = None,
 ) -> TaskView:
-    """Build the API view; ``payload``/``response`` skip decryption when already known."""
+    """Build the API view; ``payload``/``response`` skip decryption when already known.
+
+    ``approvals``: the task's votes, when it counts them and they were read
+    (``services.votes``); a task that counts none shows an empty list.
+    """
+    required = policy_of(task).approvals_required
+    if approvals is None and required == 1:
+        approvals = ()
     task_id = task.id
     if include_payload and payload is None:
         payload = open_for(sealer, task_id, task.payload_enc)
@@ -93,6 +111,8 @@ def view_of(
         completed_via_channel=task.completed_via_channel,
         default_applied=default_applied(task.status, response),
         receipt=task.receipt,
+        approvals_required=required,
+        approvals=list(approvals) if approvals is not None else None,
     )
 
 
