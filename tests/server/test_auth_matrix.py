@@ -374,6 +374,7 @@ ROUTES: tuple[Route, ...] = (
           form={"current_password": "{password}", "new_password": "{password}",
                 "new_password_confirm": "{password}"}),
     Route("POST", "/account/sign-out", PAGE_ACCOUNT, 303, form={}, ends_session=True),
+    Route("POST", "/account/delegation", PAGE_ACCOUNT, 303, form={"end_delegation": "1"}),
     # -- dashboard: lists and tasks
     Route("GET", "/", PAGE_SIGNED_IN),
     Route("GET", "/ui/queue", FRAGMENT_SIGNED_IN),
@@ -401,6 +402,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/users/{user_id}/deactivate", PAGE_OPERATOR, 303, form={}),
     Route("POST", "/users/{user_id}/reactivate", PAGE_OPERATOR, 303, form={}),
     Route("POST", "/users/{user_id}/sign-out", PAGE_OPERATOR, 303, form={}),
+    Route("POST", "/users/{user_id}/delegation", PAGE_OPERATOR, 303, form={"end_delegation": "1"}),
     Route("GET", "/settings", PAGE_OPERATOR),
     # The new key is shown once, in this very response (201), never behind a redirect.
     Route("POST", "/settings/agent-keys", PAGE_OPERATOR, 201, form={"name": "page {unique}"}),

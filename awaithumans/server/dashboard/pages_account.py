@@ -1,4 +1,5 @@
-"""The signed-in person's own page (/account): their password, and signing out everywhere.
+"""The signed-in person's own page (/account): their password, signing out everywhere, and
+being away (new tasks to a delegate until a date; ``delegation_form.py``).
 
 Every reviewer and operator with a session has it, not only operators: the one who lost a
 laptop is the first to want every session ended. A session opened by a signed link from
@@ -17,6 +18,12 @@ from awaithumans.core._codes import ErrorCode
 from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
 from awaithumans.server.dashboard.admin_common import expired_form, first_error, raw_field
 from awaithumans.server.dashboard.csrf import CSRF_FIELD, csrf_ok
+from awaithumans.server.dashboard.delegation_form import (
+    DelegationForm,
+    delegation_view,
+    read_delegation_form,
+    save_delegation,
+)
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import SessionRow, UserRow
 from awaithumans.server.db.types import utcnow
@@ -29,7 +36,11 @@ router = APIRouter(include_in_schema=False)
 
 PATH = "/account"
 _FIELDS = ("current_password", "new_password", "new_password_confirm")
-_NOTICES = {"password": "Password changed. Your other sessions were signed out."}
+_NOTICES = {
+    "password": "Password changed. Your other sessions were signed out.",
+    "delegated": "Delegation saved: your new tasks go to your delegate until you are back.",
+    "delegation-ended": "Delegation ended: new tasks come to you again.",
+}
 # Which field a refusal from the password change belongs to.
 _FIELD_OF: dict[str, str] = {
     ErrorCode.INVALID_CREDENTIALS: "current_password",
@@ -79,11 +90,13 @@ async def _page(
     who: Principal,
     *,
     errors: dict[str, str] | None = None,
+    delegation: DelegationForm | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
     errors = errors or {}
-    notice = None if errors else _NOTICES.get(request.query_params.get("done", ""))
+    derrors = delegation.errors if delegation else {}
+    notice = None if errors or derrors else _NOTICES.get(request.query_params.get("done", ""))
     return render(
         request,
         "account.html",
@@ -92,6 +105,9 @@ async def _page(
             "errors": errors,
             "first_error": first_error(errors, _FIELDS),
             "notice": notice,
+            "d": await delegation_view(ctx_of(request).engine, who.id),
+            "derrors": derrors,
+            "dvalues": delegation.shown if delegation else {},
         },
         status_code=status_code,
         headers=headers,
@@ -146,3 +162,20 @@ async def sign_out_everywhere_submit(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response)
     return response
+
+
+@router.post(f"{PATH}/delegation")
+async def set_own_delegation(request: Request) -> Response:
+    """Away until ... -> delegate to ..., or end it, for oneself."""
+    who = await _posting(request)
+    if isinstance(who, Response):
+        return who
+    ctx = ctx_of(request)
+    form = await request.form()
+    if not csrf_ok(ctx.csrf_keys, request, form.get(CSRF_FIELD)):
+        return expired_form(request)
+    got = read_delegation_form(form)
+    if not got.errors and await save_delegation(ctx.writer, who.id, got) is None:
+        done = "delegated" if got.values.get("delegate_to_user_id") else "delegation-ended"
+        return RedirectResponse(f"{PATH}?done={done}#away", status_code=303)
+    return await _page(request, who, delegation=got, status_code=400)

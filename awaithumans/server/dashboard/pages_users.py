@@ -1,4 +1,4 @@
-"""Operator pages: the user directory (/users, /users/{id}).
+"""Operator pages: the user directory (/users, /users/{id}), roles, pools and delegation.
 
 Writes go through the same services as the JSON admin API (``SaveUser``), so the same rules
 hold everywhere: no duplicate emails, and the server never loses its last active operator.
@@ -8,6 +8,7 @@ Forms post back and answer 303 on success or re-render with the problems at thei
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,13 +37,28 @@ from awaithumans.server.dashboard.admin_common import (
     raw_field,
     text_field,
 )
+from awaithumans.server.dashboard.delegation_form import (
+    DelegationForm,
+    delegation_view,
+    read_delegation_form,
+    save_delegation,
+)
 from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import UserRow
+from awaithumans.server.db.types import utcnow
+from awaithumans.server.errors import ApiError
 from awaithumans.server.notify.slack import SlackChannel
 from awaithumans.server.notify.slack.workspace import Member, NoWorkspace
 from awaithumans.server.security import hash_password_async, validate_new_password
 from awaithumans.server.services.directory import (
     SaveUser,
+)
+from awaithumans.server.services.memberships import (
+    KINDS,
+    GroupKind,
+    Groups,
+    clean_names,
+    groups_of_users,
 )
 from awaithumans.server.services.sessions import (
     end_sessions_of,
@@ -53,7 +69,22 @@ from awaithumans.server.web import session_id
 
 router = APIRouter(include_in_schema=False)
 
-_USER_FIELDS = ("display_name", "email", "is_operator", "password", "slack_user_id")
+_USER_FIELDS = (
+    "display_name",
+    "email",
+    "is_operator",
+    "password",
+    "slack_user_id",
+    "roles",
+    "pools",
+)
+# This page's own notices after a redirect (admin_common.NOTICES has the shared ones).
+_NOTICES = {
+    "delegated": "Delegation saved: their new tasks go to the delegate until they are back.",
+    "delegation-ended": "Delegation ended: new tasks go to them again.",
+}
+# Roles and pools are typed as one line: names split on commas or spaces.
+_NAME_SEPARATORS = re.compile(r"[,\s]+")
 
 
 def _sign_in_method(row: RowMapping) -> str:
@@ -67,7 +98,9 @@ def _sign_in_method(row: RowMapping) -> str:
     return "None"
 
 
-def _user_view(row: RowMapping) -> dict[str, Any]:
+def _user_view(row: RowMapping, groups: Groups | None = None) -> dict[str, Any]:
+    groups = groups or Groups()
+    away = row["away_until"] is not None and row["away_until"] > utcnow()
     return {
         "id": row["id"],
         "email": row["email"],
@@ -78,6 +111,9 @@ def _user_view(row: RowMapping) -> dict[str, Any]:
         "has_password": row["password_hash"] is not None,
         "sign_in": _sign_in_method(row),
         "created_at": row["created_at"],
+        "roles": sorted(groups.roles),
+        "pools": sorted(groups.pools),
+        "away_until": row["away_until"] if away else None,
     }
 
 
@@ -88,7 +124,8 @@ async def _all_users(request: Request) -> list[dict[str, Any]]:
             .mappings()
             .all()
         )
-    return [_user_view(r) for r in rows]
+        groups = await groups_of_users(conn, [r["id"] for r in rows])
+    return [_user_view(r, groups.get(r["id"])) for r in rows]
 
 
 async def _one_user(request: Request, user_id: str) -> dict[str, Any]:
@@ -98,9 +135,10 @@ async def _one_user(request: Request, user_id: str) -> dict[str, Any]:
             .mappings()
             .one_or_none()
         )
+        groups = await groups_of_users(conn, [user_id])
     if row is None:
         raise PageError(404, "No such user", "That user does not exist (check the link).")
-    return _user_view(row)
+    return _user_view(row, groups.get(user_id))
 
 
 def _active_operators(users: list[dict[str, Any]]) -> int:
@@ -115,6 +153,7 @@ class _UserForm:
     password: str = ""
     remove_password: bool = False
     errors: dict[str, str] = field(default_factory=dict)
+    groups: dict[GroupKind, list[str]] = field(default_factory=dict)
 
 
 def _read_user_form(
@@ -126,11 +165,21 @@ def _read_user_form(
             "email": text_field(form, "email").lower(),
             "slack_user_id": text_field(form, "slack_user_id").upper(),
             "is_operator": checked(form, "is_operator"),
+            "roles": text_field(form, "roles"),
+            "pools": text_field(form, "pools"),
         },
         password=raw_field(form, "password"),
         remove_password=editing and checked(form, "remove_password"),
     )
     values, errors = got.values, got.errors
+    for kind in KINDS:
+        if f"{kind}s" not in form:
+            continue  # a form without the field (an older page) leaves the list as it is
+        typed = values[f"{kind}s"]
+        try:
+            got.groups[kind] = clean_names([n for n in _NAME_SEPARATORS.split(typed) if n], kind)
+        except ApiError as exc:
+            errors[f"{kind}s"] = exc.message
     picked = next((m for m in members if m.id == text_field(form, "slack_member")), None)
     if picked is not None:
         # The Slack member picker: its member, and their name and email where left empty.
@@ -221,7 +270,7 @@ def _users_page(
     )
 
 
-def _edit_page(
+async def _edit_page(
     request: Request,
     target: dict[str, Any],
     *,
@@ -229,10 +278,12 @@ def _edit_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     alert: str | None = None,
+    delegation: DelegationForm | None = None,
     status_code: int = 200,
 ) -> Response:
     errors = errors or {}
     last_operator = target["is_operator"] and target["is_active"] and active_operators <= 1
+    derrors = delegation.errors if delegation else {}
     return render(
         request,
         "user_edit.html",
@@ -243,7 +294,12 @@ def _edit_page(
             "first_error": first_error(errors, _USER_FIELDS),
             "alert": alert,
             "last_operator": last_operator,
-            "notice": None if errors or alert else notice(request),
+            "notice": None
+            if errors or alert or derrors
+            else notice(request) or _NOTICES.get(request.query_params.get("done", "")),
+            "d": await delegation_view(ctx_of(request).engine, target["id"]),
+            "derrors": derrors,
+            "dvalues": delegation.shown if delegation else {},
         },
         status_code=status_code,
     )
@@ -281,6 +337,7 @@ async def add_user(request: Request) -> Response:
                     ),
                 },
                 create=True,
+                groups=got.groups,
             )
         )
         if refusal is None:
@@ -301,7 +358,7 @@ async def add_user(request: Request) -> Response:
 async def edit_user_page(request: Request, user_id: str) -> Response:
     await require_operator(request)
     target = await _one_user(request, user_id)
-    return _edit_page(
+    return await _edit_page(
         request, target, active_operators=_active_operators(await _all_users(request))
     )
 
@@ -330,7 +387,13 @@ async def edit_user(request: Request, user_id: str) -> Response:
         elif got.remove_password:
             changes["password_hash"] = None
         # A new password ends the user's other sessions; the operator's own stays.
-        save = SaveUser(user_id, changes, create=False, keep_session=session_id(request))
+        save = SaveUser(
+            user_id,
+            changes,
+            create=False,
+            keep_session=session_id(request),
+            groups=got.groups,
+        )
         refusal = await ctx.writer.submit(save)
         if refusal is None:
             if "password_hash" in changes:
@@ -347,7 +410,7 @@ async def edit_user(request: Request, user_id: str) -> Response:
             alert = LAST_OPERATOR_MESSAGE
             got.errors["is_operator"] = LAST_OPERATOR_MESSAGE
     users = await _all_users(request)
-    return _edit_page(
+    return await _edit_page(
         request,
         target,
         active_operators=_active_operators(users),
@@ -372,7 +435,7 @@ async def _set_active(request: Request, user_id: str, active: bool) -> Response:
         raise PageError(404, "No such user", "That user does not exist (check the link).")
     if refusal is not None:
         target = await _one_user(request, user_id)
-        return _edit_page(
+        return await _edit_page(
             request,
             target,
             active_operators=_active_operators(await _all_users(request)),
@@ -393,6 +456,32 @@ async def deactivate_user(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}/reactivate")
 async def reactivate_user(request: Request, user_id: str) -> Response:
     return await _set_active(request, user_id, True)
+
+
+@router.post("/users/{user_id}/delegation")
+async def set_delegation(request: Request, user_id: str) -> Response:
+    """Away until ... -> delegate to ..., or end it, for anyone (operators)."""
+    back = f"/users/{quote(user_id, safe='')}"
+    posted = await operator_form(request, back)
+    if isinstance(posted, Response):
+        return posted
+    _who, form = posted
+    target = await _one_user(request, user_id)  # 404 for an unknown id, before any write
+    got = read_delegation_form(form)
+    if not got.errors:
+        refusal = await save_delegation(ctx_of(request).writer, user_id, got)
+        if refusal is None:
+            done = "delegated" if got.values.get("delegate_to_user_id") else "delegation-ended"
+            return RedirectResponse(f"{back}?done={done}#away", status_code=303)
+        if refusal is ErrorCode.USER_NOT_FOUND:
+            raise PageError(404, "No such user", "That user does not exist any more.")
+    return await _edit_page(
+        request,
+        target,
+        active_operators=_active_operators(await _all_users(request)),
+        delegation=got,
+        status_code=400,
+    )
 
 
 @router.post("/users/{user_id}/sign-out")
