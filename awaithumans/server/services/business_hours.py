@@ -23,6 +23,7 @@ the offset in force before the change. Pure: the standard library only, no clock
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -110,6 +111,13 @@ class BusinessHours:
                 total += max(0.0, overlap)
             day += timedelta(days=1)
         return total
+
+
+@functools.lru_cache(maxsize=8)
+def business_hours_of(spec: str | None) -> BusinessHours | None:
+    """The parsed setting (None when unset), parsed once per spec: the scheduler and every
+    create ask for it, and ``Settings`` has already refused a bad one at start-up."""
+    return None if spec is None else parse_business_hours(spec)
 
 
 _EXAMPLE = "e.g. 'Mon-Fri 09:00-17:00 Europe/Berlin'"

@@ -9,6 +9,8 @@ from typing import Any
 from awaithumans.core._runs import WAITING_RUNS, PrefectPause, TemporalWorkflow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
+from awaithumans.server.services.nudge_notice import NudgeKind, nudge_body
+from awaithumans.server.services.nudge_plan import escalated_routes
 
 WEBHOOK = "webhook"
 NOTIFY = "notify"
@@ -48,6 +50,21 @@ def created_rows(task_id: str, notify: Sequence[str] | None) -> list[dict[str, A
     ]
 
 
+def nudge_rows(
+    task_id: str,
+    routes: Sequence[str],
+    kind: NudgeKind,
+    *,
+    step: int,
+    after_seconds: int,
+    business_hours: bool,
+) -> list[dict[str, Any]]:
+    """A reminder's or an escalation's notification jobs: the ask again, to ``routes``,
+    marked as the nudge it is (``services/nudge_notice.py`` says what people read)."""
+    body = nudge_body(CREATED_EVENT, kind, step, after_seconds, business_hours)
+    return [outbox_values(task_id, NOTIFY, route, dict(body)) for route in routes]
+
+
 #: The event of a verification job: an answer was submitted and waits for its verdict.
 SUBMITTED_EVENT = "task.submitted"
 
@@ -68,8 +85,9 @@ def verify_rows(task: TaskRecord) -> list[dict[str, Any]]:
 def terminal_rows(
     task: TaskRecord, *, engines: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]]:
-    """The jobs a task's end triggers: its webhook, a close-out for each notify route, and a
-    direct delivery into each workflow engine in ``engines`` that the task waits in.
+    """The jobs a task's end triggers: its webhook, a close-out for each notify route (and
+    each ``escalate_to`` route once it was escalated), and a direct delivery into each
+    workflow engine in ``engines`` that the task waits in.
 
     The bodies hold only the event name; the dispatcher builds the full payload from the
     task row at delivery, so the answer never sits unencrypted in the outbox.
@@ -78,9 +96,10 @@ def terminal_rows(
     rows = []
     if task.callback_url:
         rows.append(outbox_values(task.id, WEBHOOK, task.callback_url, {"event": event}))
-    rows.extend(
-        outbox_values(task.id, NOTIFY, route, {"event": event}) for route in task.notify or ()
-    )
+    # An escalation asked more routes; their messages are closed as the task's own are.
+    routes = list(task.notify or ())
+    routes += [r for r in escalated_routes(task) if r not in routes]
+    rows.extend(outbox_values(task.id, NOTIFY, route, {"event": event}) for route in routes)
     # The server delivers into the engine itself (it knows the engine's address); without
     # that, a relay behind callback_url carries the event.
     for engine in (TEMPORAL, PREFECT):

@@ -1,9 +1,11 @@
-"""The timeout scheduler: closes tasks whose deadline passed, within a second of it.
+"""The timeout scheduler: closes tasks whose deadline passed, within a second of it, and
+takes their due reminders and escalations (``services/nudges.py``).
 
 The database is the schedule: on every pass the scheduler asks for the earliest open
-deadline, times out what is due, then sleeps until the next deadline (or until a new task
-with an earlier one wakes it). Nothing lives only in memory, so a restart loses nothing:
-the first pass after start catches up on whatever fell due while the server was down.
+deadline, times out what is due, takes the nudges that are due, then sleeps until the next
+deadline or nudge (or until a new task with an earlier one wakes it). Nothing lives only in
+memory, so a restart loses nothing: the first pass after start catches up on whatever fell
+due while the server was down.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from awaithumans.server.db.models import OPEN_TASK_CONDITION, TaskRow
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import SCHEDULER
 from awaithumans.server.services.lifecycle import Channel, Moved
+from awaithumans.server.services.nudges import take_due
 from awaithumans.server.services.task_actions import TimeOut
 
 log = logging.getLogger("awaithumans.server.scheduler")
@@ -46,7 +49,8 @@ class TimeoutScheduler:
             self._task = None
 
     def kick(self, deadline: datetime) -> None:
-        """A task with ``deadline`` was created; wake up if it is due before the next one."""
+        """A task with ``deadline`` (a timeout or a first nudge) was created; wake up if it
+        is due before the next one."""
         if self._next is None or deadline < self._next:
             self._next = deadline
             self._wake.set()
@@ -74,6 +78,21 @@ class TimeoutScheduler:
                     await self._wake.wait()
 
     async def _pass(self) -> datetime | None:
+        """Time out every due task, then take the due nudges; return when the next of
+        either falls due, if anything does."""
+        next_deadline = await self._timeouts()
+        try:
+            next_nudge = await take_due(self._ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Timeouts must not wait on a nudge that fails: log it, try it again shortly.
+            log.exception("reminder/escalation pass failed; retrying shortly")
+            next_nudge = utcnow() + timedelta(seconds=1)
+        found = [d for d in (next_deadline, next_nudge) if d is not None]
+        return min(found) if found else None
+
+    async def _timeouts(self) -> datetime | None:
         """Time out every due task; return the next open deadline, if any."""
         while True:
             now = utcnow()

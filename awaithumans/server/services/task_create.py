@@ -30,6 +30,7 @@ from awaithumans.server.security.receipts import chain_hash
 from awaithumans.server.services.delegation import Hop, follow_delegations
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
+from awaithumans.server.services.nudge_plan import first_nudge_at
 from awaithumans.server.services.policy import policy_from_request
 from awaithumans.server.services.replicas import announce
 from awaithumans.server.services.routing import group_of, pick_members
@@ -193,7 +194,7 @@ async def prepare_create(
         # What a decision receipt names as shown; fixed from now on (migration 0013).
         "shown_sha256": shown_sha256(req.payload, form, req.response_schema),
         "policy": policy,
-        "next_nudge_at": None,
+        "next_nudge_at": first_nudge_at(policy, now, ctx.settings.business_hours),
         "nudges_done": 0,
         "first_viewed_at": None,
     }
@@ -335,6 +336,8 @@ class CreateTask(Write[Created]):
         self.ctx.hub.remember(snapshot_of(self.record(), None))
         self.ctx.hub.changed()
         self.ctx.wake.deadline(self.values["timeout_at"])
+        if self.values["next_nudge_at"] is not None:
+            self.ctx.wake.deadline(self.values["next_nudge_at"])
         if self.values["notify"]:
             self.ctx.wake.outbox()
 

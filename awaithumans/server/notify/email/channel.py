@@ -44,6 +44,7 @@ from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel, Moved
+from awaithumans.server.services.nudge_notice import nudge_of
 from awaithumans.server.services.replies import takes_free_text
 from awaithumans.server.services.task_actions import AssignRecipient
 
@@ -175,6 +176,7 @@ class EmailChannel:
             open_url=open_url,
             actions=buttons,
             replies=reply_to is not None,
+            nudge=nudge_of(job.body),
         )
         message_id = str(message["Message-ID"])
         provider_id = await transport.send(message)

@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.services.display import as_text, display, outcome_line, time_left
+from awaithumans.server.services.nudge_notice import Nudge
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -114,9 +115,14 @@ def ask(
     actions: Sequence[Action] = (),
     replies: bool = False,
     now: datetime | None = None,
+    nudge: Nudge | None = None,
 ) -> EmailMessage:
     """The mail that asks ``to`` to answer ``task``; ``replies``: the ``Reply-To`` is the
-    signed address whose replies are read as answers (so the mail says so)."""
+    signed address whose replies are read as answers (so the mail says so).
+
+    ``nudge``: this ask is a reminder or an escalation; the subject starts with
+    ``Reminder:`` / ``Escalated:`` and the mail says why it came, above the details.
+    """
     now = now or datetime.now(UTC)
     values = {
         "task": task,
@@ -126,8 +132,12 @@ def ask(
         "open_url": open_url,
         "actions": list(actions),
         "replies": replies,
+        "notice": nudge.headline if nudge is not None else None,
     }
-    message = _message(sender, to, f"Review: {task.task}", task.id, message_id(key, sender))
+    subject = f"Review: {task.task}"
+    if nudge is not None:
+        subject = f"{nudge.prefix} {subject}"
+    message = _message(sender, to, subject, task.id, message_id(key, sender))
     message.set_content(_templates.get_template("ask.txt").render(values))
     message.add_alternative(_templates.get_template("ask.html").render(values), subtype="html")
     return message

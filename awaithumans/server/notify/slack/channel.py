@@ -43,6 +43,7 @@ from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.nudge_notice import nudge_of
 from awaithumans.server.services.task_actions import AssignRecipient
 
 log = logging.getLogger("awaithumans.server.slack")
@@ -147,13 +148,14 @@ class SlackChannel:
         assert job.route is not None
         target = await resolve(workspace, job.route)
         task = job.task
+        nudge = nudge_of(job.body)  # a reminder or escalation: the ask again, marked
         if target.kind == "direct":
             recipient = await self._recipient(workspace, job, target)
             link = self.dashboard_link(task.id, task.timeout_at, recipient)
             unfit = unfit_reason(load_form(task.form_definition, task.response_schema))
-            text, blocks = ask_direct(task, job.payload, link, unfit=unfit)
+            text, blocks = ask_direct(task, job.payload, link, unfit=unfit, nudge=nudge)
         else:
-            text, blocks = ask_broadcast(task, job.payload)
+            text, blocks = ask_broadcast(task, job.payload, nudge=nudge)
         posted = await workspace.client.chat_postMessage(
             channel=target.channel, text=text, blocks=blocks, unfurl_links=False
         )

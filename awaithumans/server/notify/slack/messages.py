@@ -12,6 +12,7 @@ from typing import Any
 
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.services.display import as_text, display, outcome_line, time_left
+from awaithumans.server.services.nudge_notice import Nudge
 
 Blocks = list[dict[str, Any]]
 
@@ -80,8 +81,21 @@ def _button(text: str, action_id: str, value: str, *, style: str | None = None,
     return button
 
 
+def _nudged(blocks: Blocks, text: str, nudge: Nudge | None) -> tuple[str, Blocks]:
+    """A reminder or escalation is the ask again, posted afresh (a new message, so it
+    notifies as a DM or a mention would; the ending rewrites it with the others), with
+    why it came first under the title."""
+    if nudge is None:
+        return text, blocks
+    return f"{nudge.prefix} {text}", [blocks[0], _context(f"🔔 {nudge.headline}"), *blocks[1:]]
+
+
 def ask_broadcast(
-    task: TaskRecord, payload: dict[str, Any] | None, *, now: datetime | None = None
+    task: TaskRecord,
+    payload: dict[str, Any] | None,
+    *,
+    now: datetime | None = None,
+    nudge: Nudge | None = None,
 ) -> tuple[str, Blocks]:
     """A channel's message: anyone there may claim the task (the first click wins)."""
     now = now or datetime.now(UTC)
@@ -94,7 +108,7 @@ def ask_broadcast(
             "elements": [_button("Claim this task", CLAIM, task.id, style="primary")],
         },
     ]
-    return f"Review needed: {task.task}", blocks
+    return _nudged(blocks, f"Review needed: {task.task}", nudge)
 
 
 def ask_direct(
@@ -104,6 +118,7 @@ def ask_direct(
     *,
     unfit: str | None = None,
     now: datetime | None = None,
+    nudge: Nudge | None = None,
 ) -> tuple[str, Blocks]:
     """A member's DM: answer in Slack (the modal), or in the dashboard (a signed link).
 
@@ -121,7 +136,7 @@ def ask_direct(
         _context(state),
         {"type": "actions", "block_id": f"task:{task.id}", "elements": buttons},
     ]
-    return f"Review needed: {task.task}", blocks
+    return _nudged(blocks, f"Review needed: {task.task}", nudge)
 
 
 def claimed_broadcast(
