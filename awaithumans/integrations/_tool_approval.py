@@ -54,7 +54,12 @@ class ToolDecision(BaseModel):
 
 
 class EditableToolDecision(ToolDecision):
-    """A decision that may also change the arguments the approved call runs with."""
+    """A decision that may also change the arguments the approved call runs with.
+
+    The edit replaces the arguments whole. The framework validates them as it would the
+    model's: arguments that do not fit the tool reach the model as a validation error, and
+    the tool does not run.
+    """
 
     arguments: dict[str, Any] | None = Field(
         default=None,

@@ -28,6 +28,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.run import AgentRunResult
 
+from awaithumans import TaskCancelledError
 from awaithumans.core import ASK_PARAMETERS
 from awaithumans.integrations.pydantic_ai import (
     TIMEOUT_MESSAGE,
@@ -37,7 +38,7 @@ from awaithumans.integrations.pydantic_ai import (
     run_with_approvals,
 )
 from awaithumans.testing import ServerProcess
-from tests.integrations._person import decide, read_task, task_with_key, tasks_with_key
+from tests.integrations._person import admin, decide, read_task, task_with_key, tasks_with_key
 
 pytestmark = pytest.mark.e2e
 
@@ -308,6 +309,39 @@ async def test_a_call_id_repeated_in_another_conversation_is_another_task(
         assert (await asyncio.wait_for(run, 30)).output == message
         assert ran == []
     assert answered[0]["id"] != answered[1]["id"]
+
+
+async def test_a_cancelled_task_stops_the_run_and_leaves_the_other_open(
+    aw_server: ServerProcess,
+) -> None:
+    """``await_human``'s errors reach the caller (here ``TaskCancelledError``); the other
+    call's wait stops, its task stays open for a re-run, and no tool ran."""
+    model = RefundModel(
+        [call_id(), call_id()],
+        arguments=[
+            {"order_id": "ord_1", "amount_usd": 10},
+            {"order_id": "ord_2", "amount_usd": 20},
+        ],
+    )
+    ran = no_calls()
+    run = asyncio.create_task(
+        run_with_approvals(
+            refund_agent(model, ran),
+            "Refund both",
+            run_options=model.run_options,
+            **server_options(aw_server),
+        )
+    )
+    cancelled = await task_with_key(aw_server, model.key(0))
+    other = await task_with_key(aw_server, model.key(1))
+    async with admin(aw_server) as http:
+        done = await http.post(f"/api/tasks/{cancelled['id']}/cancel")
+    assert done.status_code == 200, done.text
+    with pytest.raises(TaskCancelledError):
+        await asyncio.wait_for(run, 30)
+
+    assert ran == []
+    assert (await read_task(aw_server, other["id"]))["status"] not in {"cancelled", "completed"}
 
 
 def test_options_are_await_human_parameters() -> None:
