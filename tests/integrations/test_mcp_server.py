@@ -264,3 +264,26 @@ def test_a_wait_budget_out_of_range_is_refused(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "awaithumans mcp: the wait must be 0 to 600 seconds, not 900" in done.stderr
+
+
+def test_the_sdk_is_imported_only_when_the_command_runs() -> None:
+    # `import awaithumans`, the CLI's parser, even `awaithumans --help`: no `mcp`; the
+    # package itself, without the SDK: the missing-extra error naming `awaithumans[mcp]`.
+    probe = """
+import sys
+import awaithumans
+from awaithumans.server.cli.main import build_parser
+assert "mcp" in build_parser().format_help()
+assert "mcp" not in sys.modules and "awaithumans.integrations.mcp" not in sys.modules
+sys.modules["mcp"] = None
+try:
+    import awaithumans.integrations.mcp
+except ImportError as exc:
+    print(exc.code, exc.message)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("EXTRA_NOT_INSTALLED ")
+    assert 'pip install "awaithumans[mcp]"' in done.stdout
