@@ -81,3 +81,35 @@ def test_tick_three_opened_tasks_and_answer_them_at_once(
         page.get_by_role("link", name="Back to the queue").click()
         expect(queue_rows(page)).to_have_count(2)
         expect(button).to_be_disabled()
+
+
+def test_on_a_phone_the_boxes_sit_at_the_row_end_and_the_flow_works(
+    dev_server: DevServer, mobile_page: Page, shoot: Callable[[Page, str], Path]
+) -> None:
+    server, page = dev_server, mobile_page
+    set_up_operator(page, server)
+    with api_client(server) as api:
+        ids = [create_task(api, f"Invoice {n}") for n in range(2)]
+        for task_id in ids:
+            page.goto(f"{server.url}/task?id={task_id}")
+            expect(page.get_by_role("heading", name="Your answer")).to_be_visible()
+        page.goto(f"{server.url}/")
+        width = page.viewport_size["width"] if page.viewport_size else 390
+        for task_id in ids:
+            box = page.locator(f"#pick-{task_id}")
+            box.tap()
+            expect(box).to_be_checked()
+            # Right-aligned like the other values of a stacked row, not beside its label.
+            bounds = box.bounding_box()
+            assert bounds is not None
+            assert bounds["x"] > width / 2, bounds
+        shoot(page, "bulk-queue-ticked")
+        page.locator("[data-bulk-submit]").tap()
+        expect(page.get_by_role("heading", name="Answer 2 tasks together")).to_be_visible()
+        page.get_by_role("radio", name="No").check()
+        shoot(page, "bulk-form")
+        page.get_by_role("button", name="Answer 2 tasks").tap()
+        expect(page.locator("#bulk-results tbody tr")).to_have_count(2)
+        shoot(page, "bulk-results")
+        for task_id in ids:
+            assert api.get(f"/api/tasks/{task_id}").json()["response"] == {"approved": False}
