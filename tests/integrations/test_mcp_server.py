@@ -22,6 +22,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
+from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
+from awaithumans.integrations.mcp._questions import outcome as result_of
 from awaithumans.testing import ServerProcess, free_port
 from tests._waiting import until
 
@@ -215,6 +217,12 @@ async def test_bad_input_is_a_tool_error_with_a_stable_code(
         assert route["error"] == "INVALID_NOTIFY_ROUTE"
         missing = refusal(await client.call_tool("get_answer", {"task_id": "tsk_nope"}))
         assert missing["error"] == "TASK_NOT_FOUND"
+        # A key already given to another question: refused, never the other task's answer.
+        key = f"k-{uuid.uuid4().hex}"
+        asked = outcome(await client.call_tool("ask_human", ask("Q1?", idempotency_key=key)))
+        assert asked["status"] == "waiting"
+        clash = refusal(await client.call_tool("ask_human", ask("Q2?", idempotency_key=key)))
+        assert clash["error"] == "IDEMPOTENCY_CONFLICT"
 
 
 async def test_http_transport_waits_with_progress_and_reports_a_cancel_as_a_result(
@@ -287,3 +295,27 @@ except ImportError as exc:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("EXTRA_NOT_INSTALLED ")
     assert 'pip install "awaithumans[mcp]"' in done.stdout
+
+
+def test_a_timeout_is_a_result_with_the_default_if_the_task_had_one() -> None:
+    # A real timeout takes a minute at least (the shortest task); the report of one:
+    view = TaskView.model_validate(
+        {"id": "tsk_1", "idempotency_key": "k", "task": "Q?", "status": "timed_out",
+         "payload_schema": {}, "response_schema": DECISION, "timeout_seconds": 60,
+         "timeout_at": "2026-01-01T00:01:00Z", "created_at": "2026-01-01T00:00:00Z",
+         "updated_at": "2026-01-01T00:01:00Z"}
+    )  # fmt: skip
+    plain = result_of(view, PollResponse(status=TaskStatus.TIMED_OUT), "u", 25)
+    assert plain["status"] == "timed_out"
+    assert "response" not in plain
+    assert "Do not act as if approved" in plain["message"]
+    defaulted = result_of(
+        view,
+        PollResponse(
+            status=TaskStatus.TIMED_OUT, response={"approved": False}, default_applied=True
+        ),
+        "u",
+        25,
+    )
+    assert defaulted["response"] == {"approved": False}
+    assert defaulted["default_applied"] is True

@@ -233,16 +233,15 @@ def question(
             f" got {_kind(payload)}",
         )
     if not isinstance(response_schema, dict) or response_schema.get("type") != "object":
+        got = (
+            f"a schema of type {response_schema.get('type')!r}"
+            if isinstance(response_schema, dict)
+            else _kind(response_schema)
+        )
         raise ToolRefusal(
             ErrorCode.INVALID_SCHEMA,
-            'response_schema: expected a JSON schema of an object ({"type": "object",'
-            ' "properties": {...}}), one property per answer field, got '
-            + (_kind(response_schema) if not isinstance(response_schema, dict) else "a schema")
-            + (
-                f" of type {response_schema.get('type')!r}"
-                if isinstance(response_schema, dict)
-                else ""
-            ),
+            'response_schema: expected the JSON schema of an object ({"type": "object",'
+            f' "properties": {{...}}}}, one property per answer field), got {got}',
         )
     timeout = DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     if not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS:
@@ -337,6 +336,15 @@ def _asked(view: TaskView) -> CreateTaskRequest:
 
 
 def _kind(value: Any) -> str:
-    names = {str: "a string", list: "an array", bool: "a boolean", int: "a number"}
-    names[float] = "a number"
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+    """What a JSON value is, in the words of the JSON schema's types."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
