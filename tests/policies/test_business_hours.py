@@ -1,8 +1,9 @@
 """Business hours: the grammar of AWAITHUMANS_BUSINESS_HOURS and the arithmetic of reminders.
 
 Pure arithmetic (weekends, overnight, a start outside hours, daylight saving changes both
-ways, several clauses and windows), the refusals with what is wrong, and the setting as the
-server reads it: a bad value stops ``awaithumans serve`` with one clear line.
+ways, several clauses and windows), the refusals with what is wrong, the setting as the
+server reads it (a bad value stops ``awaithumans serve`` with one clear line), and a task's
+nudge plan counted in business time from its create to its last step.
 """
 
 from __future__ import annotations
@@ -10,17 +11,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from html import unescape
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import BaseModel
+from sqlalchemy import select, update
 
+from awaithumans.core import Ask
+from awaithumans.server.db.models import TaskRow
 from awaithumans.server.services.business_hours import (
     InvalidBusinessHours,
     parse_business_hours,
 )
 from awaithumans.server.settings import Settings
+from tests._app_fixtures import make_settings, running_app
+from tests._waiting import until
+from tests.dashboard.test_task_page import PASSWORD, signed_in
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -185,3 +196,111 @@ def test_the_server_will_not_start_with_bad_business_hours(tmp_path: Path) -> No
         "AWAITHUMANS_BUSINESS_HOURS='Mon-Fri 9-17 Europe/Berlin' is not valid: Value error,"
         " '9' is not a time HH:MM; e.g. 'Mon-Fri 09:00-17:00 Europe/Berlin'."
     ]
+
+
+# -- business hours in the nudge plan, on the in-process app ---------------------------------
+
+
+class Refund(BaseModel):
+    order_id: str
+
+
+class Decision(BaseModel):
+    approved: bool
+
+
+def _ask(**policy: Any) -> dict[str, Any]:
+    return (
+        Ask(
+            task="Refund order ord_1?",
+            payload_schema=Refund,
+            payload=Refund(order_id="ord_1"),
+            response_schema=Decision,
+            timeout_seconds=30 * 86_400,
+            idempotency_key=f"bh-{uuid.uuid4().hex}",
+            **policy,
+        )
+        .request()
+        .model_dump(mode="json", exclude_none=True)
+    )
+
+
+def _a_friday_afternoon_weeks_ago() -> datetime:
+    day = (datetime.now(BERLIN) - timedelta(days=21)).date()
+    while day.weekday() != 4:
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(16, 0), tzinfo=BERLIN)
+
+
+async def test_steps_count_business_time_from_create_to_the_last_step(
+    database_url: str,
+) -> None:
+    settings = make_settings(
+        database_url, business_hours=OFFICE.spec, scheduler_max_sleep_seconds=0.2
+    )
+    async with running_app(settings) as (app, client):
+        made = await client.post(
+            "/api/tasks",
+            json=_ask(
+                reminders=[timedelta(hours=4), timedelta(hours=600)],
+                escalate_after=timedelta(hours=8),
+                escalate_to=["email:lead@acme.test"],
+            ),
+        )
+        assert made.status_code == 201, made.text
+        task_id = made.json()["id"]
+        engine = app.state.ctx.engine
+        created, next_at = await _nudge_times(engine, task_id)
+        assert next_at == OFFICE.add(created, 4 * HOUR)
+
+        # The task was created on a Friday at 16:00, weeks ago: the 4 h reminder (Monday
+        # 12:00) and the 8 h escalation (Monday 16:00) are long due, the 600 h one is not.
+        friday = _a_friday_afternoon_weeks_ago()
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id)
+                .values(created_at=friday, next_nudge_at=OFFICE.add(friday, 4 * HOUR))
+            )
+
+        async def stepped() -> list[dict[str, Any]]:
+            rows = (await client.get(f"/api/tasks/{task_id}/audit")).json()
+            steps = [r for r in rows if r["action"] in ("reminder", "escalation")]
+            return steps if len(steps) == 2 else []
+
+        rows = await until(stepped, timeout=20)
+        assert [(r["action"], r["detail"]["step"]) for r in rows] == [
+            ("reminder", 1),
+            ("escalation", 2),
+        ]
+        assert "Nobody answered in 8 h of business hours" in rows[1]["detail"]["message"]
+        _, next_at = await _nudge_times(engine, task_id)
+        assert next_at == OFFICE.add(friday, 600 * HOUR)
+        assert next_at is not None
+        assert next_at.astimezone(BERLIN).weekday() < 5
+
+        # The task's page lists both steps in words.
+        made_user = await client.post(
+            "/api/admin/users",
+            json={
+                "email": "ops@acme.test",
+                "display_name": "Olga Ops",
+                "is_operator": True,
+                "password": PASSWORD,
+            },
+        )
+        assert made_user.status_code == 201, made_user.text
+        async with signed_in(app, "ops@acme.test") as browser:
+            page = unescape((await browser.get(f"/task?id={task_id}")).text)
+        assert "Reminder 1 after 4 h of business hours: no notify routes" in page
+        assert "Nobody answered in 8 h of business hours: escalated to email:lead@acme.test" in page
+
+
+async def _nudge_times(engine: Any, task_id: str) -> tuple[datetime, datetime | None]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(TaskRow.created_at, TaskRow.next_nudge_at).where(TaskRow.id == task_id)
+            )
+        ).one()
+    return row.created_at, row.next_nudge_at
