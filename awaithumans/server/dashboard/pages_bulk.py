@@ -44,9 +44,10 @@ from awaithumans.server.dashboard.render import render
 from awaithumans.server.db.models import TaskRow, TaskViewRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers
+from awaithumans.server.services import answers, votes
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.policy import policy_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -222,7 +223,21 @@ def refusal_reason(refusal: answers.Refusal) -> str:
     return refusal.message
 
 
-def result_of(c: Chosen, outcome: answers.Done | answers.Refusal | answers.Invalid) -> Result:
+async def vote_progress(ctx: ServerContext, task: TaskRecord) -> str | None:
+    """What a counted vote says of a task that is still deciding: "1 of 2 approvals"."""
+    found = await votes.approvals_for(ctx, task)
+    if found is None:
+        return None
+    approvals = votes.Tally.of(found).approvals
+    needed = policy_of(task).approvals_required
+    return f"Your vote was counted: {approvals} of {needed} approvals so far."
+
+
+def result_of(
+    c: Chosen,
+    outcome: answers.Done | answers.Refusal | answers.Invalid,
+    progress: str | None = None,
+) -> Result:
     if isinstance(outcome, answers.Refusal):
         if outcome.code is ErrorCode.TASK_NOT_FOUND:
             return _not_yours(c)
@@ -244,7 +259,7 @@ def result_of(c: Chosen, outcome: answers.Done | answers.Refusal | answers.Inval
             c.id, c.title, c.link, "checking", "A verifier checks the answer before it stands."
         )
     # Recorded without ending the task (one approval of several, say).
-    reason = f"Your answer was recorded; the task is {status.value.replace('_', ' ')}."
+    reason = progress or f"Your answer was recorded; the task is {status.value.replace('_', ' ')}."
     return Result(c.id, c.title, c.link, "recorded", reason)
 
 
@@ -387,7 +402,13 @@ async def bulk_answer(request: Request) -> Response:
         outcome = await answers.answer(
             ctx, c.id, who, Channel.DASHBOARD, response, unreadable=unreadable
         )
-        return result_of(c, outcome), outcome if isinstance(outcome, answers.Invalid) else None
+        progress = None
+        if isinstance(outcome, answers.Done) and not (
+            outcome.task.status.is_terminal or outcome.task.status is TaskStatus.SUBMITTED
+        ):
+            progress = await vote_progress(ctx, outcome.task)
+        invalid = outcome if isinstance(outcome, answers.Invalid) else None
+        return result_of(c, outcome, progress), invalid
 
     # All at once: the writer commits the answers together, each still its own move.
     done = await asyncio.gather(*(one(c) for c in chosen))
