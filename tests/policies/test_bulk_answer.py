@@ -291,6 +291,18 @@ async def test_csrf_sign_in_and_a_bad_answer(world: World) -> None:
         assert "Select at least one task" in empty.text
         too_many = await rita.get("/bulk", params=[("id", f"tsk_{n:024x}") for n in range(51)])
         assert too_many.status_code == 422
+        junk = await rita.get("/bulk", params=[("id", ids[0]), ("id", "x" * 5000)])
+        assert junk.status_code == 422
+        assert "is not a task id" in junk.text
+        assert "x" * 41 not in junk.text
+        unknown = f"tsk_{0:024x}"
+        missing = await answer(rita, chosen, [ids[0], unknown], **{"f.ok": "maybe"})
+        assert missing.status_code == 422
+        assert results_of(missing.text)[unknown] == (
+            "refused",
+            "TASK_NOT_FOUND",
+            "There is no such task, or it is not yours to answer.",
+        )
     async with world.browser() as anonymous:
         signed_out = await anonymous.post("/bulk", data=form)
         assert signed_out.status_code == 303

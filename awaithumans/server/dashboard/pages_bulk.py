@@ -130,6 +130,10 @@ def form_key(task: TaskRecord) -> str:
 def chosen_ids(values: Sequence[str]) -> tuple[list[str], str | None]:
     """The distinct task ids chosen, in the order given; or why the choice cannot go on."""
     ids = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+    bad = next((i for i in ids if not answers.TASK_ID.match(i)), None)
+    if bad is not None:
+        shown = bad if len(bad) <= 40 else bad[:40] + "…"
+        return [], f"“{shown}” is not a task id: select tasks in the queue."
     if not ids:
         return [], "Select at least one task in the queue, then choose “Answer selected”."
     if len(ids) > MAX_TASKS:
@@ -139,9 +143,8 @@ def chosen_ids(values: Sequence[str]) -> tuple[list[str], str | None]:
 
 async def load_chosen(ctx: ServerContext, ids: Sequence[str], who: Principal) -> list[Chosen]:
     """The chosen tasks in one query: each with its assignee and this person's view."""
-    wanted = [i for i in ids if answers.TASK_ID.match(i)]
     found: dict[str, RowMapping] = {}
-    if wanted:
+    if ids:
         query = (
             select(
                 TaskRow.__table__,
@@ -154,7 +157,7 @@ async def load_chosen(ctx: ServerContext, ids: Sequence[str], who: Principal) ->
                 TaskViewRow,
                 and_(TaskViewRow.task_id == TaskRow.id, TaskViewRow.user_id == who.id),
             )
-            .where(TaskRow.id.in_(wanted))
+            .where(TaskRow.id.in_(ids))
         )
         async with ctx.reader.connect() as conn:
             found = {row["id"]: row for row in (await conn.execute(query)).mappings()}
