@@ -392,6 +392,10 @@ ROUTES: tuple[Route, ...] = (
           use={"task_id": FRESH_TASK}),
     Route("POST", "/task/cancel", PAGE_TASK_OPERATOR, 303,
           form={"id": "{task_id}", "reason": "matrix"}, use={"task_id": FRESH_TASK}),
+    # Bulk answer: a page of one result per id for any session (someone else's task is
+    # "no such task" there; one not opened is refused), so every session gets a 200.
+    Route("GET", "/bulk", PAGE_SIGNED_IN, query={"id": "{task_id}"}),
+    Route("POST", "/bulk", PAGE_SIGNED_IN, form=ANSWER_FORM, use={"task_id": FRESH_TASK}),
     # -- dashboard: operators
     Route("GET", "/analytics", PAGE_OPERATOR),
     Route("GET", "/users", PAGE_OPERATOR),
