@@ -13,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"awaithumans {version('awaithumans')}")
         return 0
+    if args[:1] == ["mcp"]:
+        # An agent-side command: it needs the mcp extra, not the server's.
+        from awaithumans.integrations.mcp_command import run as run_mcp
+
+        return run_mcp(args[1:])
     try:
         import fastapi  # noqa: F401
         import sqlalchemy  # noqa: F401

@@ -677,13 +677,11 @@ def _describe(parser: argparse.ArgumentParser) -> None:
 def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["mcp"]:
-        # Its flags and the `mcp` SDK are loaded only when it runs.
-        try:
-            from awaithumans.integrations.mcp import main as mcp_main
-        except MissingExtraError as exc:
-            print(f"awaithumans mcp: {exc.message}", file=sys.stderr)
-            return 2
-        return mcp_main(argv[1:])
+        # Its flags and the `mcp` SDK are loaded only when it runs (the console script
+        # hands it over before importing this module: awaithumans/_cli_entry.py).
+        from awaithumans.integrations.mcp_command import run as run_mcp
+
+        return run_mcp(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
