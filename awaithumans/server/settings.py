@@ -357,8 +357,9 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="Longest the timeout scheduler sleeps before it looks at the deadlines"
-        " again (a new earlier deadline wakes it in its own process): how late a deadline"
-        " set through a replica that has since gone is caught by the others.",
+        " and due reminders and escalations again (a new earlier one wakes it in its own"
+        " process): how late one set through a replica that has since gone is caught by the"
+        " others.",
     )
     business_hours: str | None = Field(
         default=None,

@@ -6,8 +6,9 @@ stand-in; the clock is moved in the database."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,7 @@ async def test_escalation_asks_the_next_level_and_reassigns_to_the_first_person_
             "email:LEAD@acme.test",
         ]
         assert row["detail"]["reassigned_to"] == lead
-        assert "reassigned to Lee Lead" in row["detail"]["message"]
+        assert row["detail"]["message"].endswith("; reassigned to lead@acme.test")
         # Dana was not asked again, and the plan is done.
         assert len(to(list(sink.messages), "dana@acme.test")) == 1
         state = await nudge_state(database_url, made["id"])
@@ -177,3 +178,37 @@ async def test_in_slack_a_reminder_and_an_escalation_are_fresh_marked_posts(
             return all(buttons(m) == [] for m in slack.posted())
 
         await until(all_closed, timeout=20, why=server.logs)
+
+
+async def test_reassigning_to_someone_away_gives_the_task_to_their_delegate(
+    tmp_path: Path,
+) -> None:
+    with ServerProcess(workdir=tmp_path, env=FAST) as server:
+        lead = await add_user(server, "Lee Lead", email="lead@acme.test")
+        deputy = await add_user(server, "Dee Deputy", email="deputy@acme.test")
+        back = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+        async with admin(server) as http:
+            away = await http.patch(
+                f"/api/admin/users/{lead}",
+                json={"away_until": back, "delegate_to_user_id": deputy},
+            )
+        assert away.status_code == 200, away.text
+        made = await create(
+            server,
+            [],
+            escalate_after=1 * HOURS,
+            escalate_to=["email:lead@acme.test"],
+            escalate_reassign=True,
+            timeout_seconds=86_400,
+        )
+        await move_clock(server.database_url, 2 * HOURS, [made["id"]])
+
+        async def escalated() -> list[dict[str, Any]]:
+            return await audit(server, made["id"], "escalation")
+
+        (row,) = await until(escalated, timeout=20, why=server.logs)
+        assert row["detail"]["reassigned_to"] == deputy
+        (hop,) = row["detail"]["delegated"]
+        assert (hop["from"], hop["to"]) == (lead, deputy)
+        assert row["detail"]["message"].endswith("; reassigned to deputy@acme.test")
+        assert (await task(server, made["id"]))["assigned_to_user_id"] == deputy

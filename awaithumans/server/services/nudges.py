@@ -17,7 +17,8 @@ transaction: a reminder asks the task's own ``notify`` routes again; an escalati
 ``escalate_to``, and with ``escalate_reassign`` the task goes to the first person those routes
 name who is in the directory (an email route's address, a Slack member id or Slack email
 linked to a directory user; a ``slack:@handle`` or a channel names nobody the server can
-tell without asking Slack, and is passed over). The task keeps its status either way.
+tell without asking Slack, and is passed over), or to their delegate when they are away
+(the delegation is in the audit row's detail). The task keeps its status either way.
 
 **Catching up.** Steps whose time passed while no server ran are taken on the first pass
 after, not replayed one by one: of the reminders due, only the latest is sent (a person who
@@ -41,18 +42,21 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._routes import InvalidNotifyRouteError, parse_route
+from awaithumans.core._wire import ApprovalView
 from awaithumans.server.context import ServerContext
 from awaithumans.server.db.models import OPEN_TASK_CONDITION, TaskRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.business_hours import business_hours_of
+from awaithumans.server.services.delegation import follow_delegations
 from awaithumans.server.services.events import nudge_rows
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel, Moved, Refused, annotate
 from awaithumans.server.services.nudge_notice import ESCALATION, REMINDER, duration_words
 from awaithumans.server.services.nudge_plan import Step, Taking, plan_of, steps_due
 from awaithumans.server.services.policy import TaskPolicy, policy_of
 from awaithumans.server.services.views import snapshot_of
+from awaithumans.server.services.votes import votes_of
 from awaithumans.server.services.writer import Write
 
 log = logging.getLogger("awaithumans.server.nudges")
@@ -93,7 +97,8 @@ async def first_person(conn: AsyncConnection, routes: tuple[str, ...]) -> Person
             )
         ).first()
         if row is not None:
-            return Person(row.id, row.display_name or row.email or row.id)
+            # Labelled as delegations are (email, else name): one way in the audit trail.
+            return Person(row.id, row.email or row.display_name or row.id)
     return None
 
 
@@ -103,6 +108,7 @@ class TakeNudges(Write[list[Moved | Refused]]):
     def __init__(self, ctx: ServerContext, task_id: str) -> None:
         self.ctx = ctx
         self.task_id = task_id
+        self.approvals: list[ApprovalView] = []
 
     async def apply(self, conn: AsyncConnection) -> list[Moved | Refused]:
         found = (
@@ -130,6 +136,9 @@ class TakeNudges(Write[list[Moved | Refused]]):
                 audited=False,
             )
             return [done]
+        if policy.counts_votes:
+            # The hub's snapshot of a task that counts votes carries them; keep them there.
+            self.approvals = await votes_of(conn, self.ctx.sealer, task.id)
         hours = business_hours_of(self.ctx.settings.business_hours)
         outcomes: list[Moved | Refused] = []
         expected = task.nudges_done
@@ -160,6 +169,13 @@ class TakeNudges(Write[list[Moved | Refused]]):
         if step.kind == ESCALATION and policy.escalate_reassign:
             person = await first_person(conn, policy.escalate_to)
             if person is not None:
+                # Someone away hands it on, as a new task meant for them would be.
+                found = await follow_delegations(conn, [person.id], utcnow())
+                delegated = found.get(person.id)
+                if delegated is not None:
+                    hops = delegated.hops
+                    detail["delegated"] = [hop.detail() for hop in hops]
+                    person = Person(delegated.delegate, hops[-1].target_label)
                 values["assigned_to_user_id"] = person.id
                 detail["reassigned_to"] = person.id
         # The dashboard's audit list shows a detail's message as the row's note.
@@ -198,7 +214,7 @@ class TakeNudges(Write[list[Moved | Refused]]):
     def after(self, result: list[Moved | Refused]) -> None:
         moved = [r for r in result if isinstance(r, Moved)]
         if moved:
-            self.ctx.hub.publish(snapshot_of(moved[-1].task, None))
+            self.ctx.hub.publish(snapshot_of(moved[-1].task, None, approvals=self.approvals))
         if any(m.outbox_rows for m in moved):
             self.ctx.wake.outbox()
 
