@@ -10,6 +10,7 @@ decision = await_human_sync(task="Approve $250 refund?", payload_schema=RefundPa
 from awaithumans._version import __version__
 from awaithumans.core import (
     ApiError,
+    Approval,
     AuthenticationError,
     AwaitHumansError,
     ConfigurationError,
@@ -35,6 +36,7 @@ from awaithumans.core import (
     TimeoutRangeError,
     VerificationExhaustedError,
     VerifiedReceipt,
+    approvals_of,
     await_human,
     await_human_sync,
     extract_form,
@@ -44,6 +46,7 @@ from awaithumans.core import (
 
 __all__ = [
     "ApiError",
+    "Approval",
     "AuthenticationError",
     "AwaitHumansError",
     "ConfigurationError",
@@ -70,6 +73,7 @@ __all__ = [
     "VerificationExhaustedError",
     "VerifiedReceipt",
     "__version__",
+    "approvals_of",
     "await_human",
     "await_human_sync",
     "extract_form",

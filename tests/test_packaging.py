@@ -23,6 +23,7 @@ HEAVY = ["fastapi", "langgraph", "prefect", "sqlalchemy", "starlette", "temporal
 
 PUBLIC_API = [
     "ApiError",
+    "Approval",
     "AuthenticationError",
     "AwaitHumansError",
     "ConfigurationError",
@@ -49,6 +50,7 @@ PUBLIC_API = [
     "VerificationExhaustedError",
     "VerifiedReceipt",
     "__version__",
+    "approvals_of",
     "await_human",
     "await_human_sync",
     "extract_form",

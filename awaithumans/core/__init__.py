@@ -3,6 +3,7 @@
 Imports httpx and pydantic only.
 """
 
+from awaithumans.core._approvals import Approval, approvals_of
 from awaithumans.core._ask import ASK_PARAMETERS, Ask
 from awaithumans.core._await import await_human, await_human_sync
 from awaithumans.core._client import TaskClient
@@ -37,6 +38,7 @@ from awaithumans.core._wire import TaskStatus
 __all__ = [
     "ASK_PARAMETERS",
     "ApiError",
+    "Approval",
     "Ask",
     "AuthenticationError",
     "AwaitHumansError",
@@ -63,6 +65,7 @@ __all__ = [
     "TimeoutRangeError",
     "VerificationExhaustedError",
     "VerifiedReceipt",
+    "approvals_of",
     "await_human",
     "await_human_sync",
     "extract_form",

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from awaithumans.core._approvals import mark_approvals
 from awaithumans.core._ask import (
     RAISE,
     Ask,
@@ -69,14 +70,17 @@ def outcome_of(
     """Turn a terminal poll into the typed answer or the matching error; None if not terminal.
 
     A timed-out task returns the ``on_timeout`` default (the one the server applied, else
-    the caller's own), marked so ``is_default`` tells it from a person's answer.
+    the caller's own), marked so ``is_default`` tells it from a person's answer. A task
+    decided by several approvers' votes returns the deciding answer, marked with every
+    vote (``approvals_of``).
     """
     status = poll.status
     if status is TaskStatus.COMPLETED:
         try:
-            return response_schema.model_validate(poll.response or {})
+            answer = response_schema.model_validate(poll.response or {})
         except ValidationError as exc:
             raise SchemaValidationError("response", summary(exc), errors=error_list(exc)) from None
+        return mark_approvals(answer, poll.approvals)
     if status is TaskStatus.TIMED_OUT:
         return timed_out(
             on_timeout,
@@ -123,6 +127,8 @@ def poll_of(view: TaskView) -> PollResponse:
         response=view.response,
         verification_attempt=view.verification_attempt,
         default_applied=view.default_applied,
+        approvals_required=view.approvals_required,
+        approvals=view.approvals or [],
     )
 
 

@@ -122,6 +122,7 @@ def answer_from_resume(
             response=value.get("response"),
             verification_attempt=int(value.get("verification_attempt") or 0),
             default_applied=bool(value.get("default_applied")),
+            approvals=value.get("approvals") or [],
         )
         answer = outcome_of(
             poll,

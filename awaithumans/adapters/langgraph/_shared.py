@@ -8,7 +8,9 @@ from typing import Any
 INTERRUPT_KEY = "awaithumans"
 
 # The fields of the webhook's data the node needs; the resume value is checkpointed, so it
-# stays small and free of personal data such as the answering human's email.
+# stays small and free of personal data such as the answering human's email. The one
+# exception is ``approvals``, present only for a task that asked for several approvals:
+# the node returns who voted how (``approvals_of``).
 _RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
 
 
@@ -23,4 +25,7 @@ def interrupt_task_id(value: Any) -> str | None:
 
 def resume_value(data: dict[str, Any]) -> dict[str, Any]:
     """The value a waiting ``await_human`` is resumed with, from a webhook's ``data``."""
-    return {k: data.get(k) for k in _RESUME_FIELDS}
+    value = {k: data.get(k) for k in _RESUME_FIELDS}
+    if data.get("approvals"):
+        value["approvals"] = data["approvals"]
+    return value

@@ -50,6 +50,8 @@ def webhook_body(job: Job, now: datetime) -> dict[str, object]:
             # The final decision's signed receipt: a receiver can keep it as proof of who
             # decided what, and check it offline (``awaithumans.verify_receipt``).
             "receipt": task.receipt,
+            # A task decided by several approvers: every vote (the SDK's approvals_of).
+            "approvals": [a.model_dump(mode="json") for a in job.approvals],
         },
     }
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awaithumans.core._routes import NotifyRoute
+from awaithumans.core._wire import ApprovalView
 from awaithumans.server.db.models import DeliveryReceiptRow
 from awaithumans.server.db.records import TaskRecord
 
@@ -70,6 +71,8 @@ class Job:
     receipts: tuple[Receipt, ...] = ()
     #: The row's body as written with it (its event, and what else its kind records).
     body: Mapping[str, Any] = field(default_factory=dict)
+    #: The votes of a task that needs several approvals, oldest first (services/votes.py).
+    approvals: tuple[ApprovalView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from datetime import datetime
 
@@ -34,8 +35,10 @@ from awaithumans.server.services.outbox_rows import (
     ReleaseLeases,
     RenewLeases,
 )
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.services.task_actions import MarkNotified
 from awaithumans.server.services.views import open_for
+from awaithumans.server.services.votes import votes_by_task
 
 log = logging.getLogger("awaithumans.server.outbox")
 
@@ -190,6 +193,9 @@ class OutboxDispatcher:
                     receipts.setdefault((r["task_id"], r["route"]), []).append(
                         Receipt(channel=r["channel"], ref=r["ref"], outbox_id=r["outbox_id"])
                     )
+            # A task decided by several approvers: its messages and events carry the votes.
+            voting = [t.id for t in tasks.values() if policy_of(t).counts_votes]
+            approvals = await votes_by_task(conn, self._ctx.sealer, voting)
         jobs: dict[int, Job | Outcome] = {}
         for row in rows:
             task = tasks.get(row.task_id)
@@ -204,7 +210,9 @@ class OutboxDispatcher:
                     # Routes are checked at create; one stored by an older version may not be.
                     jobs[row.id] = Outcome.fail(str(exc), retry=False)
                     continue
-            jobs[row.id] = self._job(row, task, route, receipts.get((row.task_id, row.target)))
+            job = self._job(row, task, route, receipts.get((row.task_id, row.target)))
+            voted = approvals.get(row.task_id)
+            jobs[row.id] = dataclasses.replace(job, approvals=tuple(voted)) if voted else job
         return jobs
 
     def _job(
