@@ -321,9 +321,7 @@ def _page(
         status_code = 422
     # The ids the form answers: every chosen one (each gets its result, refusals included);
     # after an answer that did not fit, the tasks it did not fit.
-    form_ids = (
-        [r.id for r in results if r.outcome == "invalid"] if results else list(ids_of(chosen))
-    )
+    form_ids = [r.id for r in results if r.outcome == "invalid"] if results else ids_of(chosen)
     first = _first_form(chosen) if len(groups) == 1 and form_ids else None
     widgets: list[Any] = []
     form = None
