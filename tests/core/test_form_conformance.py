@@ -1,4 +1,4 @@
-"""The shared form fixture (``tests/conformance/forms.json``) holds for the Python rules.
+"""The shared fixtures (``tests/conformance/``) hold for the Python side: forms and wire values.
 
 The TypeScript SDK checks the same file (``sdk/typescript/test/forms.test.ts``), so a form
 rule changed on one side only fails one of the two suites.
@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from awaithumans.core._forms import form_from_json_schema
+from awaithumans.core._wire import derive_idempotency_key
+from tests.conformance import make_wire as wire
 from tests.conformance.make_forms import FIXTURE, build_cases, render
 
 CASES: list[dict[str, Any]] = json.loads(Path(FIXTURE).read_text(encoding="utf-8"))
@@ -34,3 +36,17 @@ def test_fixture_covers_both_sources() -> None:
 def test_form_from_json_schema_matches_fixture(case: dict[str, Any]) -> None:
     form = form_from_json_schema(case["json_schema"]).model_dump(mode="json", exclude_none=True)
     assert form == case["form"]
+
+
+# -- the wire values both SDKs compute (tests/conformance/wire.json) ---------------------
+
+WIRE: dict[str, Any] = json.loads(Path(wire.FIXTURE).read_text(encoding="utf-8"))
+
+
+def test_wire_fixture_is_what_the_script_writes() -> None:
+    assert Path(wire.FIXTURE).read_text(encoding="utf-8") == wire.render(wire.build())
+
+
+@pytest.mark.parametrize("case", WIRE["idempotency_keys"], ids=lambda case: case["task"])
+def test_idempotency_key_matches_fixture(case: dict[str, Any]) -> None:
+    assert derive_idempotency_key(case["task"], case["payload"]) == case["key"]

@@ -81,7 +81,7 @@ export function extractForm(schema: z.ZodType): FormDefinition {
  * may be left out). Two adjustments: a type JSON schema cannot describe (a `Date`, a
  * `bigint`, a function) becomes `{}` marked with {@link FALLBACK_KEY} instead of failing
  * the call, and the ±(2^53-1) bounds Zod adds to every `.int()` are dropped, as they are
- * not the author's.
+ * not the author's; `z.iso.time()` gets the `format: "time"` pydantic writes for a time.
  */
 export function responseJsonSchema(schema: z.ZodType): Schema {
   return toJsonSchema(schema, "input");
@@ -98,9 +98,14 @@ function toJsonSchema(schema: z.ZodType, io: "input" | "output"): Schema {
     unrepresentable: "any",
     override(ctx) {
       const json = ctx.jsonSchema as Schema;
-      const def = (ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def;
+      const def = (ctx.zodSchema as { _zod: { def: { type: string; format?: string } } })._zod.def;
       if (UNREPRESENTABLE.has(def.type)) {
         json[FALLBACK_KEY] = `type ${def.type} has no JSON schema; edit the value as JSON`;
+      }
+      // Zod leaves out `format: "time"` (its times have no UTC offset, which the format's
+      // RFC 3339 wants); pydantic writes it for the same values, and the form needs it.
+      if (def.type === "string" && def.format === "time" && json.format === undefined) {
+        json.format = "time";
       }
       if (json.type === "integer") {
         if (json.minimum === Number.MIN_SAFE_INTEGER) delete json.minimum;
