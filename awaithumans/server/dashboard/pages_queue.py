@@ -41,7 +41,9 @@ from awaithumans.server.db.models import (
 )
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
+from awaithumans.server.services.approvers import NO_GROUPS, listed_condition, own_groups
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.memberships import Groups
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
 
 router = APIRouter(include_in_schema=False)
@@ -159,15 +161,20 @@ def _page(rows: list[dict[str, Any]], at_key: str) -> tuple[list[dict[str, Any]]
 # --- the queue ------------------------------------------------------------------------
 
 
-def _queue_scope(who: Principal) -> list[ColumnElement[bool]]:
-    """Operators see every open task; reviewers only what is assigned to them; a handoff
-    session its one task."""
+def _queue_scope(who: Principal, groups: Groups = NO_GROUPS) -> list[ColumnElement[bool]]:
+    """Operators see every open task; reviewers what is assigned to them and the tasks
+    whose approvers name them (``groups``: their roles and pools); a handoff session its
+    one task."""
     if who.scope_task_id is not None:
         return [TaskRow.id == who.scope_task_id]
-    return [] if who.is_operator else [TaskRow.assigned_to_user_id == who.id]
+    if who.is_operator:
+        return []
+    mine = TaskRow.assigned_to_user_id == who.id
+    listed = listed_condition(who, groups)
+    return [mine if listed is None else or_(mine, listed)]
 
 
-def _open_count_scope(who: Principal) -> list[Condition]:
+def _open_count_scope(who: Principal, groups: Groups = NO_GROUPS) -> list[Condition]:
     """How many open tasks the header shows, counted from an index.
 
     An operator's count names the open statuses (IN), so ix_tasks_status serves it by
@@ -176,7 +183,7 @@ def _open_count_scope(who: Principal) -> list[Condition]:
     """
     if who.is_operator:
         return [TaskRow.status.in_(OPEN_STATUSES)]
-    return [_IS_OPEN, *_queue_scope(who)]
+    return [_IS_OPEN, *_queue_scope(who, groups)]
 
 
 def queue_statement(
@@ -186,9 +193,10 @@ def queue_statement(
     assigned: str = "",
     q: str = "",
     after: tuple[datetime, str] | None = None,
+    groups: Groups = NO_GROUPS,
 ) -> Select[*tuple[Any, ...]]:
     """One page (plus one row, to know whether another page follows) of open tasks."""
-    conditions: list[Condition] = [_IS_OPEN, *_queue_scope(who)]
+    conditions: list[Condition] = [_IS_OPEN, *_queue_scope(who, groups)]
     if status:
         conditions.append(TaskRow.status == status)
     if assigned == "me":
@@ -237,8 +245,9 @@ async def _queue(request: Request, who: Principal) -> dict[str, Any]:
     if not who.is_operator:
         params["assigned"] = ""  # everything a reviewer sees is assigned to them
     cursor, after = _cursor_param(request)
-    statement = queue_statement(who, **params, after=after)
-    count = select(func.count()).select_from(TaskRow).where(*_open_count_scope(who))
+    groups = await own_groups(ctx.reader, who)  # tasks whose approvers name them show too
+    statement = queue_statement(who, **params, after=after, groups=groups)
+    count = select(func.count()).select_from(TaskRow).where(*_open_count_scope(who, groups))
     async with ctx.engine.connect() as conn:
         found = [dict(r._mapping) for r in await conn.execute(statement)]
         open_count = (await conn.execute(count)).scalar_one()

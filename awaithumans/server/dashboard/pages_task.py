@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from awaithumans.core._codes import ErrorCode
-from awaithumans.core._wire import MAX_REPLY_TEXT, TaskStatus
+from awaithumans.core._wire import MAX_REPLY_TEXT, ApprovalView, TaskStatus
 from awaithumans.server.api.errors import error_response
 from awaithumans.server.context import ServerContext
 from awaithumans.server.dashboard.access import PageError, ctx_of, page_user, require_user
@@ -30,12 +30,15 @@ from awaithumans.server.dashboard.verification_view import verification_view
 from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
 from awaithumans.server.db.records import AuditRecord, TaskRecord
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers, verification
+from awaithumans.server.services import answers, verification, votes
+from awaithumans.server.services.approvers import groups_for, sees_as_approver
 from awaithumans.server.services.display import answer_items, display
 from awaithumans.server.services.events import NOTIFY
 from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
+from awaithumans.server.services.memberships import Groups
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.services.task_actions import may_answer
 from awaithumans.server.services.views import default_applied, open_for
 
@@ -83,6 +86,12 @@ class Loaded:
     audit: list[AuditRecord] = field(default_factory=list)
     #: The latest delivery of each notify route: (status, error), by route.
     deliveries: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: The viewer's roles and pools, as the approvers rule judged them.
+    groups: Groups = field(default_factory=Groups)
+    #: A task that needs several approvals: its votes so far, and why the viewer's vote
+    #: would not count (``votes.ALREADY_VOTED``, ``votes.REQUESTER_CANNOT_APPROVE``).
+    votes: list[ApprovalView] | None = None
+    vote_refusal: str | None = None
 
     @property
     def status(self) -> TaskStatus:
@@ -116,8 +125,15 @@ async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
         if found is None:
             raise _not_found()
         task = TaskRecord.from_row(found)
-        if not answers.can_see(who, task):
+        groups = await groups_for(ctx.reader, who, task)
+        # A task's approvers see it, assigned to them or not: they may answer it.
+        if not (answers.can_see(who, task) or sees_as_approver(who, task, groups)):
             raise _not_found()
+        task_votes: list[ApprovalView] | None = None
+        vote_refusal = None
+        if policy_of(task).counts_votes:
+            task_votes = await votes.votes_of(conn, ctx.sealer, task.id)
+            vote_refusal = await votes.vote_refusal(conn, ctx.sealer, who, task)
         audit = (
             await conn.execute(
                 select(AuditRow.__table__)
@@ -142,6 +158,9 @@ async def _load(ctx: ServerContext, task_id: str, who: Principal) -> Loaded:
             found["assignee_email"],
             [AuditRecord.from_row(a) for a in audit],
             deliveries,
+            groups,
+            task_votes,
+            vote_refusal,
         )
 
 
@@ -158,7 +177,10 @@ def _audit_view(entry: AuditRecord) -> dict[str, Any]:
     detail = entry.detail or {}
     note = None
     if isinstance(detail, Mapping):
-        if detail.get("default_applied"):
+        if "approvals" in detail and "required" in detail:
+            verb = "approved" if detail.get("approved") else "rejected"
+            note = f"Vote: {verb} ({detail['approvals']} of {detail['required']} approvals)"
+        elif detail.get("default_applied"):
             note = "The agent's default answer was applied"
         elif detail.get("reason"):
             note = f"Reason: {detail['reason']}"
@@ -234,7 +256,8 @@ def _context(
     form = load_form(task.form_definition, task.response_schema)
     response = open_for(ctx.sealer, task.id, task.response_enc)
     verification, submission = verification_view(ctx.sealer, task, form, who)
-    answerable = status in ANSWERABLE and may_answer(who, task)
+    may = who.can_answer and may_answer(who, task, t.groups)
+    answerable = status in ANSWERABLE and may and t.vote_refusal is None
     last = submission if status is S.REJECTED else None
     if values is None and answerable:
         # After a rejection the person corrects their answer rather than starting over.
@@ -252,6 +275,7 @@ def _context(
     payload = None
     if not task.redact_payload:
         payload = display(open_for(ctx.sealer, task.id, task.payload_enc) or {})
+    policy = policy_of(task)
     context: dict[str, Any] = {
         "task": task,
         "status": status,
@@ -279,17 +303,57 @@ def _context(
         "assignee_label": assignee_label,
         "operator_banner": bool(who.is_operator and answerable and someone_else),
         "can_claim": status in answers.CLAIMABLE
-        and (who.is_operator or task.assigned_to_user_id == who.id),
+        and (
+            who.is_operator
+            or task.assigned_to_user_id == who.id
+            or (policy.restricts_answerers and task.assigned_to_user_id is None and may)
+        ),
         "claim_confirm": claim_confirm,
         "can_cancel": who.is_operator and not status.is_terminal,
         "deliveries": t.deliveries,
         "verification": verification,
         "reply_text": reply_text,
-        # While the verifier checks an answer, the task view follows the task live.
-        "live_url": f"/ui/task?id={task.id}" if status is S.SUBMITTED else None,
+        # While the verifier checks an answer, the task view follows the task live; so
+        # does a vote in progress for someone with no form to type in (theirs is cast).
+        "live_url": f"/ui/task?id={task.id}"
+        if status is S.SUBMITTED
+        or (t.votes is not None and status in ANSWERABLE and not answerable)
+        else None,
+        "not_approver": policy.restricts_answerers and not may,
+        "votes": _votes_view(t, policy.approvals_required),
+        "vote_note": _VOTE_NOTES.get(t.vote_refusal or "") if may else None,
         "audit": [_audit_view(a) for a in t.audit],
     }
     return context
+
+
+_VOTE_NOTES = {
+    votes.ALREADY_VOTED: "You already voted on this task; it waits for the other approvers.",
+    votes.REQUESTER_CANNOT_APPROVE: "You asked for this approval, so you cannot vote on it.",
+}
+
+
+def _votes_view(t: Loaded, required: int) -> dict[str, Any] | None:
+    """The task's approvals as the page shows them: "1 of 2 approvals" and who voted how."""
+    if t.votes is None:
+        return None
+    approvals = sum(1 for v in t.votes if v.approved)
+    return {
+        "required": required,
+        "approvals": approvals,
+        "rejections": len(t.votes) - approvals,
+        "progress": f"{approvals} of {required} approvals",
+        "entries": [
+            {
+                "who": v.display_name or v.email or v.user_id,
+                "email": v.email if v.email != v.display_name else None,
+                "approved": v.approved,
+                "channel": v.channel,
+                "at": v.at,
+            }
+            for v in t.votes
+        ],
+    }
 
 
 @router.get("/task")
@@ -373,6 +437,13 @@ def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
         return _closed(current, verb)
     if refusal.code == ErrorCode.NOT_ASSIGNED_TO_YOU and verb == "answer":
         return "This task isn't assigned to you, so your answer was not recorded."
+    if refusal.code == ErrorCode.NOT_AN_APPROVER:
+        done = "your answer was not recorded" if verb == "answer" else f"you cannot {verb} it"
+        return f"Only this task's approvers may decide it and you are not one of them, so {done}."
+    if refusal.code == ErrorCode.ALREADY_VOTED:
+        return "You already voted on this task; your first vote stands."
+    if refusal.code == ErrorCode.REQUESTER_CANNOT_APPROVE:
+        return "You asked for this approval, so your vote cannot count towards it."
     if refusal.code in (ErrorCode.VERIFIER_API_KEY_MISSING, ErrorCode.VERIFIER_UNAVAILABLE):
         return f"Your answer was not recorded. {refusal.message}"
     return refusal.message

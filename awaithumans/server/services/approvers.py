@@ -14,8 +14,12 @@ name a role or a pool.
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import ColumnElement, String, cast, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from awaithumans.server.db.models import TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.memberships import Groups, groups_of
@@ -70,3 +74,31 @@ async def groups_for(engine: AsyncEngine, principal: Principal, task: TaskRecord
         return NO_GROUPS
     async with engine.connect() as conn:
         return await groups_of(conn, principal.id)
+
+
+async def own_groups(engine: AsyncEngine, principal: Principal) -> Groups:
+    """``principal``'s roles and pools, whatever the task (a directory user's; else none)."""
+    if principal.kind != "user":
+        return NO_GROUPS
+    async with engine.connect() as conn:
+        return await groups_of(conn, principal.id)
+
+
+def listed_condition(principal: Principal, groups: Groups) -> ColumnElement[bool] | None:
+    """A SQL condition true for tasks whose approvers may name ``principal`` (their email,
+    one of their roles or pools), for lists of tasks (the dashboard's queue).
+
+    It looks for each name as a JSON string in the stored policy, so it may also match a
+    task that names it in another place (a pool of the same name as one of their roles):
+    a list shows such a task, and the task page, which applies :func:`sees_as_approver`,
+    does not open it. None for someone no policy can name.
+    """
+    if principal.kind != "user":
+        return None
+    names = sorted(
+        {*(groups.roles | groups.pools), *([principal.email.lower()] if principal.email else [])}
+    )
+    if not names:
+        return None
+    stored = cast(TaskRow.policy, String)
+    return or_(*(stored.contains(json.dumps(n), autoescape=True) for n in names))
