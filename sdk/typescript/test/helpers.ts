@@ -61,6 +61,8 @@ export async function startServer(): Promise<TestServer> {
         AWAITHUMANS_ADMIN_API_TOKEN: adminToken,
         AWAITHUMANS_PUBLIC_URL: url,
         AWAITHUMANS_WEBHOOK_SECRET: webhookSecret,
+        // An expired deadline (see expire) is seen within 0.2 s, not a minute.
+        AWAITHUMANS_SCHEDULER_MAX_SLEEP_SECONDS: "0.2",
         // The test's webhook receivers listen on this machine.
         AWAITHUMANS_ALLOW_PRIVATE_CALLBACKS: "loopback",
       },
