@@ -104,8 +104,11 @@ export function resumeValue(event: WebhookEvent | WebhookTaskData): JsonObject {
 }
 
 /** `new Command({ resume })` for a verified webhook event: pass it to `graph.invoke`. */
-export function resumeCommand(event: WebhookEvent | WebhookTaskData): Command {
-  return new Command({ resume: resumeValue(event) });
+export function resumeCommand(
+  event: WebhookEvent | WebhookTaskData,
+): Command<JsonObject, never, never> {
+  // No update and no goto: typed `never` so it fits any graph's `invoke`.
+  return new Command<JsonObject, never, never>({ resume: resumeValue(event) });
 }
 
 /** The awaithumans task id an interrupt value carries, or undefined if it is not ours. */
