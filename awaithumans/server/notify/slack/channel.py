@@ -14,6 +14,7 @@ end the job with the reason and a hint, visible on the task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from awaithumans.server.notify.slack.workspace import (
     Workspaces,
 )
 from awaithumans.server.principals import SYSTEM
+from awaithumans.server.services import answers
 from awaithumans.server.services.delivery import Job, Outcome
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
@@ -45,6 +47,7 @@ from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.nudge_notice import nudge_of
 from awaithumans.server.services.task_actions import AssignRecipient
+from awaithumans.server.services.votes import VOTED_EVENT
 
 log = logging.getLogger("awaithumans.server.slack")
 
@@ -134,6 +137,8 @@ class SlackChannel:
             workspace = await self.workspaces.for_team(route.qualifier)
             if job.event == CREATED_EVENT:
                 return await self._ask(workspace, job)
+            if job.event == VOTED_EVENT:
+                return await self._progress(workspace, job)
             return await self._close(workspace, job)
         except NoWorkspace as exc:
             return Outcome.fail(f"slack: {exc}", retry=False)
@@ -153,9 +158,11 @@ class SlackChannel:
             recipient = await self._recipient(workspace, job, target)
             link = self.dashboard_link(task.id, task.timeout_at, recipient)
             unfit = unfit_reason(load_form(task.form_definition, task.response_schema))
-            text, blocks = ask_direct(task, job.payload, link, unfit=unfit, nudge=nudge)
+            text, blocks = ask_direct(
+                task, job.payload, link, unfit=unfit, nudge=nudge, approvals=job.approvals
+            )
         else:
-            text, blocks = ask_broadcast(task, job.payload, nudge=nudge)
+            text, blocks = ask_broadcast(task, job.payload, nudge=nudge, approvals=job.approvals)
         posted = await workspace.client.chat_postMessage(
             channel=target.channel, text=text, blocks=blocks, unfurl_links=False
         )
@@ -172,9 +179,51 @@ class SlackChannel:
     async def _close(self, workspace: Workspace, job: Job) -> Outcome:
         if not job.receipts:
             return Outcome.skip("no message of this task was posted on this route")
-        text, blocks = closed(job.task, job.payload)
+        text, blocks = closed(job.task, job.payload, approvals=job.approvals)
+        await self._rewrite(workspace, job, lambda _ref: (text, blocks))
+        return Outcome.ok()
+
+    async def _progress(self, workspace: Workspace, job: Job) -> Outcome:
+        """A vote that did not decide: each message of the route shows the progress."""
+        if not job.receipts or job.task.status.is_terminal:
+            return Outcome.skip("nothing open to show the vote on")
+        task = job.task
+        unfit = unfit_reason(load_form(task.form_definition, task.response_schema))
+        links: dict[str, str] = {}
+        for receipt in job.receipts:
+            member = receipt.ref.get("user")
+            if receipt.ref.get("kind") == "direct" and isinstance(member, str):
+                user = await directory_user(self._ctx, workspace, member)
+                links[member] = self.dashboard_link(
+                    task.id, task.timeout_at, user.id if user is not None else None
+                )
+
+        def message(ref: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+            member = ref.get("user")
+            if ref.get("kind") == "direct" and isinstance(member, str):
+                link = links[member]
+                return ask_direct(task, job.payload, link, unfit=unfit, approvals=job.approvals)
+            return ask_broadcast(task, job.payload, approvals=job.approvals)
+
+        await self._rewrite(workspace, job, message)
+        # The deciding vote may have landed meanwhile and its ending been written already:
+        # never leave an ask over it.
+        now = await answers.load_task(self._ctx, task.id)
+        if now is not None and now.status.is_terminal:
+            ended = closed(now, job.payload, approvals=job.approvals)
+            await self._rewrite(workspace, job, lambda _ref: ended)
+        return Outcome.ok()
+
+    async def _rewrite(
+        self,
+        workspace: Workspace,
+        job: Job,
+        message: Callable[[dict[str, Any]], tuple[str, list[dict[str, Any]]]],
+    ) -> None:
+        """``chat.update`` each message of the job's route with ``message(its receipt)``."""
         for receipt in job.receipts:
             ref: dict[str, Any] = dict(receipt.ref)
+            text, blocks = message(ref)
             try:
                 await workspace.client.chat_update(
                     channel=ref["channel"], ts=ref["ts"], text=text, blocks=blocks
@@ -184,7 +233,6 @@ class SlackChannel:
                     raise
                 # Deleted in Slack meanwhile: nothing left to rewrite there.
                 log.info("slack message %s of %s is gone", ref.get("ts"), job.task_id)
-        return Outcome.ok()
 
     async def _recipient(self, workspace: Workspace, job: Job, target: Target) -> str | None:
         """The DM's recipient in the directory (None if not there). They answer the task:

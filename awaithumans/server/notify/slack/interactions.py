@@ -47,9 +47,9 @@ from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import decode_submission, field_errors, load_form
 from awaithumans.server.services.lifecycle import ANSWERABLE, Channel
 from awaithumans.server.services.replies import Later
-from awaithumans.server.services.task_actions import may_answer
 from awaithumans.server.services.verification import Submission
 from awaithumans.server.services.views import open_for
+from awaithumans.server.services.votes import approvals_for
 
 log = logging.getLogger("awaithumans.server.slack")
 
@@ -60,6 +60,12 @@ NOT_IN_DIRECTORY = (
     " Ask an operator to add you (Users → Add user)."
 )
 NOT_YOURS = "This task isn't assigned to you."
+# A task's policy refusing someone, in Slack's words (the API's are for programs).
+POLICY_WORDS = {
+    ErrorCode.NOT_AN_APPROVER: "Only this task's approvers can answer it; you're not one of them.",
+    ErrorCode.ALREADY_VOTED: "You already voted on this task; it waits for the other approvers.",
+    ErrorCode.REQUESTER_CANNOT_APPROVE: "You asked for this approval, so you can't vote on it.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +117,10 @@ class Interactions:
         task = await answers.visible_task(self._ctx, task_id, who)
         if task is None:
             return Reply(later=self._ephemeral(workspace, where, member, NOT_YOURS))
-        refusal = _cannot_answer(who, task)
+        refusal = await answers.answer_refusal_of(self._ctx, who, task)
         if refusal is not None:
-            return Reply(later=self._ephemeral(workspace, where, member, refusal))
+            text = _cannot_answer(task, refusal)
+            return Reply(later=self._ephemeral(workspace, where, member, text))
         return Reply(later=self._open(workspace, payload, who, task, where))
 
     async def _claim(
@@ -137,7 +144,10 @@ class Interactions:
             await self._open(workspace, payload, who, task, where)()
             if where is not None:
                 link = self._link(task.id, task.timeout_at, who.id)
-                text, blocks = claimed_broadcast(task, self._payload(task), f"<@{member}>", link)
+                votes = await approvals_for(self._ctx, task) or ()
+                text, blocks = claimed_broadcast(
+                    task, self._payload(task), f"<@{member}>", link, approvals=votes
+                )
                 await workspace.client.chat_update(
                     channel=where[0], ts=where[1], text=text, blocks=blocks
                 )
@@ -163,7 +173,7 @@ class Interactions:
             return f"This task is already {refusal.current.value.replace('_', ' ')}."
         if refusal.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
             return NOT_YOURS
-        return refusal.message
+        return POLICY_WORDS.get(refusal.code, refusal.message)
 
     def _open(
         self,
@@ -227,7 +237,8 @@ class Interactions:
         if isinstance(outcome, answers.Refusal):
             # The task exists (it was just read): "not found" means not theirs to see.
             mine = outcome.code not in (ErrorCode.NOT_ASSIGNED_TO_YOU, ErrorCode.TASK_NOT_FOUND)
-            return Reply(_errors_first(first, outcome.message if mine else NOT_YOURS))
+            words = POLICY_WORDS.get(outcome.code, outcome.message)
+            return Reply(_errors_first(first, words if mine else NOT_YOURS))
         checking = outcome.task.status is TaskStatus.SUBMITTED
         return Reply({"response_action": "update", "view": _thanks(checking)})
 
@@ -257,12 +268,11 @@ def _where(payload: dict[str, Any]) -> tuple[str, str] | None:
     return (str(channel), str(ts)) if channel and ts else None
 
 
-def _cannot_answer(who: Principal, task: TaskRecord) -> str | None:
+def _cannot_answer(task: TaskRecord, refusal: answers.Refusal) -> str:
+    """Why the modal does not open, in Slack's words."""
     if task.status not in ANSWERABLE:
         return f"This task is {task.status.value.replace('_', ' ')}: it takes no answer now."
-    if not may_answer(who, task):
-        return NOT_YOURS
-    return None
+    return POLICY_WORDS.get(refusal.code, NOT_YOURS)
 
 
 def _errors_first(first: str | None, text: str) -> dict[str, Any]:

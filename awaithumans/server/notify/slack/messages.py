@@ -1,18 +1,23 @@
 """The Slack messages of a task, as Block Kit: the ask, the claimed broadcast, the ending.
 
 Every message carries the task's title and, unless the payload is redacted, its details;
-what changes is the line of state and the buttons. Texts are cut to Slack's limits here,
+what changes is the line of state and the buttons. A task that needs several approvals
+also carries its progress ("1 of 2 approvals", who approved or rejected), rewritten after
+each vote. Texts are cut to Slack's limits here,
 so a long payload never turns a post into an ``invalid_blocks`` error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from awaithumans.core._wire import ApprovalView
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.services.display import as_text, display, outcome_line, time_left
 from awaithumans.server.services.nudge_notice import Nudge
+from awaithumans.server.services.policy import policy_of
 
 Blocks = list[dict[str, Any]]
 
@@ -57,9 +62,24 @@ def details_blocks(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
     return blocks
 
 
-def _head(task: TaskRecord, payload: dict[str, Any] | None) -> Blocks:
+def _head(
+    task: TaskRecord, payload: dict[str, Any] | None, approvals: Sequence[ApprovalView] = ()
+) -> Blocks:
     title = {"type": "plain_text", "text": _cut(task.task, _HEADER_MAX), "emoji": True}
-    return [{"type": "header", "text": title}, *details_blocks(task, payload)]
+    line = progress_line(task, approvals)
+    progress = [_context(_mrkdwn_escape(line))] if line is not None else []
+    return [{"type": "header", "text": title}, *details_blocks(task, payload), *progress]
+
+
+def progress_line(task: TaskRecord, approvals: Sequence[ApprovalView]) -> str | None:
+    """ "1 of 2 approvals · ✓ Bob · ✗ Carol" for a task that needs several; else None."""
+    required = policy_of(task).approvals_required
+    if required < 2:
+        return None
+    approved = sum(1 for a in approvals if a.approved)
+    voters = [f"{'✓' if a.approved else '✗'} {a.display_name or a.email or a.user_id}"
+              for a in approvals]  # fmt: skip
+    return " · ".join([f"🗳️ {approved} of {required} approvals", *voters])
 
 
 def _context(text: str) -> dict[str, Any]:
@@ -96,11 +116,12 @@ def ask_broadcast(
     *,
     now: datetime | None = None,
     nudge: Nudge | None = None,
+    approvals: Sequence[ApprovalView] = (),
 ) -> tuple[str, Blocks]:
     """A channel's message: anyone there may claim the task (the first click wins)."""
     now = now or datetime.now(UTC)
     blocks = [
-        *_head(task, payload),
+        *_head(task, payload, approvals),
         _context(f"⏳ {time_left(task.timeout_at, now)} · the first to claim answers it"),
         {
             "type": "actions",
@@ -119,6 +140,7 @@ def ask_direct(
     unfit: str | None = None,
     now: datetime | None = None,
     nudge: Nudge | None = None,
+    approvals: Sequence[ApprovalView] = (),
 ) -> tuple[str, Blocks]:
     """A member's DM: answer in Slack (the modal), or in the dashboard (a signed link).
 
@@ -132,7 +154,7 @@ def ask_direct(
     else:
         state += f" · answer in the dashboard ({unfit})"
     blocks = [
-        *_head(task, payload),
+        *_head(task, payload, approvals),
         _context(state),
         {"type": "actions", "block_id": f"task:{task.id}", "elements": buttons},
     ]
@@ -140,11 +162,16 @@ def ask_direct(
 
 
 def claimed_broadcast(
-    task: TaskRecord, payload: dict[str, Any] | None, claimer: str, dashboard_url: str
+    task: TaskRecord,
+    payload: dict[str, Any] | None,
+    claimer: str,
+    dashboard_url: str,
+    *,
+    approvals: Sequence[ApprovalView] = (),
 ) -> tuple[str, Blocks]:
     """The channel's message once claimed: no more Claim button, a link for the claimer."""
     blocks = [
-        *_head(task, payload),
+        *_head(task, payload, approvals),
         _context(f"🙋 Claimed by {claimer}"),
         {
             "type": "actions",
@@ -158,8 +185,13 @@ def claimed_broadcast(
     return f"Claimed by {claimer}: {task.task}", blocks
 
 
-def closed(task: TaskRecord, payload: dict[str, Any] | None) -> tuple[str, Blocks]:
+def closed(
+    task: TaskRecord,
+    payload: dict[str, Any] | None,
+    *,
+    approvals: Sequence[ApprovalView] = (),
+) -> tuple[str, Blocks]:
     """Any message of the task once it ended: the outcome, no buttons left to press."""
     line = outcome_line(task)
-    blocks = [*_head(task, payload), _context(_mrkdwn_escape(line))]
+    blocks = [*_head(task, payload, approvals), _context(_mrkdwn_escape(line))]
     return f"{line}: {task.task}", blocks
