@@ -16,6 +16,9 @@ step "ruff (lint and format)"
 .venv/bin/ruff format --check awaithumans tests bench examples
 step "mypy --strict"
 .venv/bin/mypy
+step "TypeScript SDK (sdk/typescript): npm ci, biome, tsc --noEmit, node --test"
+# Node 20+ and npm; its tests start their own server from .venv (about 15 s).
+(cd sdk/typescript && npm ci --no-audit --no-fund && npm run lint && npm run typecheck && npm test)
 step "pytest"
 # Two workers, each test file whole on one of them (its module fixtures, servers and
 # engines are set up once); every worker starts its own PostgreSQL, Temporal and Prefect.
