@@ -3,11 +3,13 @@
  * and timed out through its API with the admin token.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import {
   AuthenticationError,
@@ -350,6 +352,52 @@ describe("reaching the server", () => {
       assert.ok(second - first >= 950, `retried after ${second - first} ms`);
     } finally {
       await new Promise((ok) => front.close(ok));
+    }
+  });
+});
+
+describe("examples/slack-native-ts", () => {
+  test("runs as its README says: asks with notify slack:@alice, prints the typed answer", async () => {
+    // Compiled by `npm test` (tsconfig.examples.json); "awaithumans" resolves to this
+    // package's dist/ by name, as an installed package would.
+    const script = join(
+      dirname(fileURLToPath(import.meta.url)),
+      "../examples/examples/slack-native-ts/refund.js",
+    );
+    const order = `ord_${Date.now().toString(36)}`;
+    const child = spawn(process.execPath, [script, "@alice", order], {
+      env: {
+        ...process.env,
+        AWAITHUMANS_URL: server.url,
+        AWAITHUMANS_API_KEY: server.adminToken,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = new Promise<number | null>((ok) => child.on("exit", ok));
+    try {
+      const id = await taskIdByKey(server, `slack-refund-ts:${order}`);
+      const { json: task } = await api(server, "GET", `/api/tasks/${id}`);
+      assert.deepStrictEqual(task.notify, ["slack:@alice"]);
+      assert.deepStrictEqual(task.payload, {
+        order_id: order,
+        amount_usd: 180,
+        reason: "Arrived broken",
+      });
+      await api(server, "POST", `/api/tasks/${id}/complete`, {
+        response: { approved: true, notes: "Photo shows the crack" },
+      });
+      assert.equal(await exited, 0, stderr);
+      assert.equal(stdout, `Refund for ${order} approved: Photo shows the crack\n`);
+    } finally {
+      child.kill();
     }
   });
 });
