@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from awaithumans.server.services.nudge_notice import duration_words, nudge_body, nudge_of
+from awaithumans.server.services.nudge_plan import plan_of
+from awaithumans.server.services.policy import TaskPolicy
 from awaithumans.testing import ServerProcess
 from tests._api import admin, create
 from tests._waiting import until
@@ -221,3 +224,40 @@ async def test_two_replicas_take_each_step_once(
 
 async def _count(sink: SmtpSink, count: int) -> bool:
     return len(sink.messages) >= count
+
+
+# -- the plan and the words, pure -------------------------------------------------------------
+
+
+def test_the_plan_orders_reminders_and_the_escalation_by_due_time() -> None:
+    policy = TaskPolicy(
+        reminder_seconds=(3600, 4 * 3600, 30 * 3600),
+        escalate_after_seconds=4 * 3600,
+        escalate_to=("email:lead@acme.test",),
+    )
+    assert [(s.number, s.kind, s.offset_seconds) for s in plan_of(policy)] == [
+        (1, "reminder", 3600),
+        (2, "reminder", 4 * 3600),  # at the escalation's time: the reminder goes first
+        (3, "escalation", 4 * 3600),
+        (4, "reminder", 30 * 3600),
+    ]
+    assert plan_of(TaskPolicy()) == ()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(60, "1 min"), (45 * 60, "45 min"), (5400, "1 h 30 min"), (86_400, "24 h"),
+     (2 * 86_400, "48 h"), (3 * 86_400, "3 d")],
+)  # fmt: skip
+def test_durations_read_short(seconds: int, words: str) -> None:
+    assert duration_words(seconds) == words
+
+
+def test_a_first_ask_carries_no_nudge() -> None:
+    assert nudge_of({"event": "task.created"}) is None
+    reminder = nudge_of(nudge_body("task.created", "reminder", 2, 3600, False))
+    assert reminder is not None
+    assert (reminder.prefix, reminder.step) == ("Reminder:", 2)
+    escalation = nudge_of(nudge_body("task.created", "escalation", 3, 8 * 3600, True))
+    assert escalation is not None
+    assert escalation.headline == "Escalated: nobody answered in 8 h of business hours"
