@@ -295,8 +295,10 @@ function assignee(value: Assignee | undefined): JsonObject | undefined {
 
 // The server's timeout_at is the truth (a replayed task started before this call did).
 function deadlineOf(view: TaskView): number {
-  const at = Date.parse(view.timeout_at);
   const fallback = Date.now() + view.timeout_seconds * 1000;
+  // A time without a UTC offset would be read as local time: trust the timeout instead.
+  if (!/(Z|[+-]\d\d:?\d\d)$/i.test(view.timeout_at)) return fallback;
+  const at = Date.parse(view.timeout_at);
   return Number.isNaN(at) ? fallback : Math.min(at, fallback);
 }
 
