@@ -17,7 +17,8 @@ step "ruff (lint and format)"
 step "mypy --strict"
 .venv/bin/mypy
 step "TypeScript SDK (sdk/typescript): npm ci, biome, tsc --noEmit, node --test"
-# Node 20+ and npm; its tests start their own server from .venv (about 15 s).
+# Node 20+ and npm; its tests start their own server from .venv (about 20 s).
+command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer" >&2; exit 1; }
 (cd sdk/typescript && npm ci --no-audit --no-fund && npm run lint && npm run typecheck && npm test)
 step "pytest"
 # Two workers, each test file whole on one of them (its module fixtures, servers and
