@@ -31,7 +31,13 @@ from awaithumans.server.notify.email.links import (
 )
 from awaithumans.server.security import Door
 from awaithumans.server.security.signing import ExpiredTokenError, TokenError
-from awaithumans.server.services.answers import Done, Invalid, load_task
+from awaithumans.server.services.answers import (
+    Done,
+    Invalid,
+    Refusal,
+    answer_refusal_of,
+    load_task,
+)
 from awaithumans.server.services.answers import answer as answer_task
 from awaithumans.server.services.directory import DirectoryUser, active_user, as_principal
 from awaithumans.server.services.display import outcome_line
@@ -39,6 +45,7 @@ from awaithumans.server.services.first_view import record_view
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.web import door_refusal
 
 # The pages' routes, relative to the channel's prefix (/api/channels/email).
@@ -95,7 +102,15 @@ def answer_router(ctx: ServerContext) -> APIRouter:
             return _confirm_page(request, ctx, token, link, task, user, field, values, errors)
         if isinstance(result, Done):
             choice = f"{field.label}: {label_of(field, link.value)}"
-            if result.task.status is TaskStatus.SUBMITTED:
+            if result.approvals is not None and not result.task.status.is_terminal:
+                approved = sum(1 for v in result.approvals if v.approved)
+                required = policy_of(result.task).approvals_required
+                title = "Vote recorded"
+                message = (
+                    f"You answered {choice}. The task has {approved} of {required} approvals; "
+                    "it completes when enough approvers have voted."
+                )
+            elif result.task.status is TaskStatus.SUBMITTED:
                 title = "Answer received: being checked"
                 message = (
                     f"You answered {choice}. A verifier checks it now; if it needs more, "
@@ -108,8 +123,8 @@ def answer_router(ctx: ServerContext) -> APIRouter:
         if result.code is ErrorCode.TASK_ALREADY_TERMINAL:
             fresh = await load_task(ctx, task.id)
             return _stopped(request, _answered(fresh or task))
-        if result.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
-            return _stopped(request, _elsewhere())
+        if result.code in _POLICY or result.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
+            return _stopped(request, _refused(result, _open_url(ctx, task, user)))
         return _stopped(request, _Stop("Not recorded", result.message, result.status_code))
 
     return router
@@ -155,9 +170,11 @@ async def _open(
             there,
         )
     # A mail makes its recipient the assignee of a task that has none; a link is never
-    # more than that person's own right to answer (not an operator's).
-    if task.assigned_to_user_id != user.id:
-        raise _elsewhere()
+    # more than that person's own right to answer (not an operator's): the assignee's, or
+    # a listed approver's for a task with approvers.
+    refusal = await answer_refusal_of(ctx, as_principal(user, scope_task_id=task.id), task)
+    if refusal is not None:
+        raise _refused(refusal, there)
     field = one_click_field(load_form(task.form_definition, task.response_schema))
     if field is None or field.name != link.field:
         raise _Stop("This link is not valid", "It does not match the task's form.", 400)
@@ -182,6 +199,33 @@ def _answered(task: TaskRecord, there: str | None = None) -> _Stop:
 
 def _elsewhere() -> _Stop:
     return _Stop("Not yours to answer", "This task is assigned to someone else.", 403)
+
+
+# The task's approval policy refusing this person, in a page's words.
+_POLICY = {
+    ErrorCode.NOT_AN_APPROVER: (
+        "Not yours to answer",
+        "Only this task's approvers can answer it, and you are not one of them.",
+    ),
+    ErrorCode.ALREADY_VOTED: (
+        "You already voted",
+        "Your vote on this task is recorded; it waits for the other approvers.",
+    ),
+    ErrorCode.REQUESTER_CANNOT_APPROVE: (
+        "Not yours to approve",
+        "You asked for this approval, so your vote cannot count towards it.",
+    ),
+}
+
+
+def _refused(refusal: Refusal, there: str | None) -> _Stop:
+    """Why this person may not answer, as a page (nothing was recorded)."""
+    if refusal.code in _POLICY:
+        title, message = _POLICY[refusal.code]
+        return _Stop(title, message, refusal.status_code, there)
+    if refusal.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
+        return _elsewhere()
+    return _Stop("Not recorded", refusal.message, refusal.status_code, there)
 
 
 def _stopped(request: Request, stop: _Stop) -> Response:

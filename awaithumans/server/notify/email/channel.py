@@ -38,13 +38,20 @@ from awaithumans.server.notify.email.resend import ResendTransport
 from awaithumans.server.notify.email.transports import SendError, SmtpTransport, Transport
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.answers import load_task
+from awaithumans.server.services.approvers import answer_refusal, groups_for
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
-from awaithumans.server.services.directory import DirectoryUser, ReviewerByEmail, user_by_email
+from awaithumans.server.services.directory import (
+    DirectoryUser,
+    ReviewerByEmail,
+    as_principal,
+    user_by_email,
+)
 from awaithumans.server.services.events import CREATED_EVENT
 from awaithumans.server.services.form_input import load_form
 from awaithumans.server.services.handoff import task_link
 from awaithumans.server.services.lifecycle import Channel, Moved
 from awaithumans.server.services.nudge_notice import nudge_of
+from awaithumans.server.services.policy import policy_of
 from awaithumans.server.services.replies import takes_free_text
 from awaithumans.server.services.task_actions import AssignRecipient
 
@@ -233,6 +240,11 @@ class EmailChannel:
             if assignee is None:
                 fresh = await load_task(self._ctx, job.task_id)
                 assignee = fresh.assigned_to_user_id if fresh else None
+        if assignee != user.id and policy_of(job.task).restricts_answerers:
+            # A listed approver answers it too, assigned or not (services/approvers.py).
+            who = as_principal(user, scope_task_id=job.task_id)
+            groups = await groups_for(self._ctx.reader, who, job.task)
+            return user, answer_refusal(who, job.task, groups) is None
         return user, assignee == user.id
 
     async def aclose(self) -> None:
