@@ -2,7 +2,8 @@
 # Installs the system packages the test suite and benchmarks run for real: PostgreSQL 15 (the
 # tests start their own throwaway cluster), Chromium and two font families (the dashboard's
 # browser tests drive Debian's chromium through Playwright; Playwright's own browser download
-# is not used), HAProxy (the replica tests put several servers behind a real load balancer), wrk (throughput benchmarks, WITH_BENCH=1) and python3-venv when Python's venv
+# is not used), HAProxy (the replica tests put several servers behind a real load balancer),
+# Node.js and npm when absent (the TypeScript SDK's tests), wrk (throughput benchmarks, WITH_BENCH=1) and python3-venv when Python's venv
 # module is missing (stock Debian). Needs root on Debian; does nothing, and touches no package
 # list, when everything is already there.
 #   bash scripts/system-deps.sh        # what the test suite needs
@@ -17,6 +18,8 @@ else
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_minimal+=(chromium)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_minimal+=(haproxy)
+# The TypeScript SDK's checks and tests (Node 20 or newer: the machines this targets have it).
+command -v npm >/dev/null 2>&1 || need_minimal+=(nodejs npm)
 # Fixed fonts make screenshots legible and alike on every machine. In Chromium, sans-serif and
 # serif are Liberation Sans/Serif (Arial/Times metrics); monospace and system-ui are DejaVu.
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_minimal+=(fonts-dejavu-core)
