@@ -186,3 +186,30 @@ async def test_a_plain_task_shows_no_votes(acme: Company) -> None:
     poll = (await acme.admin.get(f"/api/tasks/{task_id}/poll")).json()
     assert (poll["approvals_required"], poll["approvals"]) == (1, [])
     assert await acme.vote_rows(task_id) == []
+
+
+async def test_a_task_rejects_once_too_few_approvers_are_left(acme: Company) -> None:
+    # Three approvals of four named people, no operators: after two rejections at most two
+    # approvals remain possible, so the second rejection decides.
+    task_id = await acme.create(
+        approvers=["alice@acme.com", "bob@acme.com", "carol@acme.com", "rita@acme.com"],
+        operators_may_answer=False,
+        approvals_required=3,
+        rejection_policy="majority",
+    )
+    first = await vote(acme, "alice@acme.com", task_id, NO)
+    assert first.json()["status"] != "completed", first.text
+    second = await vote(acme, "bob@acme.com", task_id, NO)
+    assert second.status_code == 200, second.text
+    assert second.json()["status"] == "completed"
+    assert second.json()["response"]["approved"] is False
+    assert [a["approved"] for a in second.json()["approvals"]] == [False, False]
+    # With operators allowed to vote, nobody can say how many are left: it stays open.
+    open_ended = await acme.create(
+        approvers=["alice@acme.com", "bob@acme.com", "carol@acme.com", "rita@acme.com"],
+        approvals_required=3,
+        rejection_policy="majority",
+    )
+    await vote(acme, "alice@acme.com", open_ended, NO)
+    still = await vote(acme, "bob@acme.com", open_ended, NO)
+    assert still.json()["status"] != "completed", still.text

@@ -9,7 +9,9 @@ created it, or for an agent key whoever created the key), has voted already (the
 A vote that does not decide is a ``task_votes`` row (its answer sealed like a response)
 and one audit row through :func:`lifecycle.annotate` (status unchanged, version moved so
 live pages and polls see it). The deciding vote (approvals reach N; or the first
-rejection under ``any_rejects``, rejections reaching N under ``majority``) completes the
+rejection under ``any_rejects``, rejections reaching N under ``majority``; or, for
+approvers named only by email with operators excluded, a rejection that leaves too few
+people to reach N) completes the
 task through the usual :class:`~services.task_actions.Complete` move with that vote's
 answer, in the same transaction as its vote row. On PostgreSQL the task row is locked
 while the votes are counted, so of two N-th approvals from two replicas one completes and
@@ -30,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.core._wire import ApprovalView, TaskStatus
 from awaithumans.server.context import ServerContext
-from awaithumans.server.db.models import AgentKeyRow, TaskRow, TaskVoteRow
+from awaithumans.server.db.models import AgentKeyRow, TaskRow, TaskVoteRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
@@ -113,13 +115,41 @@ class Tally:
         counted = [v.approved for v in votes]
         return cls(sum(counted), len(counted) - sum(counted))
 
-    def verdict(self, policy: TaskPolicy) -> Verdict | None:
-        """What the votes decide under ``policy``, or None while they decide nothing."""
+    def verdict(self, policy: TaskPolicy, still_to_vote: int | None = None) -> Verdict | None:
+        """What the votes decide under ``policy``, or None while they decide nothing.
+
+        ``still_to_vote``: how many more people may vote, when that is known (approvers
+        named only by email, operators excluded); when too few are left to reach the
+        approvals required, the task is rejected now rather than left to time out.
+        """
         if self.approvals >= policy.approvals_required:
             return "approved"
-        if policy.rejection_policy == "any_rejects":
-            return "rejected" if self.rejections else None
-        return "rejected" if self.rejections >= policy.approvals_required else None
+        if policy.rejection_policy == "any_rejects" and self.rejections:
+            return "rejected"
+        if self.rejections >= policy.approvals_required:
+            return "rejected"
+        if still_to_vote is not None and self.approvals + still_to_vote < policy.approvals_required:
+            return "rejected"
+        return None
+
+
+async def still_to_vote(
+    conn: AsyncConnection, task: TaskRecord, votes: Iterable[ApprovalView]
+) -> int | None:
+    """How many listed people may still vote on ``task``, when the policy bounds it: its
+    approvers are emails only and operators may not answer (None otherwise)."""
+    policy = policy_of(task)
+    approvers = policy.approvers
+    if policy.operators_may_answer or not approvers.emails or approvers.roles or approvers.pools:
+        return None
+    left = set(approvers.emails) - {(v.email or "").lower() for v in votes}
+    requester = await requester_of(conn, task.owner_id)
+    if requester is not None:
+        found = (
+            await conn.execute(select(UserRow.email).where(UserRow.id == requester))
+        ).scalar_one_or_none()
+        left.discard((found or "").lower())
+    return len(left)
 
 
 async def votes_by_task(
@@ -267,6 +297,7 @@ class CastVote(Write[Voted | Refused]):
         votes = [*votes, mine]
         policy = policy_of(task)
         tally = Tally.of(votes)
+        verdict = tally.verdict(policy, await still_to_vote(conn, task, votes))
         seen = task.version
 
         def unchanged(current: TaskRecord) -> str | None:
@@ -275,7 +306,7 @@ class CastVote(Write[Voted | Refused]):
                 return _RECOUNT
             return complete.answer_refusal(current)
 
-        if tally.verdict(policy) is not None:
+        if verdict is not None:
             decide = DecidingVote(
                 self.ctx,
                 self.task_id,
