@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,13 @@ import pytest
 
 from awaithumans.testing import ServerProcess
 from tests._waiting import until
-from tests.integrations._person import admin, decide
+from tests.examples._agent_script import aw_server, start_agent  # noqa: F401 - fixture
+from tests.integrations._person import decide, task_keys
 from tests.support.chat_completions_standin import ChatCompletionsStandIn, tool_call
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openai-agents-approvals"
 CALL_ID = f"call_{uuid.uuid4().hex}"
-
-
-@pytest.fixture(scope="module")
-def aw_server() -> Iterator[ServerProcess]:
-    with ServerProcess() as proc:
-        yield proc
 
 
 def refund_brain(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,14 +32,9 @@ def refund_brain(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tool_calls": [tool_call(CALL_ID, "refund", {"order_id": "ord_7", "amount_usd": 42})]}
 
 
-async def open_keys(server: ServerProcess) -> list[str]:
-    async with admin(server) as http:
-        page = (await http.get("/api/tasks", params={"limit": 200})).json()
-    return [item["idempotency_key"] for item in page["items"]]
-
-
 async def test_refund_example_stopped_resumed_and_denied(
-    aw_server: ServerProcess, tmp_path: Path
+    aw_server: ServerProcess,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     with ChatCompletionsStandIn(refund_brain) as standin:
         env = {
@@ -63,32 +50,21 @@ async def test_refund_example_stopped_resumed_and_denied(
             "PENDING_RUN": str(tmp_path / "pending-run.json"),
         }
 
-        async def start(*args: str) -> asyncio.subprocess.Process:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "agent.py",
-                *args,
-                cwd=EXAMPLE,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-
-        first = await start("Refund order ord_7")
-        keys = await until(lambda: open_keys(aw_server), 60)
+        first = await start_agent("openai-agents-approvals", env, "Refund order ord_7")
+        keys = await until(lambda: task_keys(aw_server), 60)
         assert keys == [f"openai-agents:{CALL_ID}"]
         assert (tmp_path / "pending-run.json").exists()
         first.terminate()
         await asyncio.wait_for(first.wait(), 15)
 
-        again = await start()
+        again = await start_agent("openai-agents-approvals", env)
         message = "Order 7 was refunded last week already."
         await decide(aw_server, keys[0], {"approved": False, "message": message})
         out, _ = await asyncio.wait_for(again.communicate(), 60)
         text = out.decode()
 
     assert again.returncode == 0, text
-    assert await open_keys(aw_server) == keys  # the same task, not a second one
+    assert await task_keys(aw_server) == keys  # the same task, not a second one
     assert "REFUNDED" not in text
     assert f"AGENT: {message}" in text
     # The model was asked for the call once; the resumed run only sent it the denial.

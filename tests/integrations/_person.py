@@ -17,11 +17,23 @@ def admin(server: ServerProcess) -> httpx.AsyncClient:
     )
 
 
+async def listed_tasks(server: ServerProcess) -> list[dict[str, Any]]:
+    """The server's tasks as ``GET /api/tasks`` lists them (the first 200)."""
+    async with admin(server) as http:
+        page = await http.get("/api/tasks", params={"limit": 200})
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+async def task_keys(server: ServerProcess) -> list[str]:
+    """The idempotency key of every listed task."""
+    return [item["idempotency_key"] for item in await listed_tasks(server)]
+
+
 async def tasks_with_key(server: ServerProcess, key: str) -> list[dict[str, Any]]:
     """Every task whose idempotency key is ``key`` (there should never be more than one)."""
-    async with admin(server) as http:
-        page = (await http.get("/api/tasks", params={"limit": 200})).json()
-    return [item for item in page["items"] if item["idempotency_key"] == key]
+    return [item for item in await listed_tasks(server) if item["idempotency_key"] == key]
 
 
 async def task_with_key(server: ServerProcess, key: str, timeout: float = 30.0) -> dict[str, Any]:

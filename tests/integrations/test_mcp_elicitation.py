@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 
 from awaithumans.integrations.mcp import elicitation_handler
 from awaithumans.testing import ServerProcess
-from tests.integrations.test_mcp_server import admin, agent_key, answer, server, task_titled
+from tests.integrations._person import admin
+from tests.integrations.test_mcp_server import agent_key, answer, server, task_titled
 
 __all__ = ["agent_key", "server"]  # the module-scoped fixtures, shared with the server's tests
 

@@ -26,6 +26,7 @@ from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
 from awaithumans.integrations.mcp._questions import outcome as result_of
 from awaithumans.testing import ServerProcess, free_port
 from tests._waiting import until
+from tests.integrations._person import admin
 
 pytestmark = pytest.mark.e2e
 
@@ -90,12 +91,6 @@ async def http_mcp(server: ServerProcess, key: str, home: Path, *flags: str) -> 
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 15)
-
-
-def admin(server: ServerProcess) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=10
-    )
 
 
 async def task_titled(server: ServerProcess, title: str) -> dict[str, Any]:
