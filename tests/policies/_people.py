@@ -22,8 +22,7 @@ from sqlalchemy import insert, select
 from awaithumans.core import Ask
 from awaithumans.server.db.models import TaskRow, TaskVoteRow, UserMembershipRow
 from tests._app_fixtures import make_settings, running_app
-
-PASSWORD = "correct horse battery staple"
+from tests.policies._world import PASSWORD, add_people
 
 # email -> (display name, operator, roles)
 PEOPLE: dict[str, tuple[str, bool, tuple[str, ...]]] = {
@@ -110,19 +109,7 @@ class Company:
 @asynccontextmanager
 async def company(database_url: str, **settings: Any) -> AsyncIterator[Company]:
     async with running_app(make_settings(database_url, **settings)) as (app, admin):
-        ids: dict[str, str] = {}
-        for email, (name, operator, _roles) in PEOPLE.items():
-            made = await admin.post(
-                "/api/admin/users",
-                json={
-                    "email": email,
-                    "display_name": name,
-                    "is_operator": operator,
-                    "password": PASSWORD,
-                },
-            )
-            assert made.status_code == 201, made.text
-            ids[email] = str(made.json()["id"])
+        ids = await add_people(admin, [(e, name, op) for e, (name, op, _r) in PEOPLE.items()])
         memberships = [
             {"user_id": ids[email], "kind": "role", "name": role}
             for email, (_n, _o, roles) in PEOPLE.items()

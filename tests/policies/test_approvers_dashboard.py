@@ -16,19 +16,14 @@ from html import unescape
 import httpx
 import pytest
 
-from tests.policies._people import PASSWORD, Company, company
+from tests.policies._people import Company, company
+from tests.policies._world import csrf_of, dashboard_sign_in
 
 
 @pytest.fixture
 async def acme(database_url: str) -> AsyncIterator[Company]:
     async with company(database_url) as made:
         yield made
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "page has no CSRF field"
-    return found.group(1)
 
 
 def text_of(html: str) -> str:
@@ -38,13 +33,7 @@ def text_of(html: str) -> str:
 @asynccontextmanager
 async def browser(acme: Company, email: str) -> AsyncIterator[httpx.AsyncClient]:
     async with acme.client() as client:
-        page = await client.get("/login")
-        done = await client.post(
-            "/login",
-            data={"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD,
-                  "next": "/"},
-        )  # fmt: skip
-        assert done.status_code == 303, done.text
+        await dashboard_sign_in(client, email)
         yield client
 
 

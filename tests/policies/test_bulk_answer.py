@@ -21,8 +21,8 @@ from fastapi import FastAPI
 
 from awaithumans.testing import WebhookReceiver
 from tests._app_fixtures import make_settings, running_app
+from tests.policies._world import add_people, csrf_of, dashboard_sign_in
 
-PASSWORD = "correct horse battery staple"
 OPS = "ops@acme.com"
 RITA = "rita@acme.com"
 OK_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
@@ -48,17 +48,7 @@ class World:
     @asynccontextmanager
     async def signed_in(self, email: str) -> AsyncIterator[httpx.AsyncClient]:
         async with self.browser() as client:
-            page = await client.get("/login")
-            done = await client.post(
-                "/login",
-                data={
-                    "csrf_token": csrf_of(page.text),
-                    "email": email,
-                    "password": PASSWORD,
-                    "next": "/",
-                },
-            )
-            assert done.status_code == 303, done.text
+            await dashboard_sign_in(client, email)
             yield client
 
     async def create(self, title: str, schema: dict[str, Any] = OK_SCHEMA, **extra: Any) -> str:
@@ -89,12 +79,6 @@ class World:
         got = await self.admin.get(f"/api/tasks/{task_id}/audit")
         assert got.status_code == 200, got.text
         return list(got.json())
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, "page has no CSRF field"
-    return found.group(1)
 
 
 def results_of(page: str) -> dict[str, tuple[str, str | None, str]]:
@@ -137,22 +121,9 @@ async def answer(
 async def world(database_url: str) -> AsyncIterator[World]:
     with WebhookReceiver() as hooks:
         async with running_app(make_settings(database_url)) as (app, admin):
-            users: dict[str, str] = {}
-            for email, name, operator in (
-                (OPS, "Olga Ops", True),
-                (RITA, "Rita Reviewer", False),
-            ):
-                made = await admin.post(
-                    "/api/admin/users",
-                    json={
-                        "email": email,
-                        "display_name": name,
-                        "is_operator": operator,
-                        "password": PASSWORD,
-                    },
-                )
-                assert made.status_code == 201, made.text
-                users[email] = str(made.json()["id"])
+            users = await add_people(
+                admin, [(OPS, "Olga Ops", True), (RITA, "Rita Reviewer", False)]
+            )
             yield World(app, admin, users, hooks)
 
 

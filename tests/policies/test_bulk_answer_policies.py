@@ -14,9 +14,9 @@ import pytest
 
 from awaithumans.testing import WebhookReceiver
 from tests._app_fixtures import make_settings, running_app
+from tests.policies._world import add_people
 from tests.policies.test_bulk_answer import (
     OPS,
-    PASSWORD,
     RITA,
     World,
     answer,
@@ -37,23 +37,14 @@ APPROVAL = {
 async def world(database_url: str) -> AsyncIterator[World]:
     with WebhookReceiver() as hooks:
         async with running_app(make_settings(database_url)) as (app, admin):
-            users: dict[str, str] = {}
-            for email, name, operator in (
-                (OPS, "Olga Ops", True),
-                (RITA, "Rita Reviewer", False),
-                (SAM, "Sam Second", False),
-            ):
-                made = await admin.post(
-                    "/api/admin/users",
-                    json={
-                        "email": email,
-                        "display_name": name,
-                        "is_operator": operator,
-                        "password": PASSWORD,
-                    },
-                )
-                assert made.status_code == 201, made.text
-                users[email] = str(made.json()["id"])
+            users = await add_people(
+                admin,
+                [
+                    (OPS, "Olga Ops", True),
+                    (RITA, "Rita Reviewer", False),
+                    (SAM, "Sam Second", False),
+                ],
+            )
             yield World(app, admin, users, hooks)
 
 

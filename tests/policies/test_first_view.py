@@ -26,8 +26,8 @@ from awaithumans.server.notify.email.links import AnswerLink, answer_url
 from awaithumans.server.services.stats import percentile
 from awaithumans.server.settings import EmailSettings
 from tests._app_fixtures import make_settings, running_app
+from tests.policies._world import add_people, dashboard_sign_in
 
-PASSWORD = "correct horse battery staple"
 OPS = "ops@acme.com"
 RITA = "rita@acme.com"
 SAM = "sam@acme.com"
@@ -51,17 +51,7 @@ class World:
     @asynccontextmanager
     async def signed_in(self, email: str) -> AsyncIterator[httpx.AsyncClient]:
         async with self.client() as browser:
-            page = await browser.get("/login")
-            done = await browser.post(
-                "/login",
-                data={
-                    "csrf_token": csrf_of(page.text),
-                    "email": email,
-                    "password": PASSWORD,
-                    "next": "/",
-                },
-            )
-            assert done.status_code == 303, done.text
+            await dashboard_sign_in(browser, email)
             yield browser
 
     async def create(self, title: str, **extra: Any) -> str:
@@ -107,32 +97,13 @@ class World:
         return int(version or 0), len(audit)
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "page has no CSRF field"
-    return found.group(1)
-
-
 @asynccontextmanager
 async def make_world(database_url: str, **settings: Any) -> AsyncIterator[World]:
     async with running_app(make_settings(database_url, **settings)) as (app, admin):
-        users: dict[str, str] = {}
-        for email, name, operator in (
-            (OPS, "Olga Ops", True),
-            (RITA, "Rita Reviewer", False),
-            (SAM, "Sam Second", False),
-        ):
-            made = await admin.post(
-                "/api/admin/users",
-                json={
-                    "email": email,
-                    "display_name": name,
-                    "is_operator": operator,
-                    "password": PASSWORD,
-                },
-            )
-            assert made.status_code == 201, made.text
-            users[email] = str(made.json()["id"])
+        users = await add_people(
+            admin,
+            [(OPS, "Olga Ops", True), (RITA, "Rita Reviewer", False), (SAM, "Sam Second", False)],
+        )
         key = await admin.post("/api/admin/agent-keys", json={"name": "refund bot"})
         assert key.status_code == 201, key.text
         yield World(app, admin, users, str(key.json()["key"]))

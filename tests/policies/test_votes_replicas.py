@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from awaithumans.server.db.models import AuditRow
 from tests._app_fixtures import make_settings, running_app
-from tests.policies._people import PASSWORD, Company, company
+from tests.policies._people import Company, company
+from tests.policies._world import PASSWORD
 
 YES = {"response": {"approved": True}}
 ROUNDS = 8
