@@ -45,6 +45,7 @@ from awaithumans.server.db.models import TaskRow, TaskViewRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers, votes
+from awaithumans.server.services.approvers import NO_GROUPS, own_groups, sees_as_approver
 from awaithumans.server.services.form_input import field_errors, load_form
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.policy import policy_of
@@ -142,7 +143,10 @@ def chosen_ids(values: Sequence[str]) -> tuple[list[str], str | None]:
 
 
 async def load_chosen(ctx: ServerContext, ids: Sequence[str], who: Principal) -> list[Chosen]:
-    """The chosen tasks in one query: each with its assignee and this person's view."""
+    """The chosen tasks in one query: each with its assignee and this person's view.
+
+    Visible as on the task page: what :func:`answers.can_see` allows, and the tasks whose
+    approvers list this person (they may answer them whoever is assigned)."""
     found: dict[str, RowMapping] = {}
     if ids:
         query = (
@@ -161,18 +165,22 @@ async def load_chosen(ctx: ServerContext, ids: Sequence[str], who: Principal) ->
         )
         async with ctx.reader.connect() as conn:
             found = {row["id"]: row for row in (await conn.execute(query)).mappings()}
+    tasks = {task_id: TaskRecord.from_row(row) for task_id, row in found.items()}
+    groups = NO_GROUPS
+    if any(policy_of(t).restricts_answerers for t in tasks.values()):
+        groups = await own_groups(ctx.reader, who)
     chosen = []
     for task_id in ids:
-        row = found.get(task_id)
-        if row is None:
+        task = tasks.get(task_id)
+        if task is None:
             chosen.append(Chosen(task_id, None, False, False, None))
             continue
-        task = TaskRecord.from_row(row)
+        row = found[task_id]
         chosen.append(
             Chosen(
                 task_id,
                 task,
-                answers.can_see(who, task),
+                answers.can_see(who, task) or sees_as_approver(who, task, groups),
                 row["opened_at"] is not None,
                 row["assignee_name"] or row["assignee_email"],
             )
