@@ -234,13 +234,13 @@ def refusal_reason(refusal: answers.Refusal) -> str:
     return refusal.message
 
 
-async def vote_progress(ctx: ServerContext, task: TaskRecord) -> str | None:
-    """What a counted vote says of a task that is still deciding: "1 of 2 approvals"."""
-    found = await votes.approvals_for(ctx, task)
-    if found is None:
+def vote_progress(done: answers.Done) -> str | None:
+    """What a counted vote says of a task that is still deciding: "1 of 2 approvals"
+    (from the votes the answer path returned, this one last)."""
+    if done.approvals is None:
         return None
-    approvals = votes.Tally.of(found).approvals
-    needed = policy_of(task).approvals_required
+    approvals = votes.Tally.of(done.approvals).approvals
+    needed = policy_of(done.task).approvals_required
     return f"Your vote was counted: {approvals} of {needed} approvals so far."
 
 
@@ -415,7 +415,7 @@ async def bulk_answer(request: Request) -> Response:
         if isinstance(outcome, answers.Done) and not (
             outcome.task.status.is_terminal or outcome.task.status is TaskStatus.SUBMITTED
         ):
-            progress = await vote_progress(ctx, outcome.task)
+            progress = vote_progress(outcome)
         invalid = outcome if isinstance(outcome, answers.Invalid) else None
         return result_of(c, outcome, progress), invalid
 
