@@ -40,13 +40,15 @@ async def main() -> int:
     async with Client(server) as client:
         result = await client.call_tool("ask_human", QUESTION)
         outcome: dict[str, Any] = dict(result.structured_content or {})
-        if result.is_error:
-            print(f"refused: {outcome.get('error')}: {outcome.get('message')}", file=sys.stderr)
-            return 1
-        print(f"Asked: {outcome['task_id']} (review at {outcome['review_url']})", flush=True)
-        while outcome["status"] == "waiting":
+        if not result.is_error:
+            print(f"Asked: {outcome['task_id']} (review at {outcome['review_url']})", flush=True)
+        while not result.is_error and outcome["status"] == "waiting":
             result = await client.call_tool("get_answer", {"task_id": outcome["task_id"]})
             outcome = dict(result.structured_content or {})
+    if result.is_error:
+        # A refusal (or, mid-wait, the server unreachable): {"error": CODE, "message": ...}.
+        print(f"refused: {outcome.get('error')}: {outcome.get('message')}", file=sys.stderr)
+        return 1
     if outcome["status"] != "completed":
         print(f"No answer: {outcome['status']}")
         return 1
