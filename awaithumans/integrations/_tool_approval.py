@@ -10,8 +10,9 @@ task (and its answer, once given) instead of asking again.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Literal, TypedDict, TypeVar
 
@@ -22,6 +23,9 @@ from awaithumans.core._ask import Assignee, RejectionPolicy, VerifierConfig
 
 #: How long a person has to decide when the caller does not say (1 hour).
 DEFAULT_TIMEOUT_SECONDS = 3600
+
+#: What the model reads when a person denies a call without saying why.
+DENIED_MESSAGE = "A person denied this tool call."
 
 #: What the model is told when nobody decided in time and the call was denied for it.
 TIMEOUT_MESSAGE = "Nobody approved this tool call in time, so it was not run."
@@ -152,3 +156,37 @@ async def ask_about(
         on_timeout=denial if on_timeout == "deny" else "raise",
         **merged,
     )
+
+
+async def ask_all(
+    calls: Sequence[tuple[ToolCall, str | None]],
+    *,
+    response_schema: type[D],
+    title: Title | None,
+    on_timeout: OnTimeout,
+    options: AskOptions,
+) -> list[D]:
+    """:func:`ask_about` for each ``(call, key)`` at once; the decisions in the same order.
+
+    If one wait fails, the others are stopped (their tasks stay open for a re-run) and the
+    error is raised.
+    """
+    waits = [
+        asyncio.ensure_future(
+            ask_about(
+                call,
+                key=key,
+                response_schema=response_schema,
+                title=title,
+                on_timeout=on_timeout,
+                options=options,
+            )
+        )
+        for call, key in calls
+    ]
+    try:
+        return list(await asyncio.gather(*waits))
+    except BaseException:
+        for wait in waits:
+            wait.cancel()
+        raise

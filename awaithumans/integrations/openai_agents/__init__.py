@@ -19,6 +19,7 @@ applies the decisions to it; the caller runs ``Runner.run(agent, state)`` itself
 
 from awaithumans.core._extras import require_extra
 from awaithumans.integrations._tool_approval import (
+    DENIED_MESSAGE,
     TIMEOUT_MESSAGE,
     AskOptions,
     ToolCall,
@@ -29,7 +30,6 @@ from awaithumans.integrations._tool_approval import (
 require_extra("awaithumans.integrations.openai_agents", "agents", "openai-agents")
 
 from awaithumans.integrations.openai_agents._approvals import (  # noqa: E402 (after the check)
-    DENIED_MESSAGE,
     KEY_PREFIX,
     OnState,
     resolve_interruptions,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Unpack
@@ -12,20 +11,18 @@ from agents.items import TResponseInputItem
 from agents.run_config import RunOptions
 
 from awaithumans.integrations._tool_approval import (
+    DENIED_MESSAGE,
     AskOptions,
     OnTimeout,
     Title,
     ToolCall,
     ToolDecision,
     arguments_of,
-    ask_about,
+    ask_all,
 )
 
 #: The tasks' idempotency keys are ``f"{key_prefix}:{call_id}"``.
 KEY_PREFIX = "openai-agents"
-
-#: What the model reads when a person denies a call without saying why.
-DENIED_MESSAGE = "A person denied this tool call."
 
 #: Called with the serialized ``RunState`` (``RunState.to_string()``) each time the run stops
 #: for approvals, before anyone is asked (sync or async): keep it to resume after a restart.
@@ -65,25 +62,16 @@ async def resolve_interruptions(
         other calls' waits are stopped and ``state`` is left as it was, their tasks open.
     """
     items = state.get_interruptions()
-    waits = [
-        asyncio.ensure_future(
-            ask_about(
-                _call_of(item),
-                key=f"{key_prefix}:{item.call_id}" if item.call_id else None,
-                response_schema=ToolDecision,
-                title=title,
-                on_timeout=on_timeout,
-                options=options,
-            )
-        )
-        for item in items
-    ]
-    try:
-        decisions = await asyncio.gather(*waits)
-    except BaseException:
-        for wait in waits:
-            wait.cancel()
-        raise
+    decisions = await ask_all(
+        [
+            (_call_of(item), f"{key_prefix}:{item.call_id}" if item.call_id else None)
+            for item in items
+        ],
+        response_schema=ToolDecision,
+        title=title,
+        on_timeout=on_timeout,
+        options=options,
+    )
     for item, decision in zip(items, decisions, strict=True):
         if decision.approved:
             state.approve(item)

@@ -19,6 +19,7 @@ inside one run (Pydantic AI's ``HandleDeferredToolCalls``).
 
 from awaithumans.core._extras import require_extra
 from awaithumans.integrations._tool_approval import (
+    DENIED_MESSAGE,
     TIMEOUT_MESSAGE,
     AskOptions,
     EditableToolDecision,
@@ -29,7 +30,6 @@ from awaithumans.integrations._tool_approval import (
 require_extra("awaithumans.integrations.pydantic_ai", "pydantic_ai", "pydantic-ai")
 
 from awaithumans.integrations.pydantic_ai._approvals import (  # noqa: E402 (after the check)
-    DENIED_MESSAGE,
     KEY_PREFIX,
     OnPending,
     approvals_capability,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Unpack
@@ -15,20 +14,18 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext
 
 from awaithumans.integrations._tool_approval import (
+    DENIED_MESSAGE,
     AskOptions,
     EditableToolDecision,
     OnTimeout,
     Title,
     ToolCall,
     arguments_of,
-    ask_about,
+    ask_all,
 )
 
 #: The tasks' idempotency keys are ``f"{key_prefix}:{conversation_id}:{tool_call_id}"``.
 KEY_PREFIX = "pydantic-ai"
-
-#: What the model reads when a person denies a call without saying why.
-DENIED_MESSAGE = "A person denied this tool call."
 
 #: Called with a run's messages and its pending requests each time the run stops for
 #: approvals, before anyone is asked: save them to pick the run up after a restart.
@@ -77,25 +74,19 @@ async def resolve_approvals(
         The errors of ``await_human`` (a cancelled task, an unreachable server, ...); the
         other calls' waits are stopped, their tasks stay open for a re-run.
     """
-    waits = [
-        asyncio.ensure_future(
-            ask_about(
+    decisions = await ask_all(
+        [
+            (
                 _call_of(part, requests, agent_name),
-                key=_key(key_prefix, conversation_id, part.tool_call_id),
-                response_schema=EditableToolDecision,
-                title=title,
-                on_timeout=on_timeout,
-                options=options,
+                _key(key_prefix, conversation_id, part.tool_call_id),
             )
-        )
-        for part in requests.approvals
-    ]
-    try:
-        decisions = await asyncio.gather(*waits)
-    except BaseException:
-        for wait in waits:
-            wait.cancel()
-        raise
+            for part in requests.approvals
+        ],
+        response_schema=EditableToolDecision,
+        title=title,
+        on_timeout=on_timeout,
+        options=options,
+    )
     return requests.build_results(
         approvals={
             part.tool_call_id: to_result(decision)
