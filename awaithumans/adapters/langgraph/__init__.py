@@ -23,11 +23,14 @@ from awaithumans.adapters.langgraph._node import (
     node_idempotency_key,
 )
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
+from awaithumans.adapters.langgraph.inbox import AgentInbox, InboxDecision
 from awaithumans.adapters.langgraph.relay import relay_app, resume_from_event
 from awaithumans.core._runs import LangGraphThread
 
 __all__ = [
     "INTERRUPT_KEY",
+    "AgentInbox",
+    "InboxDecision",
     "LangGraphThread",
     "ResumeResult",
     "Resumed",

@@ -17,7 +17,14 @@ from langgraph.config import get_config
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
+from awaithumans.adapters._elsewhere import record_answer
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
+from awaithumans.adapters.langgraph.inbox import (
+    AgentInbox,
+    decision_of,
+    inbox_interrupt,
+    inbox_response,
+)
 from awaithumans.core._ask import (
     RAISE,
     Ask,
@@ -141,7 +148,7 @@ def answer_from_resume(
         raise SchemaValidationError("response", summary(exc), errors=error_list(exc)) from None
 
 
-async def _ask_in_node(ask: Ask[R]) -> R:
+async def _ask_in_node(ask: Ask[R], inbox: AgentInbox | None = None) -> R:
     node, index = _node_identity()
     body = ask.request(
         default_key=node_idempotency_key(node.thread_id, node.checkpoint_ns, index), run=node
@@ -149,8 +156,22 @@ async def _ask_in_node(ask: Ask[R]) -> R:
     target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
         view, _replayed, review_url = await create_task(client, target.url, body)
-    # The first run stops here (GraphInterrupt); the resumed run gets the relay's value.
-    resumed_with = interrupt(_describe(body, view, review_url))
+    described = _describe(body, view, review_url)
+    if inbox is None:
+        # The first run stops here (GraphInterrupt); the resumed run gets the relay's value.
+        resumed_with = interrupt(described)
+        return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)
+    proposed = inbox.args
+    if proposed is None:
+        # A redacted payload is not shown in the inbox either.
+        proposed = {} if body.redact_payload else body.payload
+    resumed_with = interrupt(inbox_interrupt(inbox, described[INTERRUPT_KEY], proposed))
+    given = inbox_response(resumed_with)
+    if given is not None:
+        decision = decision_of(given, inbox, proposed, view.id)
+        async with TaskClient(target.url, target.api_key) as client:
+            recorded = await record_answer(client, view, decision, "the Agent Inbox")
+        resumed_with = recorded.model_dump(mode="json") | {"task_id": view.id}
     return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)
 
 
@@ -179,6 +200,7 @@ async def await_human(
     escalate_reassign: bool = False,
     server_url: str | None = None,
     api_key: str | None = None,
+    agent_inbox: AgentInbox | None = None,
 ) -> R:
     """Ask a human from inside a LangGraph node; the graph pauses until they answer.
 
@@ -192,6 +214,11 @@ async def await_human(
     defaults to a key derived from the thread, the node's checkpoint namespace and the
     call's position in the node, and ``task_metadata`` gets a ``"langgraph"`` entry naming
     the thread, which the relay reads.
+
+    ``agent_inbox=AgentInbox(action=...)`` interrupts in the shape of LangChain's Agent
+    Inbox (``inbox.py``), so that inbox can answer too; use ``InboxDecision`` as the
+    ``response_schema``. An answer given there is recorded on the task (completed, or
+    cancelled with that reason when the credential may not answer).
 
     Returns:
         The human's answer as a ``response_schema`` instance (on the resumed run); for a
@@ -231,7 +258,8 @@ async def await_human(
             escalate_reassign=escalate_reassign,
             server_url=server_url,
             api_key=api_key,
-        )
+        ),
+        agent_inbox,
     )
 
 

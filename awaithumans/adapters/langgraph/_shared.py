@@ -15,7 +15,13 @@ _RESUME_FIELDS = ("task_id", "status", "response", "verification_attempt")
 
 
 def interrupt_task_id(value: Any) -> str | None:
-    """The awaithumans task id carried by an interrupt value, or None if it is not ours."""
+    """The awaithumans task id carried by an interrupt value, or None if it is not ours.
+
+    The value is ``{"awaithumans": {...}}``, or in the Agent Inbox's shape a list of one
+    request that carries the same entry (``inbox.py``).
+    """
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if not isinstance(value, dict):
         return None
     info = value.get(INTERRUPT_KEY)

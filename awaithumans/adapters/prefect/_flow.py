@@ -25,19 +25,16 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
+from awaithumans.adapters._elsewhere import record_answer
 from awaithumans.adapters._relay import Resumed
 from awaithumans.adapters.prefect._resume import Keyset, resume_paused_run
 from awaithumans.adapters.prefect._shared import decision_model, pause_key, run_input
 from awaithumans.core._ask import Ask, Assignee, RejectionPolicy, VerifierConfig
 from awaithumans.core._await import create_task, outcome_of, poll_of
 from awaithumans.core._client import TaskClient
-from awaithumans.core._codes import ErrorCode
 from awaithumans.core._discovery import resolve_server
 from awaithumans.core._errors import (
-    AuthenticationError,
-    AwaitHumansError,
     ConfigurationError,
-    InvalidRequestError,
     InvalidResumeError,
     RetryLaterError,
 )
@@ -119,32 +116,6 @@ async def _watch_and_resume(
             log.warning("resuming flow run %s for %s: %s %s", pause.flow_run_id, view.id,
                         result.outcome.value, result.reason or "")  # fmt: skip
             return None
-
-
-async def _record_prefect_answer(
-    client: TaskClient, view: TaskView, response: dict[str, Any]
-) -> PollResponse:
-    """An answer given in Prefect's UI: record it on the task, so both places agree.
-
-    If the task was answered (or ended) in awaithumans meanwhile, that outcome stands. A task
-    with a verifier checks the answer first (and after a rejection takes the next answer in
-    awaithumans): the run waits for the task's end.
-    """
-    try:
-        recorded = poll_of(await client.complete_task(view.id, response))
-        deadline = time.monotonic() + max(0.0, view.timeout_at.timestamp() - time.time()) + 30
-        while not recorded.status.is_terminal:
-            recorded = await client.poll(view.id, wait=MAX_POLL_SECONDS, deadline=deadline)
-        return recorded
-    except AuthenticationError:
-        # Agent keys may not answer tasks: close the task instead, saying where it went.
-        with contextlib.suppress(AwaitHumansError):
-            await client.cancel_task(view.id, reason="answered in Prefect's UI")
-        return PollResponse(status=TaskStatus.COMPLETED, response=response)
-    except InvalidRequestError as exc:
-        if exc.code != ErrorCode.TASK_ALREADY_TERMINAL:
-            raise
-        return poll_of(await client.get_task(view.id))
 
 
 async def await_human(
@@ -347,7 +318,7 @@ async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> P
     if decision.answered_in == "prefect" and decision.status == "completed":
         if response is None:
             raise InvalidResumeError.without_response(view.id)
-        return await _record_prefect_answer(client, view, response)
+        return await record_answer(client, view, response, "Prefect's UI")
     return PollResponse(
         status=TaskStatus(decision.status),
         response=response,
