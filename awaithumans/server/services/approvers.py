@@ -101,4 +101,7 @@ def listed_condition(principal: Principal, groups: Groups) -> ColumnElement[bool
     if not names:
         return None
     stored = cast(TaskRow.policy, String)
-    return or_(*(stored.contains(json.dumps(n), autoescape=True) for n in names))
+    # SQLite keeps the JSON as written (non-ASCII escaped, \uXXXX); PostgreSQL's JSONB prints
+    # it back as UTF-8: look for both spellings of a non-ASCII name.
+    spellings = sorted({json.dumps(n, ensure_ascii=a) for n in names for a in (True, False)})
+    return or_(*(stored.contains(text, autoescape=True) for text in spellings))
