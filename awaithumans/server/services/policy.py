@@ -109,6 +109,10 @@ def policy_from_request(req: CreateTaskRequest) -> dict[str, Any] | None:
             route) saying what is wrong; nothing is stored.
     """
     approvers = _parse_approvers(req.approvers or [])
+    if req.approvals_required > 1 and not approvers:
+        # "Two of the assignees, or of a pool": with no approvers named, the people assign_to
+        # names are the voters (and the only ones, besides operators).
+        approvers = _assignees_as_approvers(req.assign_to)
     escalate_to = _parse_escalation_routes(req.escalate_to or [])
     if req.escalate_after_seconds is not None and not escalate_to:
         _refuse("escalate_after needs escalate_to: the routes to notify on escalation.")
@@ -121,8 +125,9 @@ def policy_from_request(req: CreateTaskRequest) -> dict[str, Any] | None:
         named = len(approvers.emails)
         if named and not (approvers.roles or approvers.pools) and named < req.approvals_required:
             _refuse(
-                f"approvals_required is {req.approvals_required} but approvers names only "
-                f"{named} {'person' if named == 1 else 'people'}."
+                f"approvals_required is {req.approvals_required} but approvers (or assign_to, "
+                f"when no approvers are named) name only {named} "
+                f"{'person' if named == 1 else 'people'}."
             )
     elif req.rejection_policy != "any_rejects":
         _refuse("rejection_policy applies only when approvals_required is more than 1.")
@@ -167,6 +172,21 @@ def _parse_approvers(raw: list[str]) -> Approvers:
         else:
             _refuse(f"approvers: {entry!r} is neither an email nor 'role:NAME' / 'pool:NAME'.")
     return Approvers(frozenset(emails), frozenset(roles), frozenset(pools))
+
+
+def _assignees_as_approvers(assign_to: dict[str, Any] | None) -> Approvers:
+    """The voters an ``assign_to`` names: its emails, its role or its pool (a user id names
+    nobody here, and is left to the plain rule: the assignee and operators)."""
+    if not assign_to:
+        return Approvers()
+    emails = assign_to.get("emails") or [assign_to.get("email")]
+    found = {e.strip().lower() for e in emails if isinstance(e, str) and e.strip()}
+    role, pool = assign_to.get("role"), assign_to.get("pool")
+    return Approvers(
+        emails=frozenset(found),
+        roles=frozenset({role} if isinstance(role, str) else ()),
+        pools=frozenset({pool} if isinstance(pool, str) else ()),
+    )
 
 
 def _parse_escalation_routes(raw: list[str]) -> list[str]:
