@@ -335,7 +335,12 @@ class FakeHuman:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # The test already failed: its own error says more than "a task was not answered".
+        with contextlib.suppress(FakeHumanError):
+            self.close()
 
     # -- the person -----------------------------------------------------------------------
 
@@ -445,7 +450,12 @@ class FakeHuman:
         from awaithumans.server.services.answers import Done, Invalid, answer
         from awaithumans.server.services.lifecycle import Channel
 
-        outcome = await answer(ctx, asked.task_id, _person(), Channel.API, response)
+        # A task that needs several approvals gets them from as many distinct fake people,
+        # each vote through the same path; the first that ends the task ends the loop.
+        for person in range(1, _MAX_VOTERS + 1):
+            outcome = await answer(ctx, asked.task_id, _person(person), Channel.API, response)
+            if not (isinstance(outcome, Done) and _waits_for_votes(outcome.task)):
+                break
         if isinstance(outcome, Done):
             done = "rejected" if rule.action == "reject" else "answered"
             self._record(asked, outcome=done, rule=str(rule), response=response)
@@ -523,7 +533,8 @@ class FakeHuman:
     def _left(self, task_id: str) -> bool:
         with self._lock:
             asked = self._asked.get(task_id)
-        return asked is not None and asked.outcome == "left"
+        # Left by a never rule, or matched by no rule without strict: nobody will answer.
+        return asked is not None and asked.outcome in ("left", "pending")
 
     async def _final(self, http: httpx.AsyncClient, task_id: str, deadline: float) -> Any:
         while True:
@@ -549,11 +560,28 @@ def _regex(pattern: str | None) -> re.Pattern[str] | None:
     return re.compile(pattern) if pattern is not None else None
 
 
-def _person() -> Any:
+def _waits_for_votes(task: Any) -> bool:
+    """Whether a task that took a vote still waits for more (not ended, not under review)."""
+    from awaithumans.server.services.lifecycle import ANSWERABLE
+    from awaithumans.server.services.policy import policy_of
+
+    return task.status in ANSWERABLE and policy_of(task).counts_votes
+
+
+#: The most distinct fake people who vote on one task (the server's own cap on approvals).
+_MAX_VOTERS = 20
+
+
+def _person(number: int = 1) -> Any:
     from awaithumans.server.principals import Principal
 
-    # An operator, so it may answer any task (also one assigned to someone), through the
-    # same path as a person in the dashboard; the audit trail names it.
+    # An operator, so it may answer any task (also one assigned to someone, or one whose
+    # approvers allow operators), through the same path as a person in the dashboard; the
+    # audit trail names it. Votes on one task come from distinct ones.
+    suffix = "" if number == 1 else f" {number}"
     return Principal(
-        kind="admin", id="fake-human", label="fake human (awaithumans.testing)", is_operator=True
+        kind="admin",
+        id="fake-human" if number == 1 else f"fake-human-{number}",
+        label=f"fake human{suffix} (awaithumans.testing)",
+        is_operator=True,
     )

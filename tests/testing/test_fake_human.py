@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from awaithumans import await_human, await_human_sync, is_default
+from awaithumans import approvals_of, await_human, await_human_sync, is_default
 from awaithumans.core._errors import TaskCancelledError
 from awaithumans.testing.fake_human import Asked, FakeHuman, FakeHumanError
 
@@ -197,7 +197,8 @@ class Flow(TypedDict, total=False):
     approved: bool
 
 
-async def test_a_langgraph_node_is_resumed_by_settle(fake_human: FakeHuman) -> None:
+def refund_graph() -> Any:
+    """A one-node graph whose node asks through the LangGraph adapter (in-memory saver)."""
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import END, START, StateGraph
 
@@ -217,12 +218,63 @@ async def test_a_langgraph_node_is_resumed_by_settle(fake_human: FakeHuman) -> N
     builder.add_node("review", review)
     builder.add_edge(START, "review")
     builder.add_edge("review", END)
-    graph = builder.compile(checkpointer=InMemorySaver())
-    config: Any = {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:8]}"}}
+    return builder.compile(checkpointer=InMemorySaver())
 
+
+def thread() -> Any:
+    return {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:8]}"}}
+
+
+async def test_a_langgraph_node_is_resumed_by_settle(fake_human: FakeHuman) -> None:
+    graph, config = refund_graph(), thread()
     fake_human.answer(title_contains="refund", with_=Decision(approved=True))
     first = await graph.ainvoke({"amount": 70}, config)
     assert "__interrupt__" in first  # the node asked and the graph paused
     state = await fake_human.settle(graph, config)
     assert state.values == {"amount": 70, "approved": True}
     assert not state.tasks
+
+
+async def test_settle_returns_at_once_on_a_task_nobody_will_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FakeHuman(strict=False) as human:
+        for name, value in human.env().items():
+            monkeypatch.setenv(name, value)
+        graph, config = refund_graph(), thread()
+        await graph.ainvoke({"amount": 5}, config)
+        await asyncio.to_thread(human.wait_for_tasks, 1)
+        started = time.monotonic()
+        state = await human.settle(graph, config, timeout=20)
+        assert time.monotonic() - started < 5
+        assert state.tasks  # still waiting: no rule matched and strict is off
+        assert human.asked[0].outcome == "pending"
+
+
+def test_a_task_needing_two_approvals_gets_them_from_two_fake_people(
+    fake_human: FakeHuman,
+) -> None:
+    fake_human.answer(title_contains="refund", with_=Decision(approved=True))
+    decision = ask_refund(600, approvals_required=2)
+    assert decision == Decision(approved=True)
+    votes = approvals_of(decision)
+    assert [(v.user_id, v.approved) for v in votes] == [
+        ("fake-human", True),
+        ("fake-human-2", True),
+    ]
+    actors = [label for action, label in audit_actors(fake_human, fake_human.asked[0].task_id)]
+    assert actors[-2:] == ["fake human (awaithumans.testing)", "fake human 2 (awaithumans.testing)"]
+
+
+def unanswered_then_failing() -> None:
+    """A test body whose task matches no rule and which then fails on its own."""
+    with FakeHuman() as human:
+        with pytest.raises(TaskCancelledError):
+            ask_refund(3, server_url=human.url, api_key=human.admin_token)
+        raise ZeroDivisionError("the test's own failure")
+
+
+def test_a_failing_test_is_not_hidden_by_the_fake_humans_complaint() -> None:
+    # The test's own error comes out, not FakeHumanError about the unmatched task.
+    with pytest.raises(ZeroDivisionError, match="the test's own failure"):
+        unanswered_then_failing()
