@@ -23,4 +23,5 @@ command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"
 step "pytest"
 # Two workers, each test file whole on one of them (its module fixtures, servers and
 # engines are set up once); every worker starts its own PostgreSQL, Temporal and Prefect.
-exec .venv/bin/pytest -p no:cacheprovider -n 2 --dist loadfile "$@"
+# The 25 slowest tests are listed at the end: where to look when the suite grows slow.
+exec .venv/bin/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=25 "$@"
