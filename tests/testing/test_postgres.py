@@ -109,7 +109,11 @@ async def test_listen_notify_across_connections(postgres_url: str) -> None:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a new server could listen on ``port`` now. With SO_REUSEADDR, as servers
+    (PostgreSQL too) bind: connections the stopped server closed linger in TIME_WAIT on
+    that port for a minute, and a plain bind fails on them although nobody listens."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
