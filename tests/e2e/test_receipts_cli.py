@@ -69,6 +69,14 @@ def completed_task(server: ServerProcess) -> dict[str, Any]:
     return task
 
 
+def key_starting_with_dash() -> str:
+    """Another server's public key whose base64url text starts with "-" (one key in 64)."""
+    while True:
+        key = signer_for(KeyRing.from_text(generate_payload_key())).public_key()
+        if key.startswith("-"):
+            return key
+
+
 def test_receipt_key_and_verify_receipt(
     sqlite_server: ServerProcess,
     tmp_path: Path,
@@ -116,6 +124,11 @@ def test_receipt_key_and_verify_receipt(
     code, _, err = cli("verify-receipt", str(bare), "--public-key", other)
     assert code == 1
     assert f"(unknown_key): The receipt was signed with key {task['receipt']['key_id']}" in err
+    # A base64url key starting with "-" (one in 64) is read as the flag's value, not an option.
+    dashed = key_starting_with_dash()
+    code, _, err = cli("verify-receipt", str(bare), "--public-key", dashed)
+    assert code == 1, err
+    assert "(unknown_key)" in err
     # Several keys (a rotation's current and previous): the receipt's key id picks one.
     assert cli("verify-receipt", str(bare), "--public-key", f"{other},{key}")[0] == 0
     code, _, err = cli("verify-receipt", str(bare))

@@ -24,6 +24,7 @@ from awaithumans.server.cli.files import (
     write_discovery,
 )
 from awaithumans.server.cli.receipts import add_commands as receipt_commands
+from awaithumans.server.cli.receipts import glue_key_values
 from awaithumans.server.cli.runner import first_free_port, port_free, serve
 from awaithumans.server.settings import Settings, describe_error
 from awaithumans.server.version import __version__
@@ -683,7 +684,7 @@ def run(argv: list[str] | None = None) -> int:
 
         return run_mcp(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_key_values(argv))
     if args.command is None:
         # Bare `awaithumans`: say what there is to run.
         parser.print_help()

@@ -51,6 +51,23 @@ def add_commands(sub: Any, settings: SettingsSource) -> None:
     check.set_defaults(func=cmd_verify_receipt)
 
 
+def glue_key_values(argv: list[str]) -> list[str]:
+    """``--public-key KEY`` written as ``--public-key=KEY``.
+
+    A base64url key starts with ``-`` one time in 64, and argparse then takes it for an
+    option ("expected one argument"); glued to its flag it is always read as the value.
+    """
+    glued: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--public-key":
+            value = next(rest, None)
+            glued.append(arg if value is None else f"{arg}={value}")
+        else:
+            glued.append(arg)
+    return glued
+
+
 def cmd_receipt_key(args: argparse.Namespace, settings_source: SettingsSource) -> int:
     from awaithumans.server.security import KeyRing
     from awaithumans.server.security.receipts import signer_for

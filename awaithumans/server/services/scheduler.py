@@ -58,6 +58,10 @@ class TimeoutScheduler:
     async def _run(self) -> None:
         max_sleep = self._ctx.settings.scheduler_max_sleep_seconds
         while True:
+            # A pass may read the deadlines before a kick's commit, so during it every kick
+            # is kept (the earliest here) and counts after it; clearing the wake-up after the
+            # pass alone would lose such a kick until max_sleep.
+            self._next = None
             try:
                 next_due = await self._pass()
             except asyncio.CancelledError:
@@ -66,6 +70,9 @@ class TimeoutScheduler:
                 log.exception("timeout scheduler pass failed; retrying shortly")
                 next_due = None
                 await asyncio.sleep(1.0)
+            kicked = self._kicked_during_pass()
+            if kicked is not None and (next_due is None or kicked < next_due):
+                next_due = kicked
             self._next = next_due
             delay = max_sleep
             if next_due is not None:
@@ -76,6 +83,10 @@ class TimeoutScheduler:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
+
+    def _kicked_during_pass(self) -> datetime | None:
+        """The earliest deadline ``kick`` was given since the pass began, if any."""
+        return self._next
 
     async def _pass(self) -> datetime | None:
         """Time out every due task, then take the due nudges; return when the next of
