@@ -83,6 +83,7 @@ def policy_of(task: TaskRecord) -> TaskPolicy:
 
 def from_stored(stored: dict[str, Any]) -> TaskPolicy:
     approvers = stored.get("approvers") or {}
+    escalate_after = stored.get("escalate_after_seconds")
     return TaskPolicy(
         approvers=Approvers(
             emails=frozenset(approvers.get("emails", ())),
@@ -95,7 +96,9 @@ def from_stored(stored: dict[str, Any]) -> TaskPolicy:
         if stored.get("rejection_policy") == "majority"
         else "any_rejects",
         reminder_seconds=tuple(int(s) for s in stored.get("reminder_seconds", ())),
-        escalate_after_seconds=stored.get("escalate_after_seconds"),
+        # Read back as strictly as the other numbers: a float or a string another writer
+        # stored must not reach the scheduler's arithmetic and sorting as one.
+        escalate_after_seconds=None if escalate_after is None else int(escalate_after),
         escalate_to=tuple(stored.get("escalate_to", ())),
         escalate_reassign=bool(stored.get("escalate_reassign", False)),
     )
