@@ -18,6 +18,11 @@ people apart but, while another batch holds every member, finds nobody and has t
 the task unassigned. The lock is held only by creates routed to that group, for the
 writer's transaction (milliseconds). SQLite has one writer at a time already.
 
+A member who is away (``users.away_until`` in the future) is passed over while another
+member is not: their turn would only hand the task on to their delegate. When everyone is
+away, turns go round them all as usual and delegation (``services/delegation.py``) takes it
+from there.
+
 Timestamps only order turns: each pick gets a stamp past every member's current one
 (``max(now, newest) + n µs``), so a replica whose clock runs behind still queues the
 person it picked at the back.
@@ -108,7 +113,7 @@ async def pick_members(
     for group in groups:
         rows = (
             await conn.execute(
-                select(UserRow.id, UserRow.last_assigned_at)
+                select(UserRow.id, UserRow.last_assigned_at, UserRow.away_until)
                 .join(UserMembershipRow, UserMembershipRow.user_id == UserRow.id)
                 .where(
                     UserMembershipRow.kind == group.kind,
@@ -118,7 +123,8 @@ async def pick_members(
                 .order_by(UserRow.last_assigned_at.asc().nulls_first(), UserRow.id)
             )
         ).all()
-        members[group] = [r.id for r in rows]
+        here = [r.id for r in rows if r.away_until is None or r.away_until <= now]
+        members[group] = here or [r.id for r in rows]
         newest = max([newest, *(r.last_assigned_at for r in rows if r.last_assigned_at)])
     turns = dict.fromkeys(groups, 0)
     stamp = newest
