@@ -5,7 +5,9 @@
  * until it ends, and turn the end into the parsed answer or a typed error.
  */
 import type { z } from "zod";
+import { markApprovals } from "./approvals.js";
 import { TaskClient } from "./client.js";
+import { markDefault } from "./defaults.js";
 import { resolveServer } from "./discovery.js";
 import {
   type FieldError,
@@ -17,6 +19,12 @@ import {
   VerificationExhaustedError,
 } from "./errors.js";
 import { extractForm, payloadJsonSchema, responseJsonSchema } from "./forms.js";
+import {
+  checkDecision,
+  configuredReceiptKeys,
+  type ReceiptPublicKeys,
+  shownSha256,
+} from "./receipts.js";
 import {
   type CreateTaskRequest,
   deriveIdempotencyKey,
@@ -77,22 +85,33 @@ export interface AwaitHumanOptions<P extends z.ZodType, R extends z.ZodType> {
   apiKey?: string;
   /** Stops the wait (the task stays open; the same call resumes it). */
   signal?: AbortSignal;
+  /**
+   * The server's receipt public key(s): the answer is returned only with a receipt signed
+   * by one of them for this task, answer and question (else `ReceiptInvalidError`).
+   * Default: `AWAITHUMANS_RECEIPT_PUBLIC_KEY`; neither set: no check.
+   */
+  receiptPublicKey?: ReceiptPublicKeys;
 }
 
 /**
  * Ask a human and wait for a validated answer.
  *
  * @returns The answer, parsed by `responseSchema`; after a timeout, the `onTimeout`
- *   default when one is given.
+ *   default when one is given (`isDefault` says so). A decision of several approvers
+ *   carries their votes (`approvalsOf`).
  * @throws TaskTimeoutError, TaskCancelledError, VerificationExhaustedError,
  *   SchemaValidationError (payload before sending, or the answer), TimeoutRangeError,
  *   IdempotencyConflictError, InvalidRequestError (the server refused the task),
- *   AuthenticationError, ServerUnreachableError; the signal's reason once it aborts.
+ *   AuthenticationError, ServerUnreachableError; ReceiptInvalidError when a receipt key
+ *   is configured and the answer's receipt does not check out (or the key is not one);
+ *   the signal's reason once it aborts.
  */
 export async function awaitHuman<P extends z.ZodType, R extends z.ZodType>(
   options: AwaitHumanOptions<P, R>,
 ): Promise<z.output<R>> {
   const body = buildRequest(options);
+  // Before the task exists: a malformed key fails now, not after a person has answered.
+  const check = receiptCheck(body, options.receiptPublicKey);
   const target = resolveServer(options.serverUrl, options.apiKey);
   const client = new TaskClient(target.url, { apiKey: target.apiKey, signal: options.signal });
   const { view, replayed } = await createTask(client, body);
@@ -101,7 +120,33 @@ export async function awaitHuman<P extends z.ZodType, R extends z.ZodType>(
   return waitForAnswer(client, view, options.responseSchema, {
     onTimeout: body.on_timeout,
     signal: options.signal,
+    check,
   });
+}
+
+/** What runs on a completed poll before its answer is returned (the receipt check). */
+export type DecisionCheck = (taskId: string, poll: PollResponse) => void;
+
+/**
+ * The receipt check of one call, when a key is given or `AWAITHUMANS_RECEIPT_PUBLIC_KEY`
+ * is set (else undefined): the answer must come with a receipt signed by that key, for
+ * this task, this answer and what this call sent (payload, form and response schema).
+ *
+ * @throws ReceiptInvalidError The key is not an Ed25519 public key.
+ */
+export function receiptCheck(
+  body: CreateTaskRequest,
+  publicKey?: ReceiptPublicKeys,
+): DecisionCheck | undefined {
+  const keys = configuredReceiptKeys(publicKey);
+  if (keys === undefined) return undefined;
+  const shown =
+    body.form_definition === undefined
+      ? undefined
+      : shownSha256(body.payload, body.form_definition, body.response_schema);
+  return (taskId, poll) => {
+    checkDecision(poll.receipt, keys, { taskId, response: poll.response ?? null, shown });
+  };
 }
 
 /**
@@ -172,6 +217,8 @@ export interface WaitOptions {
   /** The default answer's JSON (already checked against the response schema). */
   onTimeout?: JsonObject | undefined;
   signal?: AbortSignal | undefined;
+  /** Runs on a completed poll before its answer is returned (see {@link receiptCheck}). */
+  check?: DecisionCheck | undefined;
 }
 
 /** Long-poll `view`'s task until it is final; the parsed answer or the matching error. */
@@ -185,7 +232,9 @@ export async function waitForAnswer<R extends z.ZodType>(
   const tooLate = () => timedOut(view, responseSchema, options.onTimeout);
   // A replayed create of a task that already ended: its outcome, without a poll.
   if (isTerminal(view.status)) {
-    return outcomeOf(pollOf(view), view, responseSchema, options.onTimeout) as z.output<R>;
+    const poll = pollOf(view);
+    if (poll.status === "completed") options.check?.(view.id, poll);
+    return outcomeOf(poll, view, responseSchema, options.onTimeout) as z.output<R>;
   }
   for (;;) {
     const remaining = (deadline - Date.now()) / 1000;
@@ -204,6 +253,7 @@ export async function waitForAnswer<R extends z.ZodType>(
       }
       throw err;
     }
+    if (poll.status === "completed") options.check?.(view.id, poll);
     const answer = outcomeOf(poll, view, responseSchema, options.onTimeout);
     if (answer !== undefined) return answer as z.output<R>;
     if (Date.now() > deadline + DEADLINE_GRACE_MS) return tooLate();
@@ -213,7 +263,9 @@ export async function waitForAnswer<R extends z.ZodType>(
 
 /**
  * A terminal poll as the parsed answer or the matching error; undefined if not terminal.
- * A timed-out task gives the default the server applied, else the caller's `onTimeout`.
+ * A timed-out task gives the default the server applied, else the caller's `onTimeout`,
+ * marked so `isDefault` tells it from a person's answer; a decision of several approvers
+ * is marked with every vote (`approvalsOf`).
  */
 export function outcomeOf<R extends z.ZodType>(
   poll: PollResponse,
@@ -223,7 +275,10 @@ export function outcomeOf<R extends z.ZodType>(
 ): z.output<R> | undefined {
   switch (poll.status) {
     case "completed":
-      return parseOrThrow(responseSchema, poll.response ?? {}, "response");
+      return markApprovals(
+        parseOrThrow(responseSchema, poll.response ?? {}, "response"),
+        poll.approvals,
+      );
     case "timed_out":
       return timedOut(view, responseSchema, onTimeout, poll.response ?? undefined);
     case "cancelled":
@@ -245,7 +300,8 @@ function timedOut<R extends z.ZodType>(
     throw new TaskTimeoutError(view.task, view.timeout_seconds, view.id);
   }
   // The server's record of the default wins over the caller's own.
-  return parseOrThrow(responseSchema, stored ?? onTimeout, "on_timeout default");
+  // Parsed afresh each time: marking never touches an object the caller holds.
+  return markDefault(parseOrThrow(responseSchema, stored ?? onTimeout, "on_timeout default"));
 }
 
 /** A task read whole as its long-poll reports it. */
@@ -255,6 +311,7 @@ export function pollOf(view: TaskView): PollResponse {
     response: view.response ?? null,
     verification_attempt: view.verification_attempt ?? 0,
     default_applied: view.default_applied ?? false,
+    receipt: view.receipt ?? null,
     approvals_required: view.approvals_required ?? 1,
     approvals: view.approvals ?? [],
   };

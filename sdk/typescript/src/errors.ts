@@ -19,7 +19,8 @@
  * ├── ServerUnreachableError
  * ├── ConfigurationError
  * ├── NotOurEventError
- * └── InvalidSignatureError             a webhook's signature does not check out
+ * ├── InvalidSignatureError             a webhook's signature does not check out
+ * └── ReceiptInvalidError               a decision receipt fails its check (reason)
  * ```
  *
  * Programs match on `.code` (an {@link ErrorCode}); `instanceof` works as well. JavaScript
@@ -226,4 +227,26 @@ export class NotOurEventError extends AwaitHumansError {
 /** A webhook's signature is missing, malformed, stale or made with another secret. */
 export class InvalidSignatureError extends AwaitHumansError {
   static override readonly defaultCode: string = ErrorCode.INVALID_SIGNATURE;
+}
+
+/**
+ * A decision receipt does not prove what it should: the answer is not to be trusted.
+ * `reason` says what failed, for programs: `"missing"` (no receipt came with the answer),
+ * `"malformed"`, `"public_key"` (the key given is not an Ed25519 public key),
+ * `"unknown_key"` (signed with a key not among those given), `"signature"` (altered, or
+ * signed by another key) or `"mismatch"` (valid, but for another task, answer or question).
+ */
+export class ReceiptInvalidError extends AwaitHumansError {
+  static override readonly defaultCode: string = ErrorCode.RECEIPT_INVALID;
+  readonly reason: string;
+  /** The task the receipt names, when it names one. */
+  readonly taskId: string | undefined;
+
+  constructor(message: string, options: { reason: string; taskId?: string | undefined }) {
+    super(message, {
+      hint: "Check the server's public key (GET /api/receipts/public-keys, or `awaithumans receipt-key`); a receipt that fails is not proof of a decision.",
+    });
+    this.reason = options.reason;
+    this.taskId = options.taskId;
+  }
 }

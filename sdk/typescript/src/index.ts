@@ -14,17 +14,21 @@
  * });
  * ```
  */
+export { type Approval, approvalsOf } from "./approvals.js";
 export {
   type Assignee,
   type AwaitHumanOptions,
   awaitHuman,
   buildRequest,
+  type DecisionCheck,
   outcomeOf,
   parseOrThrow,
+  receiptCheck,
   waitForAnswer,
 } from "./await.js";
 export { backoffDelayMs, TaskClient, type TaskClientOptions } from "./client.js";
 export { ErrorCode } from "./codes.js";
+export { isDefault } from "./defaults.js";
 export {
   DEFAULT_URL,
   devFilePath,
@@ -47,6 +51,22 @@ export {
   payloadJsonSchema,
   responseJsonSchema,
 } from "./forms.js";
+export {
+  canonicalBytes,
+  canonicalJson,
+  checkDecision,
+  keyIdOf,
+  parsePublicKeys,
+  RECEIPT_ALGORITHM,
+  RECEIPT_PUBLIC_KEY_ENV,
+  RECEIPT_VERSION,
+  type ReceiptPublicKeys,
+  sha256Of,
+  shownSha256,
+  signedBytes,
+  type VerifiedReceipt,
+  verifyReceipt,
+} from "./receipts.js";
 export {
   DEFAULT_TOLERANCE_SECONDS,
   type HeaderSource,

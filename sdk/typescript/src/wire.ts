@@ -151,7 +151,7 @@ export function deriveIdempotencyKey(task: string, payload: JsonObject): string 
 
 // Python sorts keys by code point; JavaScript's default sort compares UTF-16 units, which
 // disagrees once a key holds characters beyond U+FFFF next to ones above U+D7FF.
-function compareCodePoints(a: string, b: string): number {
+export function compareCodePoints(a: string, b: string): number {
   const x = Array.from(a);
   const y = Array.from(b);
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -185,7 +185,8 @@ function pythonString(text: string): string {
   return `${out}"`;
 }
 
-function pythonNumber(value: number): string {
+/** A number as Python's `json.dumps` writes a float (`repr`); integers as they are. */
+export function pythonNumber(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
   if (Number.isSafeInteger(value)) return String(value);
