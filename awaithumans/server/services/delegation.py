@@ -4,19 +4,26 @@
 A delegation is in effect while ``away_until`` is in the future; after that the person gets
 their tasks again with nothing to undo. Setting one is checked here (:func:`delegation_problem`,
 inside the write that stores it); task creation follows them (:func:`follow_delegations`),
-a few hops at most and never round a cycle, so a cycle two replicas managed to store at the
-same moment (each check saw the other's row before it was written) sends tasks to the
-first person met twice instead of looping.
+a few hops at most and never round a cycle.
+
+Two replicas saving opposite delegations at once (A -> B and B -> A) must not both pass the
+cycle check, each reading the other's row before it was written: on PostgreSQL the check
+takes a transaction-level advisory lock (:data:`LOCK_KEY`, one for all delegation changes,
+which are rare) held until the saving write commits, and the reads after it see what the
+other committed; SQLite has one writer, so there the writes already take turns. Should a
+cycle be in the table anyway (written by hand), tasks go to the first person met twice
+instead of looping.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awaithumans.server.db.models import UserRow
@@ -24,6 +31,12 @@ from awaithumans.server.db.models import UserRow
 #: How far a chain is followed (alice -> bob -> carol ...): far enough for a team where the
 #: stand-in is away too, short enough that a long chain is someone's mistake, not a plan.
 MAX_HOPS = 5
+
+#: The advisory lock key delegation changes take on PostgreSQL (signed 64-bit, the same in
+#: every process).
+LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"awaithumans.delegation").digest()[:8], "big", signed=True
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +73,19 @@ class Delegated:
 async def delegation_problem(
     conn: AsyncConnection, user_id: str, delegate_id: str, away_until: datetime, now: datetime
 ) -> str | None:
-    """Why ``user_id`` may not delegate to ``delegate_id`` until ``away_until``; None if fine."""
+    """Why ``user_id`` may not delegate to ``delegate_id`` until ``away_until``; None if fine.
+
+    Call it in the transaction that saves the delegation: on PostgreSQL it takes the
+    delegation lock, so no other delegation is checked until that transaction ends.
+    """
     if away_until <= now:
         return "away_until is in the past: a delegation needs a date to come back in the future."
     if delegate_id == user_id:
         return "A person cannot delegate to themselves."
+    if conn.dialect.name == "postgresql":
+        # Taken before the first read: each statement after it sees what the previous
+        # holder committed (READ COMMITTED), so its chain is walked as it now stands.
+        await conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
     delegate = (
         await conn.execute(select(UserRow.is_active).where(UserRow.id == delegate_id))
     ).first()
