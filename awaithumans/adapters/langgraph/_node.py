@@ -18,6 +18,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from awaithumans.adapters._elsewhere import record_answer
+from awaithumans.adapters._receipts import check_answer
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
 from awaithumans.adapters.langgraph.inbox import (
     AgentInbox,
@@ -36,12 +37,13 @@ from awaithumans.core._ask import (
 )
 from awaithumans.core._await import create_task, outcome_of
 from awaithumans.core._client import TaskClient
-from awaithumans.core._discovery import resolve_server
+from awaithumans.core._discovery import ServerTarget, resolve_server
 from awaithumans.core._errors import (
     ConfigurationError,
     InvalidResumeError,
     SchemaValidationError,
 )
+from awaithumans.core._receipts import DecisionCheck, receipt_check
 from awaithumans.core._runs import LangGraphThread
 from awaithumans.core._sync import blocking
 from awaithumans.core._wire import CreateTaskRequest, PollResponse, TaskStatus, TaskView
@@ -97,6 +99,33 @@ def _describe(body: CreateTaskRequest, view: TaskView, review_url: str) -> dict[
     return {INTERRUPT_KEY: info}
 
 
+def _outcome_poll(value: Any, view: TaskView) -> PollResponse | None:
+    """The task outcome a resume value carries (the webhook's ``data`` shape), else None.
+
+    Raises:
+        InvalidResumeError: The outcome is for another task.
+    """
+    if not (
+        isinstance(value, dict)
+        and value.get("status") in _STATUSES
+        and "response" in value
+        and isinstance(value.get("response"), dict | None)
+    ):
+        return None
+    sent_for = value.get("task_id")
+    if sent_for is not None and sent_for != view.id:
+        # A relay matched the wrong interrupt; answering with it would be silent harm.
+        raise InvalidResumeError.task_mismatch(sent_for, view.id)
+    return PollResponse(
+        status=TaskStatus(value["status"]),
+        response=value.get("response"),
+        verification_attempt=int(value.get("verification_attempt") or 0),
+        default_applied=bool(value.get("default_applied")),
+        approvals=value.get("approvals") or [],
+        receipt=value.get("receipt") if isinstance(value.get("receipt"), dict) else None,
+    )
+
+
 def answer_from_resume(
     value: Any,
     view: TaskView,
@@ -114,23 +143,8 @@ def answer_from_resume(
     """
     if isinstance(value, response_schema):
         return value
-    if (
-        isinstance(value, dict)
-        and value.get("status") in _STATUSES
-        and "response" in value
-        and isinstance(value.get("response"), dict | None)
-    ):
-        sent_for = value.get("task_id")
-        if sent_for is not None and sent_for != view.id:
-            # A relay matched the wrong interrupt; answering with it would be silent harm.
-            raise InvalidResumeError.task_mismatch(sent_for, view.id)
-        poll = PollResponse(
-            status=TaskStatus(value["status"]),
-            response=value.get("response"),
-            verification_attempt=int(value.get("verification_attempt") or 0),
-            default_applied=bool(value.get("default_applied")),
-            approvals=value.get("approvals") or [],
-        )
+    poll = _outcome_poll(value, view)
+    if poll is not None:
         answer = outcome_of(
             poll,
             task=view.task,
@@ -148,11 +162,35 @@ def answer_from_resume(
         raise SchemaValidationError("response", summary(exc), errors=error_list(exc)) from None
 
 
+async def _check_resume(
+    check: DecisionCheck | None, target: ServerTarget, view: TaskView, value: Any
+) -> None:
+    """The receipt check of the answer the node resumed with (no-op without a key set).
+
+    The relay's resume value carries no receipt (it is checkpointed: kept small and free of
+    who answered); the replayed create's view has it, else it is read from the server.
+    """
+    if check is None:
+        return
+    poll = _outcome_poll(value, view)
+    if poll is None:
+        # A bare answer (``Command(resume={...})`` by hand): it must be the signed one.
+        given = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        poll = PollResponse(
+            status=TaskStatus.COMPLETED, response=given if isinstance(given, dict) else None
+        )
+    known = view.receipt if view.status is TaskStatus.COMPLETED else None
+    async with TaskClient(target.url, target.api_key) as client:
+        await check_answer(check, client, view.id, poll, known)
+
+
 async def _ask_in_node(ask: Ask[R], inbox: AgentInbox | None = None) -> R:
     node, index = _node_identity()
     body = ask.request(
         default_key=node_idempotency_key(node.thread_id, node.checkpoint_ns, index), run=node
     )
+    # Built before the task exists: a bad key fails the call before anyone is asked.
+    check = receipt_check(body)
     target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
         view, _replayed, review_url = await create_task(client, target.url, body)
@@ -160,6 +198,7 @@ async def _ask_in_node(ask: Ask[R], inbox: AgentInbox | None = None) -> R:
     if inbox is None:
         # The first run stops here (GraphInterrupt); the resumed run gets the relay's value.
         resumed_with = interrupt(described)
+        await _check_resume(check, target, view, resumed_with)
         return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)
     proposed = inbox.args
     if proposed is None:
@@ -172,6 +211,7 @@ async def _ask_in_node(ask: Ask[R], inbox: AgentInbox | None = None) -> R:
         async with TaskClient(target.url, target.api_key) as client:
             recorded = await record_answer(client, view, decision, "the Agent Inbox")
         resumed_with = recorded.model_dump(mode="json") | {"task_id": view.id}
+    await _check_resume(check, target, view, resumed_with)
     return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)
 
 
