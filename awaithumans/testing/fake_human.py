@@ -19,6 +19,13 @@ gets back is exactly what a person's answer would give it. A task no rule matche
 cancelled at once (the agent gets ``TaskCancelledError`` naming the reason, rather than
 waiting out its timeout) and the test fails at teardown, naming the task.
 
+It answers as an operator, except where the task says only its approvers may answer
+(``approvers=[...]`` with ``operators_may_answer=False``): then it acts as the people listed,
+each a directory user of this server (an email's user, created if absent; for ``role:x`` or
+``pool:x`` a fake user holding it), as many distinct ones as ``approvals_required`` asks.
+A rule's ``as_=`` says whom to act as; someone the task does not allow is refused by the
+server, and the test fails naming the task. ``Asked.answered_by`` says whom it acted as.
+
 The ``fake_human`` fixture (``awaithumans.testing.pytest_plugin``, registered through the
 ``pytest11`` entry point) gives each test its own, with the environment set; outside pytest,
 ``with FakeHuman() as human:`` does the same.
@@ -33,7 +40,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -67,6 +74,8 @@ class Asked:
             cancel the task.
         response: The answer given, if any.
         rule: The rule that matched, as written.
+        answered_by: Whom the fake human acted as, one per answer or vote the server
+            took: an email for a directory user, else the fake operator's label.
     """
 
     task_id: str
@@ -80,6 +89,7 @@ class Asked:
     response: dict[str, Any] | None = None
     rule: str | None = None
     error: str | None = None
+    answered_by: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -93,6 +103,7 @@ class Rule:
     with_: Answer | None = None
     notes: str | None = None
     times: int | None = None
+    as_: tuple[str, ...] = ()
     used: int = field(default=0)
 
     def applies(self, asked: Asked) -> bool:
@@ -112,6 +123,7 @@ class Rule:
             f"title_contains={self.title_contains!r}" if self.title_contains is not None else "",
             f"matches={self.matches.pattern!r}" if self.matches is not None else "",
             "where=..." if self.where is not None else "",
+            f"as_={list(self.as_)!r}" if self.as_ else "",
         ]
         return f"{self.action}({', '.join(c for c in conditions if c)})"
 
@@ -161,6 +173,7 @@ class FakeHuman:
         self._server: Any = None
         self._rules_changed: asyncio.Event | None = None
         self._failure: BaseException | None = None
+        self._closed = False
 
     # -- where agents find it -----------------------------------------------------------
 
@@ -190,10 +203,19 @@ class FakeHuman:
         matches: str | None = None,
         where: Callable[[Asked], bool] | None = None,
         times: int | None = None,
+        as_: str | Sequence[str] | None = None,
     ) -> Rule:
         """Answer matching tasks with ``with_`` (an instance, its JSON, or a function of
-        the :class:`Asked` task returning one). ``times`` limits how many it answers."""
-        return self._add(Rule("answer", title_contains, _regex(matches), where, with_, None, times))
+        the :class:`Asked` task returning one). ``times`` limits how many it answers.
+
+        ``as_`` names whom to act as: an email (that directory user, created if absent),
+        ``"role:x"`` or ``"pool:x"`` (a fake user holding it), or a list of them for the
+        votes of a task needing several approvals (more votes, if needed, come from its
+        approvers). The server judges them as it would the real people: one it does not
+        allow to answer fails the test, naming the task."""
+        rule = Rule("answer", title_contains, _regex(matches), where, with_, None, times)
+        rule.as_ = _people_named(as_)
+        return self._add(rule)
 
     def reject(
         self,
@@ -203,11 +225,14 @@ class FakeHuman:
         where: Callable[[Asked], bool] | None = None,
         notes: str | None = None,
         times: int | None = None,
+        as_: str | Sequence[str] | None = None,
     ) -> Rule:
         """Answer matching tasks with ``approved=False`` (and ``notes`` in the form's notes,
         reason or comment field, if it has one). The response schema needs a boolean
-        ``approved`` field; for other forms use :meth:`answer`."""
-        return self._add(Rule("reject", title_contains, _regex(matches), where, None, notes, times))
+        ``approved`` field; for other forms use :meth:`answer`. ``as_`` as in :meth:`answer`."""
+        rule = Rule("reject", title_contains, _regex(matches), where, None, notes, times)
+        rule.as_ = _people_named(as_)
+        return self._add(rule)
 
     def never(
         self,
@@ -312,7 +337,10 @@ class FakeHuman:
 
     def close(self) -> None:
         """Stop the server. Raises :class:`FakeHumanError` if a task matched no rule or a
-        rule's answer was refused (``strict``)."""
+        rule's answer was refused (``strict``). Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -422,7 +450,7 @@ class FakeHuman:
             self._record(asked, outcome="refused", rule=str(rule), error=str(exc))
             await self._cancel(ctx, asked.task_id, f"fake_human: {exc}")
             return
-        await self._give(ctx, asked, rule, response)
+        await self._give(ctx, task, asked, rule, response)
 
     def _response(self, rule: Rule, asked: Asked) -> dict[str, Any]:
         if rule.action == "reject":
@@ -445,30 +473,143 @@ class FakeHuman:
         raise TypeError(f"an answer must be a model instance or a dict, not {type(made).__name__}")
 
     async def _give(
-        self, ctx: ServerContext, asked: Asked, rule: Rule, response: dict[str, Any]
+        self, ctx: ServerContext, task: Any, asked: Asked, rule: Rule, response: dict[str, Any]
     ) -> None:
         from awaithumans.server.services.answers import Done, Invalid, answer
         from awaithumans.server.services.lifecycle import Channel
 
         # A task that needs several approvals gets them from as many distinct fake people,
         # each vote through the same path; the first that ends the task ends the loop.
-        for person in range(1, _MAX_VOTERS + 1):
-            outcome = await answer(ctx, asked.task_id, _person(person), Channel.API, response)
-            if not (isinstance(outcome, Done) and _waits_for_votes(outcome.task)):
-                break
-        if isinstance(outcome, Done):
-            done = "rejected" if rule.action == "reject" else "answered"
-            self._record(asked, outcome=done, rule=str(rule), response=response)
-            return
-        if isinstance(outcome, Invalid):
-            why = "; ".join(
-                f"{'.'.join(map(str, p.get('loc', ())))}: {p.get('msg')}" for p in outcome.problems
-            )
-            error = f"the answer does not fit the response schema ({why})"
+        given: list[str] = []
+        outcome: Any = None
+        who: Any = None
+        try:
+            async with contextlib.aclosing(self._people(ctx, task, rule)) as people:
+                async for who in people:
+                    outcome = await answer(ctx, asked.task_id, who, Channel.API, response)
+                    if not isinstance(outcome, Done):
+                        break
+                    given.append(_named(who))
+                    if not _waits_for_votes(outcome.task):
+                        break
+        except _NoSuchPerson as exc:
+            error = str(exc)
         else:
-            error = f"the server refused the answer: {outcome.code}: {outcome.message}"
-        self._record(asked, outcome="refused", rule=str(rule), error=error, response=response)
+            if isinstance(outcome, Done):
+                done = "rejected" if rule.action == "reject" else "answered"
+                self._record(
+                    asked, outcome=done, rule=str(rule), response=response, answered_by=tuple(given)
+                )
+                return
+            if isinstance(outcome, Invalid):
+                why = "; ".join(
+                    f"{'.'.join(map(str, p.get('loc', ())))}: {p.get('msg')}"
+                    for p in outcome.problems
+                )
+                error = f"the answer does not fit the response schema ({why})"
+            else:
+                error = await self._refusal(ctx, task, who, outcome)
+        self._record(
+            asked,
+            outcome="refused",
+            rule=str(rule),
+            error=error,
+            response=response,
+            answered_by=tuple(given),
+        )
         await self._cancel(ctx, asked.task_id, f"fake_human: {error}")
+
+    async def _refusal(self, ctx: ServerContext, task: Any, who: Any, refusal: Any) -> str:
+        """The server's refusal in words. It hides a task from a person who may not see it
+        (TASK_NOT_FOUND); the server's rule on answering then says why."""
+        from awaithumans.core._codes import ErrorCode
+        from awaithumans.server.services.answers import answer_refusal_of
+
+        error = f"the server refused the answer of {_named(who)}: {refusal.code}: {refusal.message}"
+        if refusal.code == ErrorCode.TASK_NOT_FOUND and who.kind == "user":
+            why = await answer_refusal_of(ctx, who, task)
+            if why is not None:
+                error = (
+                    f"the server refused the answer of {_named(who)}: {why.code}: {why.message}"
+                    f" (the task is hidden from them: {refusal.code})"
+                )
+        return error
+
+    async def _people(self, ctx: ServerContext, task: Any, rule: Rule) -> AsyncGenerator[Any, None]:
+        """Whom to answer as, in turn (one per vote): the rule's ``as_``, then, where only
+        approvers may answer, the people they name, else distinct fake operators."""
+        from awaithumans.server.services.policy import policy_of
+
+        used: set[str] = set()
+        for at, name in enumerate(rule.as_):
+            # as_=["role:finance", "role:finance"]: two distinct members of the role.
+            who = await self._directory_person(ctx, name, rule.as_[:at].count(name) + 1)
+            used.add(who.id)
+            yield who
+        policy = policy_of(task)
+        if not (policy.restricts_answerers and not policy.operators_may_answer):
+            for number in range(len(used) + 1, _MAX_VOTERS + 1):
+                yield _person(number)
+            return
+        approvers = policy.approvers
+        names = [*sorted(approvers.emails)]
+        groups = [f"role:{r}" for r in sorted(approvers.roles)]
+        groups += [f"pool:{p}" for p in sorted(approvers.pools)]
+        for name in names:
+            who = await self._directory_person(ctx, name, 1)
+            if who.id not in used:
+                used.add(who.id)
+                yield who
+        # Roles and pools hold as many people as the votes need: fake member 1, 2, ...
+        for number in range(1, _MAX_VOTERS + 1 if groups else 1):
+            for name in groups:
+                who = await self._directory_person(ctx, name, number)
+                if who.id not in used:
+                    used.add(who.id)
+                    yield who
+
+    async def _directory_person(self, ctx: ServerContext, name: str, number: int) -> Any:
+        """The directory user ``name`` stands for, added through the server's own directory
+        write if absent: the user with that email, or fake member ``number`` of a role or pool.
+        """
+        from awaithumans.server.errors import ApiError
+        from awaithumans.server.services.directory import SaveUser, as_principal, user_by_email
+        from awaithumans.server.services.memberships import GroupKind, clean_names
+
+        kind, _, group = name.partition(":")
+        if kind in ("role", "pool") and group:
+            gkind: GroupKind = "role" if kind == "role" else "pool"
+            email = f"{group}.{number}@{kind}.fake-human.invalid"
+            display = f"fake {kind} {group} member {number}"
+            try:
+                groups = {gkind: clean_names([group], gkind)}
+            except ApiError as exc:  # the server's own word on the name
+                raise _NoSuchPerson(f"as_={name!r}: {exc.message}") from None
+        elif "@" in name:
+            email, display, groups = name.strip().lower(), f"fake human as {name}", {}
+        else:
+            raise _NoSuchPerson(f"as_={name!r} is neither an email nor 'role:x' / 'pool:x'")
+        found = await user_by_email(ctx.engine, email)
+        if found is None:
+            values = {
+                "email": email,
+                "display_name": display,
+                "is_operator": False,
+                "is_active": True,
+                "slack_user_id": None,
+                "password_hash": None,
+            }
+            refused = await ctx.writer.submit(
+                SaveUser("usr_" + secrets.token_hex(12), values, create=True, groups=groups)
+            )
+            if refused is not None:
+                raise _NoSuchPerson(f"could not add {email} to the directory: {refused}")
+            found = await user_by_email(ctx.engine, email)
+        assert found is not None
+        user, active = found
+        if not active:
+            raise _NoSuchPerson(f"{email} is a deactivated directory user")
+        return as_principal(user)
 
     async def _cancel(self, ctx: ServerContext, task_id: str, reason: str) -> None:
         from awaithumans.server.services.answers import cancel
@@ -554,6 +695,21 @@ class FakeHuman:
 
 
 _FINAL = frozenset({"completed", "timed_out", "cancelled", "verification_exhausted"})
+
+
+class _NoSuchPerson(Exception):
+    """Whom a rule says to act as cannot be found or made in the directory."""
+
+
+def _people_named(as_: str | Sequence[str] | None) -> tuple[str, ...]:
+    if as_ is None:
+        return ()
+    return (as_,) if isinstance(as_, str) else tuple(as_)
+
+
+def _named(who: Any) -> str:
+    """How ``Asked.answered_by`` names a principal: a user's email, else its label."""
+    return str(who.email or who.label or who.id)
 
 
 def _regex(pattern: str | None) -> re.Pattern[str] | None:
