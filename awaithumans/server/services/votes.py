@@ -94,13 +94,23 @@ async def requester_of(conn: AsyncConnection, owner_id: str) -> str | None:
 
 
 async def vote_refusal(
-    conn: AsyncConnection, sealer: Sealer, who: Principal, task: TaskRecord
+    conn: AsyncConnection,
+    sealer: Sealer,
+    who: Principal,
+    task: TaskRecord,
+    votes: list[ApprovalView] | None = None,
 ) -> str | None:
-    """Why ``who``'s vote on ``task`` would not count (the requester, voted already)."""
+    """Why ``who``'s vote on ``task`` would not count (the requester, voted already).
+
+    ``votes``: the task's votes, when the caller has read them already (the write that
+    counts them checks against the very list it counts); read here otherwise.
+    """
     me = person_of(who)
     if me == await requester_of(conn, task.owner_id):
         return REQUESTER_CANNOT_APPROVE
-    if any(v.user_id == me for v in await votes_of(conn, sealer, task.id)):
+    if votes is None:
+        votes = await votes_of(conn, sealer, task.id)
+    if any(v.user_id == me for v in votes):
         return ALREADY_VOTED
     return None
 
@@ -281,9 +291,10 @@ class CastVote(Write[Voted | Refused]):
         complete.groups = self.groups
         if (reason := complete.answer_refusal(task)) is not None:
             return Refused(self.task_id, task.status, reason, task=task)
-        if (reason := await vote_refusal(conn, self.ctx.sealer, self.actor, task)) is not None:
-            return Refused(self.task_id, task.status, reason, task=task)
         votes = await votes_of(conn, self.ctx.sealer, self.task_id)
+        reason = await vote_refusal(conn, self.ctx.sealer, self.actor, task, votes)
+        if reason is not None:
+            return Refused(self.task_id, task.status, reason, task=task)
         at = utcnow()
         mine = ApprovalView(
             user_id=person_of(self.actor),
