@@ -204,6 +204,27 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "$defs": {"Text": {"type": "string", "placeholder": "type here", "title": "Text"}},
     },
     "no_properties": {"type": "object", "title": "EmptyAnswer"},
+    # Whole numbers written as floats: json.loads keeps them floats, so a choice 1.0 is
+    # labelled "1.0" and a length of 2.0 is no length (the TypeScript port reads the JSON
+    # text to see them; a parsed JavaScript object cannot tell 1.0 from 1).
+    "whole_floats": {
+        "type": "object",
+        "properties": {
+            "number_default": {"type": "number", "default": 1.0},
+            "integer_default": {"type": "integer", "default": 1.0},
+            "integer_text_default": {"type": "integer", "default": "4.0"},
+            "number_text_default": {"type": "number", "default": "2.0"},
+            "bounds": {"type": "number", "minimum": 1.0, "maximum": 5.0, "multipleOf": 1.0},
+            "int_bounds": {"type": "integer", "exclusiveMinimum": 1.0, "exclusiveMaximum": 5.0},
+            "const_float": {"const": 1.0},
+            "const_int": {"const": 1},
+            "enum_mixed": {"enum": [1.0, 2.5, 3, 1e16, 1e-7], "default": 1.0},
+            "enum_named": {"type": "number", "enum": [1.0, 2.0], "x-enum-varnames": ["ONE", 2.0]},
+            "multi_floats": {"type": "array", "items": {"enum": [1.0, 2]}, "minItems": 1.0},
+            "float_lengths": {"type": ["string", "null"], "minLength": 2.0, "maxLength": 10},
+            "float_type": {"type": 1.0},
+        },
+    },
 }
 
 

@@ -8,6 +8,8 @@
  * Zod says something the Python side never sees (see {@link responseJsonSchema}).
  */
 import { z } from "zod";
+import { copyFloatMarks, parsePyJson, writtenAsFloat } from "./pyjson.js";
+import { pythonFloat } from "./wire.js";
 
 export const FORM_VERSION = 1;
 /** Enum member names, as openapi-generator spells them; labels come from them. */
@@ -133,8 +135,17 @@ const UNREPRESENTABLE = new Set([
  * Build a form definition from an object JSON schema: one field per top-level property,
  * in schema order. Accepts `$defs`/`$ref`, `anyOf`/`oneOf` with `null` for optionals,
  * `format`, `enum`, `const`, length and number bounds, and hand-written schemas.
+ *
+ * Given as JSON text, a whole number written as a float (`1.0`) is read as Python reads
+ * it: a choice `1.0` is labelled `"1.0"`, and a `minLength` of `2.0` is no length. A
+ * parsed object cannot tell `1.0` from `1` (JavaScript has one number type): both are `1`.
  */
-export function formFromJsonSchema(schema: Schema): FormDefinition {
+export function formFromJsonSchema(schema: Schema | string): FormDefinition {
+  if (typeof schema === "string") {
+    const parsed = parsePyJson(schema);
+    if (!isMapping(parsed)) throw new TypeError("The JSON schema is not a JSON object.");
+    schema = parsed;
+  }
   const root = deref(schema, schema);
   const properties = root.properties;
   const required = Array.isArray(root.required) ? (root.required as unknown[]) : [];
@@ -245,8 +256,8 @@ function classify(body: Schema, root: Schema): Attrs {
     }
     return {
       kind: "short_text", // field() picks short or long once it sees the extras
-      min_length: count(body.minLength),
-      max_length: count(body.maxLength),
+      min_length: count(body, "minLength"),
+      max_length: count(body, "maxLength"),
     };
   }
   if (kind === "array") return arrayAttrs(body, root);
@@ -265,7 +276,9 @@ function classify(body: Schema, root: Schema): Attrs {
   if (kind === undefined || kind === null) {
     return fallback("the schema gives no type; edit the value as JSON");
   }
-  return fallback(`type ${pyRepr(kind)} has no native widget; edit it as JSON`);
+  return fallback(
+    `type ${pyRepr(kind, writtenAsFloat(body, "type"))} has no native widget; edit it as JSON`,
+  );
 }
 
 function fallback(reason: string): Attrs {
@@ -275,7 +288,14 @@ function fallback(reason: string): Attrs {
 function choices(body: Schema, kind: "single_select" | "multi_select"): Attrs {
   const raw = "const" in body ? [body.const] : body.enum;
   if (!Array.isArray(raw)) return fallback("the enum lists no choices; edit the value as JSON");
-  const values = raw.filter((v) => v !== null); // null means "optional"
+  // Each value, and whether the JSON text wrote it as a float (Python labels 1.0 "1.0").
+  const entries = raw
+    .map((v, i): [unknown, boolean] => [
+      v,
+      "const" in body ? writtenAsFloat(body, "const") : writtenAsFloat(raw, i),
+    ])
+    .filter(([v]) => v !== null); // null means "optional"
+  const values = entries.map(([v]) => v);
   if (
     values.length === 0 ||
     !values.every((v) => ["string", "number", "boolean"].includes(typeof v))
@@ -285,8 +305,8 @@ function choices(body: Schema, kind: "single_select" | "multi_select"): Attrs {
   const names = body[ENUM_NAMES_KEY];
   const labels =
     Array.isArray(names) && names.length === values.length
-      ? names.map((member) => humanize(pyStr(member)))
-      : values.map(pyStr); // a literal, or an enum whose member names were not sent
+      ? names.map((member, i) => humanize(pyStr(member, writtenAsFloat(names, i))))
+      : entries.map(([v, float]) => pyStr(v, float)); // a literal, or unnamed enum members
   return {
     kind,
     options: values.map((value, i) => ({
@@ -306,8 +326,8 @@ function arrayAttrs(body: Schema, root: Schema): Attrs {
     if ("const" in item || "enum" in item) {
       const attrs = choices(item, "multi_select");
       if (attrs.kind === "multi_select") {
-        attrs.min_length = count(body.minItems);
-        attrs.max_length = count(body.maxItems);
+        attrs.min_length = count(body, "minItems");
+        attrs.max_length = count(body, "maxItems");
       }
       return attrs;
     }
@@ -354,7 +374,10 @@ function real(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
-function count(value: unknown): number | undefined {
+// Python's isinstance(value, int): a whole number written as a float (2.0) is not a count.
+function count(body: Schema, key: string): number | undefined {
+  const value = body[key];
+  if (writtenAsFloat(body, key)) return undefined;
   return typeof value === "number" && Number.isInteger(value) ? value : undefined;
 }
 
@@ -421,7 +444,7 @@ function unwrap(start: Schema, root: Schema): [Schema, boolean] {
     // {"type": ["string", "null"]}
     const rest = kind.filter((k) => k !== "null");
     nullable = nullable || rest.length < kind.length;
-    node = { ...node, type: rest.length === 1 ? rest[0] : rest };
+    node = copyFloatMarks(node, { ...node, type: rest.length === 1 ? rest[0] : rest });
   }
   if ((Array.isArray(node.enum) && node.enum.includes(null)) || node.nullable === true) {
     nullable = true; // a literal with null, or the OpenAPI 3.0 spelling of optional
@@ -460,23 +483,28 @@ function isMapping(value: unknown): value is Schema {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// Python's str() of a JSON value, for option labels (True, 1.5, None).
-function pyStr(value: unknown): string {
+// Python's str() of a JSON value, for option labels (True, 1.5, None); `float`: the
+// number was written as a float (1.0), which Python writes with its fraction.
+function pyStr(value: unknown, float = false): string {
   if (value === true) return "True";
   if (value === false) return "False";
   if (value === null || value === undefined) return "None";
+  if (typeof value === "number") {
+    if (Number.isInteger(value) && !float) return BigInt(value).toString();
+    return pythonFloat(value);
+  }
   return String(value);
 }
 
 // Python's repr() of a JSON value, for the one message that quotes a schema's type.
-function pyRepr(value: unknown): string {
+function pyRepr(value: unknown, float = false): string {
   if (typeof value === "string") {
     const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
     const body = value.replaceAll("\\", "\\\\").replaceAll(quote, `\\${quote}`);
     return `${quote}${body}${quote}`;
   }
   if (typeof value === "number" || typeof value === "boolean" || value === null) {
-    return pyStr(value);
+    return pyStr(value, float);
   }
   return JSON.stringify(value);
 }

@@ -190,6 +190,14 @@ export function pythonNumber(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
   if (Number.isSafeInteger(value)) return String(value);
+  return pythonFloat(value);
+}
+
+/** A number as Python's `repr(float(value))` writes it: `1.0`, `0.5`, `1e-07`, `1e+16`. */
+export function pythonFloat(value: number): string {
+  if (Number.isNaN(value)) return "nan";
+  if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
+  if (Object.is(value, -0)) return "-0.0";
   // float.__repr__: the shortest digits that round-trip (JavaScript finds the same ones),
   // in positional notation for exponents -4..15 and scientific notation outside.
   const [mantissa = "0", exp = "0"] = Math.abs(value).toExponential().split("e");

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { extractForm, FALLBACK_KEY, formFromJsonSchema, humanize } from "../src/index.js";
+import { parsePyJson, writtenAsFloat } from "../src/pyjson.js";
 import { FIXTURES } from "./helpers.js";
 
 interface Case {
@@ -18,7 +19,9 @@ interface Case {
   form: Record<string, unknown>;
 }
 
-const CASES = JSON.parse(readFileSync(join(FIXTURES, "forms.json"), "utf8")) as Case[];
+const TEXT = readFileSync(join(FIXTURES, "forms.json"), "utf8");
+// Read as Python reads it: a whole number written as a float (1.0) stays known as one.
+const CASES = parsePyJson(TEXT) as Case[];
 
 /** The Zod schema a TypeScript author writes for each pydantic model of make_forms.py. */
 const ZOD: Record<string, z.ZodType> = {
@@ -152,5 +155,58 @@ describe("extractForm on what only Zod says", () => {
     assert.equal(humanize("customerId"), "Customer id");
     assert.equal(humanize("HTTPServerError"), "Http server error");
     assert.equal(humanize("__"), "__");
+  });
+});
+
+describe("whole numbers written as floats (Python's 1.0)", () => {
+  test("parsePyJson gives the values JSON.parse gives", () => {
+    assert.deepStrictEqual(parsePyJson(TEXT), JSON.parse(TEXT));
+    const text = '{"a": [1.0, 1, 2e3, -0.5, 1E+2], "b": 3.0, "c": {"d": "1.0"}, "b ": 1, "e": 1}';
+    const value = parsePyJson(text) as Record<string, unknown>;
+    assert.deepStrictEqual(value, JSON.parse(text));
+    assert.deepStrictEqual(
+      [0, 1, 2, 3, 4].map((i) => writtenAsFloat(value.a, i)),
+      [true, false, true, false, true],
+    );
+    assert.equal(writtenAsFloat(value, "b"), true);
+    assert.equal(writtenAsFloat(value, "e"), false);
+    assert.equal(writtenAsFloat(value.c, "d"), false);
+  });
+
+  test("a repeated key keeps the last value and its spelling, as json.loads", () => {
+    const value = parsePyJson('{"k": 1.0, "k": 1}');
+    assert.deepStrictEqual(value, { k: 1 });
+    assert.equal(writtenAsFloat(value, "k"), false);
+  });
+
+  for (const bad of [
+    "",
+    "{",
+    "[1,]",
+    "01",
+    "1.",
+    '{"a" 1}',
+    "tru",
+    String.raw`"\x"`,
+    "1 2",
+    "NaN",
+  ]) {
+    test(`${JSON.stringify(bad)} is not JSON for either parser`, () => {
+      assert.throws(() => JSON.parse(bad), SyntaxError);
+      assert.throws(() => parsePyJson(bad), SyntaxError);
+    });
+  }
+
+  test("the schema as JSON text gives Python's form; a parsed object cannot tell 1.0 from 1", () => {
+    const c = CASES.find((x) => x.name === "whole_floats");
+    assert.ok(c);
+    const text = JSON.stringify(c.json_schema).replace('"const":1}', '"const":1.0}');
+    assert.ok(text.includes('"const":1.0}'));
+    const fromText = formFromJsonSchema(text).fields.find((f) => f.name === "const_float");
+    assert.deepStrictEqual(fromText?.options, [{ value: 1, label: "1.0" }]);
+    const fromObject = formFromJsonSchema(JSON.parse(text)).fields.find(
+      (f) => f.name === "const_float",
+    );
+    assert.deepStrictEqual(fromObject?.options, [{ value: 1, label: "1" }]);
   });
 });
