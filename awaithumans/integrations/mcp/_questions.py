@@ -9,20 +9,21 @@ is a JSON object a test (or another transport) can read as it is.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from awaithumans.core._ask import _assign_to_wire, summary
-from awaithumans.core._await import create_task
+from awaithumans.core._await import _create_window
 from awaithumans.core._client import TaskClient
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._discovery import resolve_server
-from awaithumans.core._errors import AwaitHumansError
+from awaithumans.core._errors import AwaitHumansError, ServerUnreachableError
 from awaithumans.core._forms import form_from_json_schema
 from awaithumans.core._receipts import DecisionCheck, receipt_check
 from awaithumans.core._wire import (
@@ -48,8 +49,9 @@ DEFAULT_TIMEOUT_SECONDS = 24 * 3600
 PAYLOAD_SCHEMA: dict[str, Any] = {"type": "object"}
 # One long-poll at most this long, so progress goes out this often while a call waits.
 _PROGRESS_EVERY_SECONDS = 5.0
-# A create that cannot reach the server is reported after this long, not after the budget.
-_CREATE_WINDOW_SECONDS = 15.0
+# The least time a create (or the first read of get_answer) gets, even under a smaller
+# budget: one round trip to a healthy server, so a budget of 0 still asks.
+_LEAST_REACH_SECONDS = 1.0
 
 #: ``progress(elapsed_seconds, message)``: told between long-polls while a call waits.
 Progress = Callable[[float, str], Awaitable[None]]
@@ -119,8 +121,10 @@ class Desk:
         timeout_seconds: int | None = None,
         idempotency_key: str | None = None,
         progress: Progress | None = None,
+        wait: bool = True,
     ) -> dict[str, Any]:
-        """Create the task (or find it again by its key) and wait for it up to the budget.
+        """Create the task (or find it again by its key) and wait for it up to the budget
+        (not at all with ``wait=False``: the task as it stands once created).
 
         Raises:
             ToolRefusal: Bad input, or the server refused or could not be reached.
@@ -139,10 +143,51 @@ class Desk:
             check = receipt_check(body)
             target = resolve_server(self.server_url, self.api_key)
             async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
-                view, _, review_url = await create_task(client, target.url, body)
-                return await self._wait(client, view, review_url, started, check, progress)
+                limit = self._reach_limit()
+                view, _ = await _within(
+                    limit, target.url, client.create_task(body, deadline=started + limit)
+                )
+                review_url = view.review_url or f"{target.url}/task?id={view.id}"
+                budget = self.wait_seconds if wait else 0.0
+                return await self._wait(client, view, review_url, started, check, progress, budget)
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
+
+    async def look(self, task_id: str) -> tuple[TaskView, str]:
+        """A task as it stands, and its review URL (no waiting).
+
+        Raises:
+            ToolRefusal: No such task, or the server refused or could not be reached.
+        """
+        try:
+            target = resolve_server(self.server_url, self.api_key)
+            async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
+                limit = self._reach_limit()
+                view = await _within(
+                    limit,
+                    target.url,
+                    client.get_task(task_id, deadline=time.monotonic() + limit),
+                )
+        except AwaitHumansError as exc:
+            raise ToolRefusal.of(exc) from None
+        return view, view.review_url or f"{target.url}/task?id={view.id}"
+
+    async def cancel(self, task_id: str, reason: str) -> tuple[TaskView, str]:
+        """Cancel a task nobody has answered; the task as it ends, and its review URL.
+
+        Raises:
+            ToolRefusal: No such task, it is already final (``TASK_ALREADY_TERMINAL``), or
+                the server refused or could not be reached.
+        """
+        try:
+            target = resolve_server(self.server_url, self.api_key)
+            async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
+                view = await _within(
+                    self._reach_limit(), target.url, client.cancel_task(task_id, reason=reason)
+                )
+        except AwaitHumansError as exc:
+            raise ToolRefusal.of(exc) from None
+        return view, view.review_url or f"{target.url}/task?id={view.id}"
 
     async def answer(self, task_id: Any, *, progress: Progress | None = None) -> dict[str, Any]:
         """The outcome of a task asked before, waiting for it up to the budget.
@@ -156,14 +201,23 @@ class Desk:
         try:
             target = resolve_server(self.server_url, self.api_key)
             async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
-                view = await client.get_task(
-                    task_id.strip(), deadline=started + _CREATE_WINDOW_SECONDS
+                limit = self._reach_limit()
+                view = await _within(
+                    limit, target.url, client.get_task(task_id.strip(), deadline=started + limit)
                 )
                 check = receipt_check(_asked(view))
                 review_url = view.review_url or f"{target.url}/task?id={view.id}"
-                return await self._wait(client, view, review_url, started, check, progress)
+                return await self._wait(
+                    client, view, review_url, started, check, progress, self.wait_seconds
+                )
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
+
+    def _reach_limit(self) -> float:
+        """How long a call keeps trying to reach the server before it reports it unreachable:
+        ``AWAITHUMANS_CONNECT_TIMEOUT`` (15 s) but never past the call's budget, since the
+        client gives up on the whole call, not on its first step."""
+        return max(min(_create_window(), self.wait_seconds), _LEAST_REACH_SECONDS)
 
     async def _wait(
         self,
@@ -173,6 +227,7 @@ class Desk:
         started: float,
         check: DecisionCheck | None,
         progress: Progress | None,
+        budget: float,
     ) -> dict[str, Any]:
         poll = PollResponse(
             status=view.status,
@@ -181,7 +236,7 @@ class Desk:
             default_applied=view.default_applied,
             receipt=view.receipt,
         )
-        deadline = started + self.wait_seconds
+        deadline = started + budget
         while not poll.status.is_terminal:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -202,6 +257,23 @@ class Desk:
 
 
 _AGENT = "awaithumans-mcp"
+
+T = TypeVar("T")
+
+
+async def _within(limit: float, url: str, step: Awaitable[T]) -> T:
+    """``step`` (which retries a refused connection until its own deadline), cut off after
+    ``limit`` seconds too: a server that accepts the connection and never replies would
+    otherwise hold the call for the HTTP client's timeouts.
+
+    Raises:
+        ServerUnreachableError: No reply within ``limit``, naming the server's URL.
+    """
+    try:
+        async with asyncio.timeout(limit):
+            return await step
+    except TimeoutError:
+        raise ServerUnreachableError(url, f"no reply within {limit:g} s") from None
 
 
 def question(

@@ -9,11 +9,10 @@ timed out or was cancelled is an ordinary result, since it is an answer of sorts
 # No ``from __future__ import annotations``: the SDK reads the tools' signatures at
 # registration, and its Context detection resolves annotations in this module's namespace.
 
-import json
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
 from awaithumans.integrations.mcp._questions import (
@@ -22,6 +21,8 @@ from awaithumans.integrations.mcp._questions import (
     Progress,
     ToolRefusal,
 )
+from awaithumans.integrations.mcp._results import tool_refusal, tool_result
+from awaithumans.integrations.mcp._tasks import TaskAugmentation
 
 INSTRUCTIONS = (
     "Ask a person when a decision needs human judgment or approval (refunds, deletions,"
@@ -48,7 +49,13 @@ JsonObject = Annotated[Any, WithJsonSchema({"type": "object", "additionalPropert
 def build_server(desk: Desk | None = None) -> MCPServer:
     """An MCP server whose tools ask people through ``desk`` (its budget and server)."""
     desk = desk or Desk()
-    server: MCPServer = MCPServer("awaithumans", instructions=INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer = MCPServer(
+        "awaithumans",
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        # ask_human as a 2025-11-25 task for clients that send tools/call with `task`.
+        middleware=[TaskAugmentation(desk)],
+    )
 
     @server.tool(
         name="ask_human",
@@ -108,8 +115,8 @@ def build_server(desk: Desk | None = None) -> MCPServer:
                 progress=_progress(ctx),
             )
         except ToolRefusal as refusal:
-            return _refused(refusal)
-        return _result(result)
+            return tool_refusal(refusal)
+        return tool_result(result)
 
     @server.tool(
         name="get_answer",
@@ -124,8 +131,8 @@ def build_server(desk: Desk | None = None) -> MCPServer:
         try:
             result = await desk.answer(task_id, progress=_progress(ctx))
         except ToolRefusal as refusal:
-            return _refused(refusal)
-        return _result(result)
+            return tool_refusal(refusal)
+        return tool_result(result)
 
     return server
 
@@ -138,19 +145,3 @@ def _progress(ctx: Context) -> Progress:
         await ctx.report_progress(round(elapsed, 1), None, message)
 
     return report
-
-
-def _result(result: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=json.dumps(result, ensure_ascii=False))],
-        structured_content=result,
-    )
-
-
-def _refused(refusal: ToolRefusal) -> CallToolResult:
-    body = refusal.body()
-    return CallToolResult(
-        content=[TextContent(type="text", text=json.dumps(body, ensure_ascii=False))],
-        structured_content=body,
-        is_error=True,
-    )
