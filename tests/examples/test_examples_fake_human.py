@@ -23,4 +23,4 @@ def test_the_sample_suite_passes_with_the_plugin() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 passed" in done.stdout
+    assert "6 passed" in done.stdout
