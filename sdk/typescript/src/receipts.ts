@@ -14,6 +14,7 @@
  */
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { ReceiptInvalidError } from "./errors.js";
+import { parsePyJson, writtenAsFloat } from "./pyjson.js";
 import { compareCodePoints, pythonNumber } from "./wire.js";
 
 export const RECEIPT_VERSION = 1;
@@ -263,7 +264,8 @@ function receiptObject(
   if (typeof receipt === "string" || receipt instanceof Uint8Array) {
     const text = typeof receipt === "string" ? receipt : Buffer.from(receipt).toString("utf8");
     try {
-      value = JSON.parse(text);
+      // As json.loads reads it: a version written 1.0 is a float, and refused as Python does.
+      value = parsePyJson(text);
     } catch (err) {
       throw new ReceiptInvalidError(`The receipt is not JSON (${(err as Error).message}).`, {
         reason: "malformed",
@@ -293,7 +295,7 @@ function checkFields(receipt: Record<string, unknown>): {
     const value = receipt[name];
     const ok =
       kind === "int"
-        ? Number.isInteger(value)
+        ? Number.isInteger(value) && !writtenAsFloat(receipt, name)
         : kind === "string"
           ? typeof value === "string"
           : typeof value === "object" && value !== null && !Array.isArray(value);

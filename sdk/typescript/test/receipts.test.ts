@@ -83,6 +83,15 @@ describe("receipts signed by the Python server", () => {
     });
   }
 
+  test("as JSON text, a version written 1.0 is malformed (json.loads makes it a float)", () => {
+    const text = JSON.stringify(DATA.valid[0]?.receipt).replace('"version":1,', '"version":1.0,');
+    assert.ok(text.includes('"version":1.0,'));
+    const run = () => verifyReceipt(text, DATA.public_key);
+    assert.throws(run, refusal(run, "malformed"));
+    assert.throws(() => verifyReceipt("{not json", DATA.public_key), refusal(run, "malformed"));
+    assert.throws(() => verifyReceipt("[1]", DATA.public_key), refusal(run, "malformed"));
+  });
+
   test("every field changed here is refused as a bad signature", () => {
     const base = DATA.valid[0]?.receipt ?? {};
     const changes: Receipt[] = [
