@@ -140,15 +140,18 @@ async def test_bad_role_or_pool_shapes_are_400(
 
 
 async def test_the_0_1_shapes_resolve_as_before(admin: tuple[FastAPI, httpx.AsyncClient]) -> None:
-    """``{"email"}`` and ``{"user_id"}`` pin that person; ``{"emails": [...]}`` pins the
-    first listed address that is in the directory (names not in it stay on record)."""
+    """``{"email"}`` and ``{"user_id"}`` pin that person; ``{"emails": [...]}`` is still
+    accepted, and offers the task to the listed addresses in the directory (first to claim,
+    ``test_candidates.py``; names not in it stay on record)."""
     _app, client = admin
     ann = await add_user(client, "ann", pools=["tier1"])
     ben = await add_user(client, "ben")
     one = await create(client, "e1", {"email": "ANN@acme.com"})
     assert (one["assigned_to_user_id"], one["status"]) == (ann, "assigned")
     many = await create(client, "e2", {"emails": ["new@acme.com", "ben@acme.com", "ann@acme.com"]})
-    assert many["assigned_to_user_id"] == ben
+    assert (many["assigned_to_user_id"], many["status"]) == (None, "created")
+    (offered,) = await audit_rows(_app.state.ctx.engine, many["id"])
+    assert offered["detail"]["candidates"] == [ben, ann]
     assert many["assign_to"] == {"emails": ["new@acme.com", "ben@acme.com", "ann@acme.com"]}
     by_id = await create(client, "e3", {"user_id": ann})
     assert by_id["assigned_to_user_id"] == ann

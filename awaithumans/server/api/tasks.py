@@ -29,6 +29,7 @@ from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services import answers, verification, votes
+from awaithumans.server.services.candidates import offered_condition
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
 from awaithumans.server.services.task_create import prepare_create
@@ -107,7 +108,10 @@ async def list_tasks(
     if not who.is_operator:
         mine = TaskRow.owner_id == who.owner_id
         if who.kind == "user":
-            mine = or_(mine, TaskRow.assigned_to_user_id == who.id)
+            # Theirs, and those offered to them that nobody took yet (services/candidates.py).
+            offered = offered_condition(who)
+            assert offered is not None
+            mine = or_(mine, TaskRow.assigned_to_user_id == who.id, offered)
         query = query.where(mine)
     if status:
         query = query.where(TaskRow.status.in_([s.value for s in status]))

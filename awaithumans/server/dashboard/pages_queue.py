@@ -42,6 +42,7 @@ from awaithumans.server.db.models import (
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
 from awaithumans.server.services.approvers import NO_GROUPS, listed_condition, own_groups
+from awaithumans.server.services.candidates import offered_condition
 from awaithumans.server.services.lifecycle import Channel
 from awaithumans.server.services.memberships import Groups
 from awaithumans.server.services.paging import decode_cursor, encode_cursor
@@ -162,16 +163,16 @@ def _page(rows: list[dict[str, Any]], at_key: str) -> tuple[list[dict[str, Any]]
 
 
 def _queue_scope(who: Principal, groups: Groups = NO_GROUPS) -> list[ColumnElement[bool]]:
-    """Operators see every open task; reviewers what is assigned to them and the tasks
-    whose approvers name them (``groups``: their roles and pools); a handoff session its
-    one task."""
+    """Operators see every open task; reviewers what is assigned to them, the tasks
+    whose approvers name them (``groups``: their roles and pools) and those offered to them
+    that nobody took yet (``services/candidates.py``); a handoff session its one task."""
     if who.scope_task_id is not None:
         return [TaskRow.id == who.scope_task_id]
     if who.is_operator:
         return []
     mine = TaskRow.assigned_to_user_id == who.id
-    listed = listed_condition(who, groups)
-    return [mine if listed is None else or_(mine, listed)]
+    others = [c for c in (listed_condition(who, groups), offered_condition(who)) if c is not None]
+    return [or_(mine, *others) if others else mine]
 
 
 def _open_count_scope(who: Principal, groups: Groups = NO_GROUPS) -> list[Condition]:

@@ -30,7 +30,7 @@ from awaithumans.server.dashboard.verification_view import verification_view
 from awaithumans.server.db.models import AuditRow, OutboxRow, TaskRow, UserRow
 from awaithumans.server.db.records import AuditRecord, TaskRecord
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import answers, verification, votes
+from awaithumans.server.services import answers, candidates, verification, votes
 from awaithumans.server.services.approvers import groups_for, sees_as_approver
 from awaithumans.server.services.display import answer_items, display
 from awaithumans.server.services.events import NOTIFY
@@ -307,6 +307,7 @@ def _context(
             who.is_operator
             or task.assigned_to_user_id == who.id
             or (policy.restricts_answerers and task.assigned_to_user_id is None and may)
+            or candidates.may_take(who, task)
         ),
         "claim_confirm": claim_confirm,
         "can_cancel": who.is_operator and not status.is_terminal,
@@ -320,6 +321,10 @@ def _context(
         or (t.votes is not None and status in ANSWERABLE and not answerable)
         else None,
         "not_approver": policy.restricts_answerers and not may,
+        # Offered to this person too, and another of its candidates took it.
+        "taken_by": (name or email)
+        if candidates.is_candidate(who, task) and task.assigned_to_user_id not in (None, who.id)
+        else None,
         "votes": _votes_view(t, policy.approvals_required),
         "vote_note": _VOTE_NOTES.get(t.vote_refusal or "") if may else None,
         "audit": [_audit_view(a) for a in t.audit],
@@ -435,6 +440,8 @@ def _refusal_text(refusal: answers.Refusal, verb: str) -> str:
     current = refusal.current
     if current is not None and current in CLOSED and refusal.code in _STATE_CODES:
         return _closed(current, verb)
+    if refusal.taken_by is not None:
+        return f"{refusal.taken_by} took this task, so {OUTCOME[verb]}."
     if refusal.code == ErrorCode.NOT_ASSIGNED_TO_YOU and verb == "answer":
         return "This task isn't assigned to you, so your answer was not recorded."
     if refusal.code == ErrorCode.NOT_AN_APPROVER:

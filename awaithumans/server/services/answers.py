@@ -37,7 +37,7 @@ from awaithumans.server.db.models import TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import Principal
-from awaithumans.server.services import votes
+from awaithumans.server.services import candidates, votes
 from awaithumans.server.services.approvers import (
     NOT_AN_APPROVER,
     NOT_ASSIGNED_TO_YOU,
@@ -83,6 +83,8 @@ class Refusal:
     code: ErrorCode
     message: str
     current: TaskStatus | None = None
+    #: Who took the task offered to this person as well (``services/candidates.py``).
+    taken_by: str | None = None
 
     def error(self) -> ApiError:
         return ApiError(self.status_code, self.code, self.message)
@@ -108,7 +110,9 @@ def sees(principal: Principal, task_id: str, owner_id: str, assignee: str | None
 
 
 def can_see(principal: Principal, task: TaskRecord) -> bool:
-    return sees(principal, task.id, task.owner_id, task.assigned_to_user_id)
+    return sees(
+        principal, task.id, task.owner_id, task.assigned_to_user_id
+    ) or candidates.sees_as_candidate(principal, task)
 
 
 async def load_task(ctx: ServerContext, task_id: str) -> TaskRecord | None:
@@ -162,7 +166,11 @@ async def answer_refusal_of(
     if reason is None and policy_of(task).counts_votes:
         async with ctx.reader.connect() as conn:
             reason = await votes.vote_refusal(conn, ctx.sealer, who, task)
-    return _refused(Refused(task.id, task.status, reason), "answer") if reason else None
+    return (
+        await _said(ctx, who, Refused(task.id, task.status, reason, task), "answer")
+        if reason
+        else None
+    )
 
 
 def not_found(task_id: str) -> Refusal:
@@ -204,7 +212,7 @@ async def answer(
     if task.status not in ANSWERABLE:
         return _refused(Refused(task_id, task.status), "answer")
     if (reason := answer_refusal(who, task, groups)) is not None:
-        return _refused(Refused(task_id, task.status, reason), "answer")
+        return await _said(ctx, who, Refused(task_id, task.status, reason, task), "answer")
     config = config_of(task.verifier_config) if task.verifier_config is not None else None
     if text is not None:
         if config is None or not config.parse_natural_language:
@@ -301,9 +309,20 @@ async def cancel(
 async def _act(ctx: ServerContext, action: TaskAction, verb: str) -> Done | Refusal:
     result = await ctx.writer.submit(action)
     if isinstance(result, Refused):
-        return _refused(result, verb)
+        return await _said(ctx, action.actor, result, verb)
     assert isinstance(result, Moved)
     return Done(result.task)
+
+
+async def _said(ctx: ServerContext, who: Principal, result: Refused, verb: str) -> Refusal:
+    """:func:`_refused`, except that a candidate who lost the task is told who took it."""
+    refusal = _refused(result, verb)
+    if refusal.code not in (ErrorCode.NOT_ASSIGNED_TO_YOU, ErrorCode.TASK_ALREADY_CLAIMED):
+        return refusal
+    if (name := await candidates.taker(ctx.reader, who, result.task)) is None:
+        return refusal
+    message = f"{name} took this task."
+    return Refusal(403, ErrorCode.NOT_ASSIGNED_TO_YOU, message, refusal.current, taken_by=name)
 
 
 def _refused(result: Refused, verb: str) -> Refusal:

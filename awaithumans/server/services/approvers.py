@@ -4,7 +4,8 @@ A task created with ``approvers=`` takes answers (and votes, and claims) only fr
 directory user whose email is listed or who holds a listed role or pool, or from an
 operator while ``operators_may_answer`` (the default) holds. The assignee is not exempt:
 being assigned does not make someone an approver. Without approvers the plain rule
-stands: the assignee, or an operator. Agent keys never answer.
+stands: the assignee, or an operator, or, while nobody has taken it, one of the people it
+is offered to (``services/candidates.py``). Agent keys never answer.
 
 The rule itself (:func:`answer_refusal`) is sync and takes the person's roles and pools
 (:class:`memberships.Groups`) as read beforehand, so a writer job's ``check`` can apply it
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from awaithumans.server.db.models import TaskRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.principals import Principal
+from awaithumans.server.services.candidates import may_take
 from awaithumans.server.services.memberships import Groups, groups_of
 from awaithumans.server.services.policy import Approvers, policy_of
 
@@ -54,6 +56,8 @@ def answer_refusal(
     if principal.is_operator:
         return None
     if principal.kind == "user" and task.assigned_to_user_id == principal.id:
+        return None
+    if may_take(principal, task):  # offered to them, and nobody took it yet
         return None
     return NOT_ASSIGNED_TO_YOU
 

@@ -17,6 +17,7 @@ from awaithumans.server.context import ServerContext
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.db.types import utcnow
 from awaithumans.server.principals import Principal
+from awaithumans.server.services import candidates
 from awaithumans.server.services.approvers import NO_GROUPS, answer_refusal
 from awaithumans.server.services.decision_receipts import completion_values
 from awaithumans.server.services.lifecycle import (
@@ -86,9 +87,13 @@ class TaskAction(Write[Moved | Refused]):
         """Values that depend on the task as it is when the move is decided."""
         return {}
 
+    def taking_derive(self, task: TaskRecord) -> dict[str, Any]:
+        # A candidate claiming or answering an offered task takes it in the same write.
+        return {**candidates.taking(self.actor, task, self.to), **self.derive(task)}
+
     def move(self) -> Move:
         check: Check = self.check
-        derive: Derive = self.derive
+        derive: Derive = self.taking_derive
         return Move(
             self.task_id,
             self.to,
@@ -303,6 +308,8 @@ class AssignRecipient(TaskAction):
         self.route = route
 
     def check(self, task: TaskRecord) -> str | None:
+        if candidates.candidates_of(task):
+            return "OFFERED"  # offered to several people: whoever claims it takes it
         return None if task.assigned_to_user_id is None else "ALREADY_ASSIGNED"
 
     def values(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from awaithumans.server.errors import ApiError
 from awaithumans.server.principals import SYSTEM, Principal
 from awaithumans.server.security.outbound import url_refusal
 from awaithumans.server.security.receipts import chain_hash
+from awaithumans.server.services import candidates
 from awaithumans.server.services.delegation import Hop, follow_delegations
 from awaithumans.server.services.events import created_rows
 from awaithumans.server.services.lifecycle import Channel, audit_values
@@ -219,8 +220,11 @@ class CreateTask(Write[Created]):
         self.principal = principal
         self.values = values
         self.payload = payload
-        self.assignee_emails = assignee_emails
         self.recipients = recipients or []
+        # Several addresses: offered to each (first to claim, ``services/candidates.py``).
+        self.base_policy: dict[str, Any] | None = values["policy"]
+        self.offered = candidates.listed(values["assign_to"], self.base_policy)
+        self.assignee_emails = [] if self.offered else assignee_emails
         self.routed_to = group_of(values["assign_to"]) if values["assign_to"] else None
         self.named_user_id: str | None = values["assigned_to_user_id"]
         # Set while resolving the assignee: what the created row's detail says of a role
@@ -387,9 +391,15 @@ async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -
         # From the request again: a batch that failed is retried write by write.
         w.values["assigned_to_user_id"] = w.named_user_id
         w.values["status"] = TaskStatus.CREATED.value
+        w.values["policy"] = w.base_policy
         w.routing = None
         w.delegations = ()
     await _pin_assignees(conn, creates)
+    offered = [w for w in creates if w.offered]
+    if offered:
+        known = await candidates.known_users(conn, {e for w in offered for e in w.offered})
+        for w in offered:
+            w.values["policy"], w.routing = candidates.offer(w.offered, known, w.base_policy)
     now = utcnow()
     routed = [(w, w.routed_to) for w in creates if w.routed_to is not None]
     picked = await pick_members(conn, [group for _w, group in routed], now)

@@ -223,6 +223,9 @@ def _refused(refusal: Refusal, there: str | None) -> _Stop:
     if refusal.code in _POLICY:
         title, message = _POLICY[refusal.code]
         return _Stop(title, message, refusal.status_code, there)
+    if refusal.taken_by is not None:  # offered to several people, and another took it
+        message = f"{refusal.taken_by} took this task, so your answer was not recorded."
+        return _Stop("Taken by someone else", message, refusal.status_code, there)
     if refusal.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
         return _elsewhere()
     return _Stop("Not recorded", refusal.message, refusal.status_code, there)

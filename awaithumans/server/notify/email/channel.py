@@ -39,6 +39,7 @@ from awaithumans.server.notify.email.transports import SendError, SmtpTransport,
 from awaithumans.server.principals import SYSTEM
 from awaithumans.server.services.answers import load_task
 from awaithumans.server.services.approvers import answer_refusal, groups_for
+from awaithumans.server.services.candidates import candidates_of
 from awaithumans.server.services.delivery import Job, Outcome, RetryPolicy
 from awaithumans.server.services.directory import (
     DirectoryUser,
@@ -245,7 +246,9 @@ class EmailChannel:
             who = as_principal(user, scope_task_id=job.task_id)
             groups = await groups_for(self._ctx.reader, who, job.task)
             return user, answer_refusal(who, job.task, groups) is None
-        return user, assignee == user.id
+        # Offered to several people (services/candidates.py): each may answer until one does.
+        offered = assignee is None and user.id in candidates_of(job.task)
+        return user, assignee == user.id or offered
 
     async def aclose(self) -> None:
         if self.smtp_inbound is not None:

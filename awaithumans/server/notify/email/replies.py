@@ -228,6 +228,8 @@ class Replies:
         if isinstance(result, answers.Refusal):
             if result.code is ErrorCode.TASK_ALREADY_TERMINAL:
                 return "This task was already closed; your reply changed nothing."
+            if result.taken_by is not None:
+                return f"{result.taken_by} took this task; your reply changed nothing."
             if result.code in (ErrorCode.NOT_ASSIGNED_TO_YOU, ErrorCode.TASK_NOT_FOUND):
                 return "This task isn't assigned to you any more; your reply changed nothing."
             return f"Your reply was not taken: {result.message}"

@@ -155,6 +155,8 @@ class Interactions:
         return Reply(later=after)
 
     async def _claim_refused(self, refusal: answers.Refusal, task_id: str) -> str:
+        if refusal.taken_by is not None:  # offered to several people, and another took it
+            return f"{refusal.taken_by} took this task."
         if refusal.code is ErrorCode.TASK_ALREADY_CLAIMED or refusal.current in (
             TaskStatus.IN_PROGRESS,
             TaskStatus.ASSIGNED,
@@ -238,6 +240,8 @@ class Interactions:
             # The task exists (it was just read): "not found" means not theirs to see.
             mine = outcome.code not in (ErrorCode.NOT_ASSIGNED_TO_YOU, ErrorCode.TASK_NOT_FOUND)
             words = POLICY_WORDS.get(outcome.code, outcome.message)
+            if outcome.taken_by is not None:
+                words, mine = f"{outcome.taken_by} took this task.", True
             return Reply(_errors_first(first, words if mine else NOT_YOURS))
         checking = outcome.task.status is TaskStatus.SUBMITTED
         return Reply({"response_action": "update", "view": _thanks(checking)})

@@ -130,6 +130,8 @@ class ThreadReplies:
 
 
 def _refused(refusal: answers.Refusal) -> str:
+    if refusal.taken_by is not None:
+        return f"{refusal.taken_by} took this task."
     if refusal.code in (ErrorCode.NOT_ASSIGNED_TO_YOU, ErrorCode.TASK_NOT_FOUND):
         return "This task isn't assigned to you. (On a channel's message, claim it first.)"
     return refusal.message
