@@ -200,6 +200,11 @@ async def test_http_cancel_refusals_and_errors_of_tasks(
         assert "task" not in bad
         assert bad["isError"] is True
         assert bad["structuredContent"]["error"] == "INVALID_SCHEMA"
+        # Arguments of the wrong type, which the SDK's tool would check for a plain call.
+        typed = await call_as_task(client, "ask_human", ask("Q?", timeout_seconds="soon"))
+        assert typed["isError"] is True
+        assert typed["structuredContent"]["error"] == "VALIDATION_ERROR"
+        assert "timeout_seconds" in typed["structuredContent"]["message"]
 
 
 async def test_clients_of_the_2026_protocol_see_no_tasks_and_keep_waiting(

@@ -121,10 +121,8 @@ class Desk:
         timeout_seconds: int | None = None,
         idempotency_key: str | None = None,
         progress: Progress | None = None,
-        wait: bool = True,
     ) -> dict[str, Any]:
-        """Create the task (or find it again by its key) and wait for it up to the budget
-        (not at all with ``wait=False``: the task as it stands once created).
+        """Create the task (or find it again by its key) and wait for it up to the budget.
 
         Raises:
             ToolRefusal: Bad input, or the server refused or could not be reached.
@@ -148,10 +146,31 @@ class Desk:
                     limit, target.url, client.create_task(body, deadline=started + limit)
                 )
                 review_url = view.review_url or f"{target.url}/task?id={view.id}"
-                budget = self.wait_seconds if wait else 0.0
-                return await self._wait(client, view, review_url, started, check, progress, budget)
+                return await self._wait(
+                    client, view, review_url, started, check, progress, self.wait_seconds
+                )
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
+
+    async def open(self, body: CreateTaskRequest) -> tuple[TaskView, str]:
+        """Create the task (or find it again by its key) without waiting for an answer: the
+        task as it stands, and its review URL. ``body`` is what :func:`question` built.
+
+        Raises:
+            ToolRefusal: The server refused or could not be reached.
+        """
+        try:
+            target = resolve_server(self.server_url, self.api_key)
+            async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
+                limit = self._reach_limit()
+                view, _ = await _within(
+                    limit,
+                    target.url,
+                    client.create_task(body, deadline=time.monotonic() + limit),
+                )
+        except AwaitHumansError as exc:
+            raise ToolRefusal.of(exc) from None
+        return view, view.review_url or f"{target.url}/task?id={view.id}"
 
     async def look(self, task_id: str) -> tuple[TaskView, str]:
         """A task as it stands, and its review URL (no waiting).

@@ -40,9 +40,10 @@ from mcp.types import (
 from mcp_types import methods as wire
 from pydantic import BaseModel, ValidationError
 
+from awaithumans.core._ask import summary
 from awaithumans.core._codes import ErrorCode
 from awaithumans.core._wire import TaskStatus, TaskView
-from awaithumans.integrations.mcp._questions import Desk, ToolRefusal
+from awaithumans.integrations.mcp._questions import Desk, ToolRefusal, question
 from awaithumans.integrations.mcp._results import tool_refusal, tool_result
 
 #: The one protocol version with ``tasks/*`` in its core.
@@ -102,28 +103,27 @@ class TaskAugmentation:
         if call.name != TASK_TOOL:
             # The spec: a tool without taskSupport called as a task is refused.
             raise MCPError(code=METHOD_NOT_FOUND, message=f"{call.name!r} does not run as a task")
-        args = call.arguments or {}
         try:
-            opened = await self._desk.ask(
-                task=args.get("task"),
-                payload=args.get("payload"),
-                response_schema=args.get("response_schema"),
-                notify=args.get("notify"),
-                assign_to=args.get("assign_to"),
-                timeout_seconds=args.get("timeout_seconds"),
-                idempotency_key=args.get("idempotency_key"),
-                wait=False,
+            args = _arguments(call.arguments)
+            view, review_url = await self._desk.open(
+                question(
+                    task=args.task,
+                    payload=args.payload,
+                    response_schema=args.response_schema,
+                    notify=args.notify,
+                    assign_to=args.assign_to,
+                    timeout_seconds=args.timeout_seconds,
+                    idempotency_key=args.idempotency_key,
+                )
             )
         except ToolRefusal as refusal:
             # No task exists: the plain error result, as a server without task support
             # would answer (the spec lets a receiver process a task-augmented call normally).
             return _call_result(tool_refusal(refusal))
-        task_id: str = opened["task_id"]
-        self._opened.pop(task_id, None)
-        self._opened[task_id] = None
+        self._opened.pop(view.id, None)
+        self._opened[view.id] = None
         while len(self._opened) > REMEMBERED:
             del self._opened[next(iter(self._opened))]
-        view, review_url = await self._look(task_id)
         return {"task": _task_fields(view, review_url)}
 
     async def _look(self, task_id: str) -> tuple[TaskView, str]:
@@ -166,6 +166,26 @@ class TaskAugmentation:
         except ToolRefusal as refusal:
             raise _protocol_error(refusal) from None
         return _task_fields(view, review_url)
+
+
+class AskArguments(BaseModel):
+    """``ask_human``'s arguments, typed as its signature in ``_server`` types them: the SDK
+    checks them so before a plain call, and a task-augmented one bypasses the SDK's tool."""
+
+    task: str
+    payload: Any
+    response_schema: Any
+    notify: list[str] | None = None
+    assign_to: str | list[str] | None = None
+    timeout_seconds: int | None = None
+    idempotency_key: str | None = None
+
+
+def _arguments(arguments: dict[str, Any] | None) -> AskArguments:
+    try:
+        return AskArguments.model_validate(arguments or {})
+    except ValidationError as exc:
+        raise ToolRefusal(ErrorCode.VALIDATION_ERROR, f"ask_human: {summary(exc)}") from None
 
 
 def _advertise(result: HandlerResult) -> HandlerResult:
