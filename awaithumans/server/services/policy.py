@@ -28,6 +28,12 @@ from awaithumans.server.errors import ApiError
 GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
+#: What a refused M-of-N with too few voters tells the agent to do instead.
+_NAME_VOTERS = (
+    "name enough approvers, or (with no approvers) several assignees: "
+    "assign_to emails, a role or a pool."
+)
+
 #: The response field M-of-N counts by: True approves, False rejects.
 APPROVED_FIELD = "approved"
 
@@ -126,11 +132,15 @@ def policy_from_request(req: CreateTaskRequest) -> dict[str, Any] | None:
     if req.approvals_required > 1:
         _check_votable(req)
         named = len(approvers.emails)
+        if not approvers and _assigns_a_user_id(req.assign_to):
+            # One person by id is as far from N approvals as one by email: the same refusal
+            # (left to the plain rule, the assignee and any operator would be the voters).
+            named = 1
         if named and not (approvers.roles or approvers.pools) and named < req.approvals_required:
             _refuse(
                 f"approvals_required is {req.approvals_required} but approvers (or assign_to, "
                 f"when no approvers are named) name only {named} "
-                f"{'person' if named == 1 else 'people'}."
+                f"{'person' if named == 1 else 'people'}: {_NAME_VOTERS}"
             )
     elif req.rejection_policy != "any_rejects":
         _refuse("rejection_policy applies only when approvals_required is more than 1.")
@@ -178,8 +188,8 @@ def _parse_approvers(raw: list[str]) -> Approvers:
 
 
 def _assignees_as_approvers(assign_to: dict[str, Any] | None) -> Approvers:
-    """The voters an ``assign_to`` names: its emails, its role or its pool (a user id names
-    nobody here, and is left to the plain rule: the assignee and operators)."""
+    """The voters an ``assign_to`` names: its emails, its role or its pool (a user id alone
+    names nobody here: the caller refuses it, as it refuses one email)."""
     if not assign_to:
         return Approvers()
     emails = assign_to.get("emails") or [assign_to.get("email")]
@@ -190,6 +200,11 @@ def _assignees_as_approvers(assign_to: dict[str, Any] | None) -> Approvers:
         roles=frozenset({role} if isinstance(role, str) else ()),
         pools=frozenset({pool} if isinstance(pool, str) else ()),
     )
+
+
+def _assigns_a_user_id(assign_to: dict[str, Any] | None) -> bool:
+    """Whether ``assign_to`` is ``{"user_id": ...}`` (one person, named by id)."""
+    return assign_to is not None and isinstance(assign_to.get("user_id"), str)
 
 
 def _parse_escalation_routes(raw: list[str]) -> list[str]:
