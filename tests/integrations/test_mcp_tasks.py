@@ -37,6 +37,8 @@ from mcp.types import (
     ListTasksResult,
 )
 
+from awaithumans.core._wire import TaskView
+from awaithumans.integrations.mcp._tasks import task_fields
 from awaithumans.testing import ServerProcess
 from tests.integrations._person import admin
 from tests.integrations.test_mcp_server import (
@@ -223,3 +225,31 @@ async def test_clients_of_the_2026_protocol_see_no_tasks_and_keep_waiting(
     assert plain.structured_content is not None
     assert plain.structured_content["status"] == "waiting"
     assert (await task_titled(server, title))["status"] in {"created", "notified"}
+
+
+@pytest.mark.parametrize(
+    ("status", "mcp_status", "said"),
+    [
+        ("created", "working", "Waiting for a person to answer at u (task created)."),
+        ("in_progress", "working", "Waiting for a person to answer at u (task in_progress)."),
+        ("completed", "completed", "A person answered (u); tasks/result has the answer."),
+        ("cancelled", "cancelled", "The task was cancelled before anyone answered (u)."),
+        ("timed_out", "failed", "Nobody answered within the task's 60 s (u)."),
+        ("verification_exhausted", "failed", "Every answer given failed the task's verifier (u)."),
+    ],
+)
+def test_each_task_status_has_its_protocol_status(status: str, mcp_status: str, said: str) -> None:
+    # A real timeout takes a minute at least, and exhausting a verifier needs one: the
+    # mapping itself, for every status.
+    view = TaskView.model_validate(
+        {"id": "tsk_1", "idempotency_key": "k", "task": "Q?", "status": status,
+         "payload_schema": {}, "response_schema": {}, "timeout_seconds": 60,
+         "timeout_at": "2026-01-01T00:01:00Z", "created_at": "2026-01-01T00:00:00Z",
+         "updated_at": "2026-01-01T00:00:30Z"}
+    )  # fmt: skip
+    fields = task_fields(view, "u")
+    assert (fields["status"], fields["statusMessage"]) == (mcp_status, said)
+    assert (fields["createdAt"], fields["lastUpdatedAt"]) == (
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T00:00:30+00:00",
+    )

@@ -90,7 +90,7 @@ class TaskAugmentation:
             return await self._start(_parse(CallToolRequestParams, params))
         if ctx.method == "tasks/get":
             task_id = _parse(GetTaskRequestParams, params).task_id
-            return _task_fields(*await self._look(task_id))
+            return task_fields(*await self._look(task_id))
         if ctx.method == "tasks/result":
             return await self._result(_parse(GetTaskPayloadRequestParams, params).task_id)
         if ctx.method == "tasks/list":
@@ -124,7 +124,7 @@ class TaskAugmentation:
         self._opened[view.id] = None
         while len(self._opened) > REMEMBERED:
             del self._opened[next(iter(self._opened))]
-        return {"task": _task_fields(view, review_url)}
+        return {"task": task_fields(view, review_url)}
 
     async def _look(self, task_id: str) -> tuple[TaskView, str]:
         try:
@@ -155,7 +155,7 @@ class TaskAugmentation:
             raise MCPError(code=INVALID_PARAMS, message=f"Invalid cursor: {cursor!r}")
         page = newest_first[start : start + PAGE_SIZE]
         looked = await asyncio.gather(*(self._look(task_id) for task_id in page))
-        listed: dict[str, Any] = {"tasks": [_task_fields(v, url) for v, url in looked]}
+        listed: dict[str, Any] = {"tasks": [task_fields(v, url) for v, url in looked]}
         if start + PAGE_SIZE < len(newest_first):
             listed["nextCursor"] = str(start + PAGE_SIZE)
         return listed
@@ -165,7 +165,7 @@ class TaskAugmentation:
             view, review_url = await self._desk.cancel(task_id, "cancelled by the MCP client")
         except ToolRefusal as refusal:
             raise _protocol_error(refusal) from None
-        return _task_fields(view, review_url)
+        return task_fields(view, review_url)
 
 
 class AskArguments(BaseModel):
@@ -210,7 +210,7 @@ def _mark_task_tool(result: HandlerResult) -> HandlerResult:
     return {**result, "tools": tools}
 
 
-def _task_fields(view: TaskView, review_url: str) -> dict[str, Any]:
+def task_fields(view: TaskView, review_url: str) -> dict[str, Any]:
     """A task as the protocol shows it: in ``CreateTaskResult.task``, ``tasks/list``, and
     flat as the result of ``tasks/get`` and ``tasks/cancel``."""
     status, message = _status(view, review_url)
