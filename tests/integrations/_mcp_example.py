@@ -1,5 +1,5 @@
-"""``examples/mcp/ask.py`` launched as its README runs it, against a real awaithumans server:
-shared by the example's tests (the happy path and the refusal mid-wait)."""
+"""The ``examples/mcp/`` scripts launched as their README runs them, against a real
+awaithumans server: shared by the examples' tests."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mcp"
 
 @asynccontextmanager
 async def example_running(
-    tmp_path: Path,
+    tmp_path: Path, script_name: str = "ask.py"
 ) -> AsyncIterator[tuple[ServerProcess, asyncio.subprocess.Process]]:
-    """A server and the script asking it (stdout and stderr piped); the script is killed on
-    the way out if the test left it running."""
+    """A server and the example script asking it (stdout and stderr piped); the script is
+    killed on the way out if the test left it running."""
     with ServerProcess(workdir=tmp_path) as server:
         script = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(EXAMPLE / "ask.py"),
+            str(EXAMPLE / script_name),
             cwd=tmp_path,
             env={
                 **os.environ,
