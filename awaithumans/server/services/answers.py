@@ -154,6 +154,27 @@ async def answer_refusal_of(
 ) -> Refusal | None:
     """Why ``who`` may not answer ``task`` now (state, approvers, assignment, a vote
     already cast), as the answer itself would refuse it; None when they may."""
+    if (refused := await _answer_gate(ctx, who, task, groups)) is not None:
+        return refused
+    if not policy_of(task).counts_votes:
+        return None
+    # The answer itself leaves this one to the vote's write (votes.CastVote), which reads
+    # the votes anyway: asked ahead, as here, it is one read more.
+    async with ctx.reader.connect() as conn:
+        reason = await votes.vote_refusal(conn, ctx.sealer, who, task)
+    if reason is None:
+        return None
+    return await _said(ctx, who, Refused(task.id, task.status, reason, task), "answer")
+
+
+async def _answer_gate(
+    ctx: ServerContext, who: Principal, task: TaskRecord, groups: Groups | None
+) -> Refusal | None:
+    """The checks every answer passes first, in this order, for :func:`answer` and
+    :func:`answer_refusal_of` alike: ``who`` may answer at all (agent keys never do), the
+    task still takes answers, and ``who`` may answer this one (approvers, assignment:
+    :func:`approvers.answer_refusal`). ``groups``: ``who``'s roles and pools, read here
+    when None (only for a task that takes answers)."""
     if not who.can_answer:
         return Refusal(
             403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
@@ -162,15 +183,9 @@ async def answer_refusal_of(
         return _refused(Refused(task.id, task.status), "answer")
     if groups is None:
         groups = await groups_for(ctx.reader, who, task)
-    reason = answer_refusal(who, task, groups)
-    if reason is None and policy_of(task).counts_votes:
-        async with ctx.reader.connect() as conn:
-            reason = await votes.vote_refusal(conn, ctx.sealer, who, task)
-    return (
-        await _said(ctx, who, Refused(task.id, task.status, reason, task), "answer")
-        if reason
-        else None
-    )
+    if (reason := answer_refusal(who, task, groups)) is not None:
+        return await _said(ctx, who, Refused(task.id, task.status, reason, task), "answer")
+    return None
 
 
 def not_found(task_id: str) -> Refusal:
@@ -205,14 +220,8 @@ async def answer(
     if seen is None:
         return not_found(task_id)
     task, groups = seen
-    if not who.can_answer:
-        return Refusal(
-            403, ErrorCode.FORBIDDEN, "Agent keys may create and read tasks, not answer them."
-        )
-    if task.status not in ANSWERABLE:
-        return _refused(Refused(task_id, task.status), "answer")
-    if (reason := answer_refusal(who, task, groups)) is not None:
-        return await _said(ctx, who, Refused(task_id, task.status, reason, task), "answer")
+    if (refused := await _answer_gate(ctx, who, task, groups)) is not None:
+        return refused
     config = config_of(task.verifier_config) if task.verifier_config is not None else None
     if text is not None:
         if config is None or not config.parse_natural_language:
