@@ -10,12 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from awaithumans.testing import WebhookReceiver
-from tests._app_fixtures import make_settings, running_app
-from tests.policies._world import add_people
+from tests.policies._bulk_world import APPROVAL, SAM, with_sam
 from tests.policies.test_bulk_answer import (
-    OPS,
-    RITA,
     World,
     answer,
     choose,
@@ -24,27 +20,11 @@ from tests.policies.test_bulk_answer import (
     results_of,
 )
 
-SAM = "sam@acme.com"
-APPROVAL = {
-    "type": "object",
-    "properties": {"approved": {"type": "boolean"}},
-    "required": ["approved"],
-}
-
 
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
-    with WebhookReceiver() as hooks:
-        async with running_app(make_settings(database_url)) as (app, admin):
-            users = await add_people(
-                admin,
-                [
-                    (OPS, "Olga Ops", True),
-                    (RITA, "Rita Reviewer", False),
-                    (SAM, "Sam Second", False),
-                ],
-            )
-            yield World(app, admin, users, hooks)
+    async with with_sam(database_url) as made:
+        yield made
 
 
 async def test_a_listed_approver_answers_tasks_assigned_to_someone_else(world: World) -> None:
