@@ -16,6 +16,8 @@ import os
 import time
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from awaithumans.core._client import TaskClient
 from awaithumans.core._errors import ReceiptInvalidError
 from awaithumans.core._receipts import (
@@ -79,6 +81,7 @@ async def check_answer(
     task_id: str,
     poll: PollResponse,
     known_receipt: dict[str, Any] | None = None,
+    typed: type[BaseModel] | None = None,
 ) -> None:
     """Run ``check`` (``receipt_check(body)``, None when no key is set) on the outcome a run
     is about to return; a completed one without its receipt gets the task's from the server.
@@ -86,6 +89,9 @@ async def check_answer(
     Args:
         known_receipt: A receipt already at hand (a task read whole), used when ``poll``
             carries none.
+        typed: The response schema, when the answer came through the engine's typed input
+            (a Prefect run input fills in defaults, so its JSON is not the signed JSON): then
+            the signed answer is the server's, and the run's must be the same value.
 
     Raises:
         ReceiptInvalidError: The check failed; ``reason="missing"`` also when the server has
@@ -105,4 +111,24 @@ async def check_answer(
                 task_id=task_id,
             )
         receipt = view.receipt
+        if typed is not None:
+            if not _same_value(typed, view.response, poll.response):
+                raise ReceiptInvalidError(
+                    f"The run was handed an answer for task {task_id} that is not the answer"
+                    " the server completed it with.",
+                    reason="mismatch",
+                    task_id=task_id,
+                )
+            poll = poll.model_copy(update={"response": view.response})
     check(task_id, poll.model_copy(update={"receipt": receipt}))
+
+
+def _same_value(
+    typed: type[BaseModel], signed: dict[str, Any] | None, given: dict[str, Any] | None
+) -> bool:
+    if signed is None or given is None:
+        return signed == given
+    try:
+        return typed.model_validate(signed) == typed.model_validate(given)
+    except ValidationError:
+        return False

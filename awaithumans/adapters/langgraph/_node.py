@@ -272,6 +272,8 @@ async def await_human(
         SchemaValidationError: The payload or the resumed answer does not validate.
         InvalidResumeError: The resume value belongs to another task or is not final.
         ConfigurationError: Called outside a node, or without a thread id.
+        ReceiptInvalidError: ``AWAITHUMANS_RECEIPT_PUBLIC_KEY`` is set and no receipt signed
+            by that key proves the answer resumed with (read from the server when needed).
     """
     return await _ask_in_node(
         Ask(

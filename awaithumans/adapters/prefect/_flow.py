@@ -26,6 +26,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
 from awaithumans.adapters._elsewhere import record_answer
+from awaithumans.adapters._receipts import check_answer
 from awaithumans.adapters._relay import Resumed
 from awaithumans.adapters.prefect._resume import Keyset, resume_paused_run
 from awaithumans.adapters.prefect._shared import decision_model, pause_key, run_input
@@ -38,6 +39,7 @@ from awaithumans.core._errors import (
     InvalidResumeError,
     RetryLaterError,
 )
+from awaithumans.core._receipts import receipt_check
 from awaithumans.core._runs import PrefectPause
 from awaithumans.core._sync import blocking
 from awaithumans.core._wire import MAX_POLL_SECONDS, PollResponse, TaskStatus, TaskView
@@ -177,6 +179,8 @@ async def await_human(
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload or the answer does not validate.
         ConfigurationError: Called outside a flow run, or ``suspend=True`` inside a task.
+        ReceiptInvalidError: ``AWAITHUMANS_RECEIPT_PUBLIC_KEY`` is set and no receipt signed
+            by that key proves the answer the run got (read from the server).
     """
     ask = Ask(
         task=task,
@@ -213,10 +217,13 @@ async def _ask_in_flow(ask: Ask[R], *, suspend: bool, key: str | None, poll_inte
     call_key = _call_key(context, key)
     pause = PrefectPause(str(flow_run_id), pause_key(call_key))
     body = ask.request(default_key=f"prefect:{flow_run_id}:{call_key}", run=pause)
+    # Built before the task exists: a bad key fails the call before anyone is asked.
+    check = receipt_check(body)
     target = resolve_server(ask.server_url, ask.api_key)
     async with TaskClient(target.url, target.api_key) as client:
         view, _replayed, review_url = await create_task(client, target.url, body)
         poll = poll_of(view)
+        known_receipt = view.receipt
         # Terminal already: the run after a suspend, or a flow retry; the answer is on record.
         if not view.status.is_terminal:
             # In the run's logs, so Prefect's UI says where the human answers.
@@ -236,6 +243,9 @@ async def _ask_in_flow(ask: Ask[R], *, suspend: bool, key: str | None, poll_inte
                     poll = paused
                 else:
                     poll = await _from_decision(client, view, paused)
+            known_receipt = None
+        # The run input holds the outcome only: the receipt is read from the server.
+        await check_answer(check, client, view.id, poll, known_receipt, typed=ask.response_schema)
     answer = outcome_of(
         poll,
         task=view.task,
