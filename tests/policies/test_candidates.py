@@ -9,6 +9,7 @@ approvers still answer after a candidate claimed."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 
 from tests.policies._people import Company, company
 from tests.policies._world import csrf_of, dashboard_sign_in
+from tests.policies.test_bulk_answer import answer, choose, open_tasks, results_of
 
 ALICE, RITA, BOB, OLGA = "alice@acme.com", "rita@acme.com", "bob@acme.com", "olga@acme.com"
 APPROVE = {"response": {"approved": True}}
@@ -169,3 +171,50 @@ async def test_the_dashboard_queue_shows_it_until_someone_takes_it(acme: Company
         )
         assert late.status_code == 403, late.text
         assert "Alice Approver took this task, so it cannot be claimed." in late.text
+
+
+async def test_a_bulk_answer_takes_the_offered_ones_and_names_who_took_the_other(
+    acme: Company,
+) -> None:
+    ids = [await offered(acme, ALICE, RITA) for _ in range(2)]
+    async with acme.client() as rita:
+        await dashboard_sign_in(rita, RITA)
+        await open_tasks(rita, *ids)
+        chosen = await choose(rita, *ids)
+        assert chosen.status_code == 200, chosen.text
+        async with acme.as_user(ALICE) as alice:
+            assert (await alice.post(f"/api/tasks/{ids[1]}/claim")).status_code == 200
+        done = await answer(rita, chosen, ids, **{"f.approved": "true"})
+    assert done.status_code == 200, done.text
+    results = results_of(done.text)
+    assert results[ids[0]] == ("answered", None, "")
+    assert results[ids[1]] == (
+        "refused",
+        "NOT_ASSIGNED_TO_YOU",
+        "Alice Approver took this task, so your answer was not recorded.",
+    )
+    first, second = await acme.row(ids[0]), await acme.row(ids[1])
+    assert (first["status"], first["assigned_to_user_id"]) == ("completed", acme.ids[RITA])
+    assert (second["status"], second["assigned_to_user_id"]) == ("in_progress", acme.ids[ALICE])
+
+
+async def test_a_candidate_who_is_away_is_replaced_by_their_delegate(acme: Company) -> None:
+    until = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    away = await acme.admin.patch(
+        f"/api/admin/users/{acme.ids[RITA]}",
+        json={"away_until": until, "delegate_to_user_id": acme.ids[BOB]},
+    )
+    assert away.status_code == 200, away.text
+    task_id = await offered(acme, ALICE, RITA)
+    (created,) = await acme.audit(task_id)
+    assert created["detail"]["candidates"] == [acme.ids[ALICE], acme.ids[BOB]]
+    assert "rita@acme.com is away: offered to bob@acme.com instead." in created["detail"]["message"]
+    assert [(d["from"], d["to"]) for d in created["detail"]["delegated"]] == [
+        (acme.ids[RITA], acme.ids[BOB])
+    ]
+    async with acme.as_user(RITA) as rita, acme.as_user(BOB) as bob:
+        assert task_id not in await listed_ids(rita)
+        assert task_id in await listed_ids(bob)
+        done = await bob.post(f"/api/tasks/{task_id}/complete", json=APPROVE)
+        assert done.status_code == 200, done.text
+        assert done.json()["assigned_to_user_id"] == acme.ids[BOB]

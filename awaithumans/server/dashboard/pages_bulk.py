@@ -229,6 +229,8 @@ def refusal_reason(refusal: answers.Refusal) -> str:
     current = refusal.current
     if refusal.code in _STATE_CODES and current is not None:
         return f"This task is {current.value.replace('_', ' ')}, so your answer was not recorded."
+    if refusal.taken_by is not None:  # offered to several people, and another took it
+        return f"{refusal.taken_by} took this task, so your answer was not recorded."
     if refusal.code is ErrorCode.NOT_ASSIGNED_TO_YOU:
         return "This task isn't assigned to you, so your answer was not recorded."
     return refusal.message

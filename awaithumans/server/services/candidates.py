@@ -13,7 +13,9 @@ may neither claim nor answer it. Approvers differ: they may answer whoever claim
 The candidates are the listed addresses found active in the directory when the task is
 created, kept as user ids under ``"candidates"`` in the task's stored policy JSON (no
 column of their own: only these tasks carry the key, and the queue finds them with the
-same JSON text match the approvers' queue uses). A list of one address, or a task whose
+same JSON text match the approvers' queue uses). A listed person who is away is replaced by
+their delegate (``services/delegation.py``), as a task assigned to them would be, and the
+created audit row says so. A list of one address, or a task whose
 listed people vote (``approvals_required`` > 1, ``services/votes.py``), is not offered:
 the first pins that person as before, the second makes them all voters.
 """
@@ -31,6 +33,7 @@ from awaithumans.core._wire import TaskStatus
 from awaithumans.server.db.models import TaskRow, UserRow
 from awaithumans.server.db.records import TaskRecord
 from awaithumans.server.principals import Principal
+from awaithumans.server.services.delegation import Delegated
 
 #: The key of ``tasks.policy`` that holds the candidates' user ids.
 KEY = "candidates"
@@ -65,19 +68,31 @@ async def known_users(conn: AsyncConnection, emails: set[str]) -> dict[str, str]
 
 
 def offer(
-    emails: Sequence[str], known: Mapping[str, str], stored_policy: Mapping[str, Any] | None
+    emails: Sequence[str],
+    known: Mapping[str, str],
+    stored_policy: Mapping[str, Any] | None,
+    stand_ins: Mapping[str, Delegated] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(policy to store, the created audit row's detail) for a task offered to ``emails``."""
-    ids = list(dict.fromkeys(known[e] for e in emails if e in known))
+    """(policy to store, the created audit row's detail) for a task offered to ``emails``;
+    ``stand_ins``: the delegations of those of them who are away now."""
+    stand_ins = stand_ins or {}
+    listed_ids = [known[e] for e in emails if e in known]
+    ids = list(dict.fromkeys(stand_ins[u].delegate if u in stand_ins else u for u in listed_ids))
     unknown = [e for e in emails if e not in known]
+    handed = [stand_ins[u] for u in dict.fromkeys(listed_ids) if u in stand_ins]
     if ids:
         message = f"Offered to {len(ids)} people: the first to claim or answer it takes it."
     else:
         # As for a role nobody holds: the ask is kept, operators see it and can assign it.
         message = "None of the listed people is in the directory: unassigned, open to operators."
+    for found in handed:
+        first, last = found.hops[0], found.hops[-1]
+        message += f" {first.source_label} is away: offered to {last.target_label} instead."
     if unknown:
         message += f" Not in the directory: {', '.join(unknown)}."
-    detail = {KEY: ids, "assigned_to": None, "message": message}
+    detail: dict[str, Any] = {KEY: ids, "assigned_to": None, "message": message}
+    if handed:
+        detail["delegated"] = [h.detail() for found in handed for h in found.hops]
     return {**(stored_policy or {}), KEY: ids}, detail
 
 

@@ -395,12 +395,13 @@ async def _resolve_assignees(conn: AsyncConnection, creates: list[CreateTask]) -
         w.routing = None
         w.delegations = ()
     await _pin_assignees(conn, creates)
+    now = utcnow()
     offered = [w for w in creates if w.offered]
     if offered:
         known = await candidates.known_users(conn, {e for w in offered for e in w.offered})
+        away = await follow_delegations(conn, set(known.values()), now)
         for w in offered:
-            w.values["policy"], w.routing = candidates.offer(w.offered, known, w.base_policy)
-    now = utcnow()
+            w.values["policy"], w.routing = candidates.offer(w.offered, known, w.base_policy, away)
     routed = [(w, w.routed_to) for w in creates if w.routed_to is not None]
     picked = await pick_members(conn, [group for _w, group in routed], now)
     for (w, group), person in zip(routed, picked, strict=True):
