@@ -60,7 +60,7 @@ def save(state: str) -> None:
 
 
 async def run(prompt: str, saved: str | None) -> str:
-    # notify=["slack:#refunds"], assign_to="ops@acme.com", approvals_required=2, ... go
+    # notify=["slack:#refunds"], approvers=["role:finance"], approvals_required=2, ... go
     # with timeout_seconds: each is an await_human parameter for every approval's task.
     if saved is not None:
         result = await resume_with_approvals(agent, saved, on_state=save, timeout_seconds=3600)

@@ -61,7 +61,7 @@ async def run(prompt: str | None, history: list[ModelMessage] | None) -> str:
         message_history=history,
         on_pending=save,
         timeout_seconds=3600,
-        # notify=["slack:#refunds"], assign_to="ops@acme.com", approvals_required=2, ...
+        # notify=["slack:#refunds"], approvers=["role:finance"], approvals_required=2, ...
     )
     return str(result.output)
 
