@@ -14,10 +14,13 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from awaithumans.adapters._receipts import check_outcome, configured_keys
 from awaithumans.adapters.temporal._shared import (
     CANCEL_ACTIVITY,
+    CHECK_RECEIPT_ACTIVITY,
     CREATE_ACTIVITY,
     CancelTaskInput,
+    CheckReceiptInput,
     CreateTaskInput,
 )
 from awaithumans.core._client import TaskClient
@@ -27,6 +30,8 @@ from awaithumans.core._errors import (
     AwaitHumansError,
     IdempotencyConflictError,
     InvalidRequestError,
+    MissingExtraError,
+    ReceiptInvalidError,
     SchemaValidationError,
     ServerUnreachableError,
 )
@@ -44,6 +49,14 @@ def _final(err: AwaitHumansError) -> ApplicationError:
     return ApplicationError(str(err), type=err.code, non_retryable=True)
 
 
+def _receipt_failure(err: ReceiptInvalidError | MissingExtraError) -> ApplicationError:
+    # The details let the workflow raise the same ReceiptInvalidError (reason, task id).
+    details: dict[str, Any] = {"code": err.code, "message": err.message}
+    if isinstance(err, ReceiptInvalidError):
+        details |= {"reason": err.reason, "task_id": err.task_id}
+    return ApplicationError(str(err), details, type=err.code, non_retryable=True)
+
+
 @activity.defn(name=CREATE_ACTIVITY)
 async def create_task(arg: CreateTaskInput) -> dict[str, Any]:
     """Create the task (or find it again by idempotency key) and return its view as JSON.
@@ -53,6 +66,11 @@ async def create_task(arg: CreateTaskInput) -> dict[str, Any]:
             refuses the request; retryable when the server could not be reached.
     """
     body = CreateTaskRequest.model_validate(arg.body)
+    try:
+        # The worker's receipt key, read now: a bad one fails before anyone is asked.
+        configured_keys()
+    except (ReceiptInvalidError, MissingExtraError) as err:
+        raise _receipt_failure(err) from None
     target = resolve_server(arg.server_url, arg.api_key)
     try:
         async with TaskClient(target.url, target.api_key, user_agent="awaithumans-temporal") as c:
@@ -86,6 +104,31 @@ async def cancel_task(arg: CancelTaskInput) -> dict[str, Any]:
     return view.model_dump(mode="json")
 
 
+@activity.defn(name=CHECK_RECEIPT_ACTIVITY)
+async def check_receipt(arg: CheckReceiptInput) -> str | None:
+    """Check a completed answer's decision receipt with the worker's
+    ``AWAITHUMANS_RECEIPT_PUBLIC_KEY``; the workflow runs it as a local activity, so its
+    result is recorded and a replay does not check again (nor read the environment).
+
+    Returns:
+        The verified receipt's one-line summary, or None when no key is set.
+
+    Raises:
+        ApplicationError: Non-retryable, ``type`` ``RECEIPT_INVALID`` (details: code,
+            message, reason, task_id), or ``EXTRA_NOT_INSTALLED`` without ``cryptography``.
+    """
+    try:
+        keys = configured_keys()
+        if keys is None:
+            return None
+        verified = check_outcome(
+            keys, arg.task_id, "completed", arg.response, arg.receipt, arg.shown
+        )
+    except (ReceiptInvalidError, MissingExtraError) as err:
+        raise _receipt_failure(err) from None
+    return verified.summary() if verified is not None else None
+
+
 def activities() -> Sequence[Callable[..., Any]]:
     """The activities to register on every worker that runs workflows using ``await_human``."""
-    return [create_task, cancel_task]
+    return [create_task, cancel_task, check_receipt]

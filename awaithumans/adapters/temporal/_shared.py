@@ -14,6 +14,8 @@ from typing import Any
 SIGNAL_NAME = "awaithumans.task_event"
 CREATE_ACTIVITY = "awaithumans_create_task"
 CANCEL_ACTIVITY = "awaithumans_cancel_task"
+#: Run as a local activity: checks a completed answer's decision receipt on the worker.
+CHECK_RECEIPT_ACTIVITY = "awaithumans_check_receipt"
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,20 @@ class CancelTaskInput:
     reason: str
     server_url: str | None = None
     api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckReceiptInput:
+    """Argument of the receipt check: a completed answer as the workflow is about to return it.
+
+    Attributes:
+        task_id: The task.
+        response: The answer the workflow got (signal, or the task read by an activity).
+        receipt: The receipt that came with it; None when none came (an older server).
+        shown: The hash of what the create sent the person (None without a form).
+    """
+
+    task_id: str
+    response: dict[str, Any] | None
+    receipt: dict[str, Any] | None
+    shown: str | None = None

@@ -16,16 +16,23 @@ from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from awaithumans.adapters.temporal._activities import cancel_task, create_task
-    from awaithumans.adapters.temporal._shared import SIGNAL_NAME, CancelTaskInput, CreateTaskInput
+    from awaithumans.adapters._receipts import shown_of
+    from awaithumans.adapters.temporal._activities import cancel_task, check_receipt, create_task
+    from awaithumans.adapters.temporal._shared import (
+        SIGNAL_NAME,
+        CancelTaskInput,
+        CheckReceiptInput,
+        CreateTaskInput,
+    )
     from awaithumans.core._ask import Ask, Assignee, RejectionPolicy, VerifierConfig
     from awaithumans.core._await import outcome_of, timed_out, view_outcome
-    from awaithumans.core._errors import AwaitHumansError
+    from awaithumans.core._codes import ErrorCode
+    from awaithumans.core._errors import AwaitHumansError, ReceiptInvalidError
     from awaithumans.core._runs import TemporalWorkflow
     from awaithumans.core._wire import PollResponse, TaskStatus, TaskView
 
@@ -44,6 +51,10 @@ _RETRY = RetryPolicy(
 # timer is the backstop for a lost webhook or a relay that is down, so it fires a little
 # later to avoid racing the server.
 _TIMER_GRACE_SECONDS = 10.0
+# Workflows whose history predates the receipt check replay without it (no marker).
+_RECEIPT_PATCH = "awaithumans-receipt-check"
+# The check is local and quick; a worker crash mid-check is what a retry is for.
+_CHECK_RETRY = RetryPolicy(maximum_attempts=3)
 
 
 @dataclass
@@ -131,6 +142,8 @@ async def await_human(
         TaskCancelledError: The task was cancelled.
         VerificationExhaustedError: The verifier rejected every attempt.
         SchemaValidationError: The payload or the answer does not validate.
+        ReceiptInvalidError: The worker has ``AWAITHUMANS_RECEIPT_PUBLIC_KEY`` set and the
+            answer's receipt does not prove it (checked in the ``check_receipt`` local activity).
         temporalio.exceptions.ActivityError: The server refused to create the task
             (its cause is a non-retryable ``ApplicationError`` typed with the error code).
     """
@@ -185,8 +198,10 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
         await _cancel(view_json["id"], "workflow cancelled", server_url, api_key)
         raise
     view = TaskView.model_validate(view_json)
+    shown = shown_of(body)
     if view.status.is_terminal:
         # A task found again by its key that ended before this run started waiting.
+        await _check_receipt(view.id, _poll_of(view), shown)
         return _outcome(view, ask)
 
     remaining = (view.timeout_at - workflow.now()).total_seconds()
@@ -207,11 +222,14 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
                 task_id=view.id,
                 timeout_seconds=ask.timeout_seconds,
             )
+        await _check_receipt(final.id, _poll_of(final), shown)
         return _outcome(final, ask)
     except asyncio.CancelledError:
         await _cancel(view.id, "workflow cancelled", server_url, api_key)
         raise
     event = PollResponse.model_validate(state.events[view.id])
+    # The signal is the webhook's data, receipt included.
+    await _check_receipt(view.id, event, shown)
     answer = outcome_of(
         event,
         task=ask.task,
@@ -239,6 +257,39 @@ async def _cancel(
     return TaskView.model_validate(result)
 
 
+def _poll_of(view: TaskView) -> PollResponse:
+    return PollResponse(status=view.status, response=view.response, receipt=view.receipt)
+
+
+async def _check_receipt(task_id: str, poll: PollResponse, shown: str | None) -> None:
+    """Check a completed answer's receipt on the worker (``check_receipt``, a local activity:
+    the sandbox reads no environment and loads no crypto, and a replay reuses the result).
+
+    Raises:
+        ReceiptInvalidError: The worker has ``AWAITHUMANS_RECEIPT_PUBLIC_KEY`` set and the
+            receipt does not prove this answer (as ``await_human`` outside an engine).
+    """
+    if poll.status is not TaskStatus.COMPLETED or not workflow.patched(_RECEIPT_PATCH):
+        return
+    try:
+        await workflow.execute_local_activity(
+            check_receipt,
+            CheckReceiptInput(task_id, poll.response, poll.receipt, shown),
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_CHECK_RETRY,
+        )
+    except ActivityError as err:
+        cause = err.cause
+        if not (isinstance(cause, ApplicationError) and cause.type == ErrorCode.RECEIPT_INVALID):
+            raise
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        raise ReceiptInvalidError(
+            str(details.get("message") or cause.message),
+            reason=str(details.get("reason") or "signature"),
+            task_id=details.get("task_id") or task_id,
+        ) from None
+
+
 def _outcome(view: TaskView, ask: Ask[R]) -> R:
     answer = view_outcome(view, ask.response_schema, ask.on_timeout)
     if answer is None:  # the cancel activity returns only terminal tasks
@@ -261,7 +312,8 @@ def to_application_error(err: AwaitHumansError) -> ApplicationError:
             raise to_application_error(err) from err
     """
     details: dict[str, Any] = {"code": err.code, "message": err.message}
-    task_id = getattr(err, "task_id", None)
-    if task_id is not None:
-        details["task_id"] = task_id
+    for name in ("task_id", "reason"):  # reason: a ReceiptInvalidError's
+        value = getattr(err, name, None)
+        if value is not None:
+            details[name] = value
     return ApplicationError(str(err), details, type=err.code, non_retryable=True)

@@ -24,6 +24,8 @@ from awaithumans.server.security.receipts import signer_for
 from awaithumans.testing import ServerProcess
 from tests.adapters.langgraph.conftest import serve_resumer
 from tests.adapters.langgraph.graphs import refund_graph
+from tests.adapters.langgraph.test_langgraph_agent_inbox import graph_of as inbox_graph
+from tests.adapters.langgraph.test_langgraph_agent_inbox import interrupted
 
 # Nobody listens there: the server's webhook for these tasks never resumes anything, so
 # the test alone decides what the node is resumed with.
@@ -197,3 +199,34 @@ async def test_a_key_that_is_not_a_key_fails_before_anyone_is_asked(
         ((i.get("task_metadata") or {}).get("langgraph") or {}).get("thread_id") for i in items
     ]
     assert thread not in threads
+
+
+async def test_an_agent_inbox_answer_passes_when_recorded_and_fails_when_not(
+    aw_server: ServerProcess,
+    sqlite_checkpointer: BaseCheckpointSaver[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PUBLIC_KEY_ENV, await server_key(aw_server))
+    graph = inbox_graph(sqlite_checkpointer)
+    accept = Command(resume=[{"type": "accept", "args": None}])
+
+    # Recorded on the task (an admin credential may answer): the server signs it.
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    request = await interrupted(graph, thread)
+    done = await graph.ainvoke(accept, config(thread))
+    assert done["decision"]["type"] == "accept"
+    task = await task_of(aw_server, request[INTERRUPT_KEY]["task_id"])
+    assert (task["status"], task["receipt"]["channel"]) == ("completed", "api")
+
+    # An agent key may not answer: the task is closed, nothing is signed, the check refuses.
+    async with api(aw_server) as http:
+        made = await http.post("/api/admin/agent-keys", json={"name": "inbox receipts"})
+    assert made.status_code == 201, made.text
+    monkeypatch.setenv("AWAITHUMANS_API_KEY", made.json()["key"])
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    request = await interrupted(graph, thread)
+    with pytest.raises(ReceiptInvalidError) as refused:
+        await graph.ainvoke(accept, config(thread))
+    task_id = request[INTERRUPT_KEY]["task_id"]
+    assert (refused.value.reason, refused.value.task_id) == ("missing", task_id)
+    assert (await task_of(aw_server, task_id))["status"] == "cancelled"
