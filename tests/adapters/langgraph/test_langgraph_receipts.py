@@ -208,7 +208,7 @@ async def test_an_agent_inbox_answer_passes_when_recorded_and_fails_when_not(
 ) -> None:
     monkeypatch.setenv(PUBLIC_KEY_ENV, await server_key(aw_server))
     graph = inbox_graph(sqlite_checkpointer)
-    accept = Command(resume=[{"type": "accept", "args": None}])
+    accept: Command[Any] = Command(resume=[{"type": "accept", "args": None}])
 
     # Recorded on the task (an admin credential may answer): the server signs it.
     thread = f"t-{uuid.uuid4().hex[:8]}"
