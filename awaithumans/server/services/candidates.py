@@ -81,7 +81,8 @@ def offer(
     unknown = [e for e in emails if e not in known]
     handed = [stand_ins[u] for u in dict.fromkeys(listed_ids) if u in stand_ins]
     if ids:
-        message = f"Offered to {len(ids)} people: the first to claim or answer it takes it."
+        whom = "1 person" if len(ids) == 1 else f"{len(ids)} people"
+        message = f"Offered to {whom}: the first to claim or answer it takes it."
     else:
         # As for a role nobody holds: the ask is kept, operators see it and can assign it.
         message = "None of the listed people is in the directory: unassigned, open to operators."
