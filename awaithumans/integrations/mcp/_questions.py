@@ -157,9 +157,12 @@ class Desk:
         task as it stands, and its review URL. ``body`` is what :func:`question` built.
 
         Raises:
-            ToolRefusal: The server refused or could not be reached.
+            ToolRefusal: The server refused or could not be reached, or the receipt key
+                (``AWAITHUMANS_RECEIPT_PUBLIC_KEY``) is bad: refused as :meth:`ask` refuses
+                it, before anyone is asked (``tasks/result`` could never accept the answer).
         """
         try:
+            receipt_check(body)
             target = resolve_server(self.server_url, self.api_key)
             async with TaskClient(target.url, target.api_key, user_agent=_AGENT) as client:
                 limit = self._reach_limit()
