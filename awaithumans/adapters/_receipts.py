@@ -96,9 +96,14 @@ async def check_answer(
     Raises:
         ReceiptInvalidError: The check failed; ``reason="missing"`` also when the server has
             no signed decision for the task (it is not completed there: the answer the run
-            got was made up on the way, or given where the credential could not record it).
+            got was made up on the way, or given where the credential could not record it);
+            ``reason="mismatch"`` when another final outcome (a timeout, a cancel) is not
+            the server's.
     """
-    if check is None or poll.status is not TaskStatus.COMPLETED:
+    if check is None or not poll.status.is_terminal:
+        return
+    if poll.status is not TaskStatus.COMPLETED:
+        await confirm_outcome(client, task_id, poll)
         return
     receipt = poll.receipt or known_receipt
     if receipt is None:
@@ -121,6 +126,30 @@ async def check_answer(
                 )
             poll = poll.model_copy(update={"response": view.response})
     check(task_id, poll.model_copy(update={"receipt": receipt}))
+
+
+async def confirm_outcome(client: TaskClient, task_id: str, poll: PollResponse) -> None:
+    """A final outcome that is not an answer must be the server's: receipts sign completed
+    answers only, so a made-up ``timed_out`` would otherwise hand the run any "default the
+    server applied" (its ``response``) unchecked.
+
+    Raises:
+        ReceiptInvalidError: ``reason="mismatch"``: the server has the task in another
+            status, or timed out with another default.
+    """
+    view = await client.get_task(task_id, deadline=time.monotonic() + _READ_WINDOW_SECONDS)
+    there = f"status {view.status.value!r}"
+    same = view.status is poll.status
+    if same and poll.status is TaskStatus.TIMED_OUT and poll.response is not None:
+        same = poll.response == view.response
+        there = "another default applied"
+    if not same:
+        raise ReceiptInvalidError(
+            f"The run was handed a {poll.status.value!r} outcome for task {task_id} that is"
+            f" not the server's ({there} there): it is not to be trusted.",
+            reason="mismatch",
+            task_id=task_id,
+        )
 
 
 def _same_value(

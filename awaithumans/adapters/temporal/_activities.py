@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from awaithumans.adapters._receipts import check_outcome, configured_keys
+from awaithumans.adapters._receipts import check_outcome, configured_keys, confirm_outcome
 from awaithumans.adapters.temporal._shared import (
     CANCEL_ACTIVITY,
     CHECK_RECEIPT_ACTIVITY,
@@ -35,7 +35,7 @@ from awaithumans.core._errors import (
     SchemaValidationError,
     ServerUnreachableError,
 )
-from awaithumans.core._wire import CreateTaskRequest
+from awaithumans.core._wire import CreateTaskRequest, PollResponse, TaskStatus
 
 # Each attempt gives up well inside the activity's start-to-close timeout (30 s), so a
 # server that is down surfaces as a retryable attempt failure instead of a hard timeout.
@@ -110,16 +110,25 @@ async def check_receipt(arg: CheckReceiptInput) -> str | None:
     ``AWAITHUMANS_RECEIPT_PUBLIC_KEY``; the workflow runs it as a local activity, so its
     result is recorded and a replay does not check again (nor read the environment).
 
+    An outcome other than an answer (``arg.status``) has no receipt: it is read back from the
+    server and must be the server's (a made-up timeout would otherwise hand the workflow any
+    "default the server applied").
+
     Returns:
-        The verified receipt's one-line summary, or None when no key is set.
+        The verified receipt's one-line summary, or None when no key is set or the outcome
+        is not an answer.
 
     Raises:
         ApplicationError: Non-retryable, ``type`` ``RECEIPT_INVALID`` (details: code,
-            message, reason, task_id), or ``EXTRA_NOT_INSTALLED`` without ``cryptography``.
+            message, reason, task_id), or ``EXTRA_NOT_INSTALLED`` without ``cryptography``;
+            retryable when the server could not be reached to confirm an outcome.
     """
     try:
         keys = configured_keys()
         if keys is None:
+            return None
+        if arg.status != TaskStatus.COMPLETED.value:
+            await _confirm(arg)
             return None
         verified = check_outcome(
             keys, arg.task_id, "completed", arg.response, arg.receipt, arg.shown
@@ -127,6 +136,19 @@ async def check_receipt(arg: CheckReceiptInput) -> str | None:
     except (ReceiptInvalidError, MissingExtraError) as err:
         raise _receipt_failure(err) from None
     return verified.summary() if verified is not None else None
+
+
+async def _confirm(arg: CheckReceiptInput) -> None:
+    """Read the task back and require the outcome ``arg`` states (ReceiptInvalidError)."""
+    target = resolve_server(arg.server_url, arg.api_key)
+    poll = PollResponse(status=TaskStatus(arg.status), response=arg.response)
+    try:
+        async with TaskClient(target.url, target.api_key, user_agent="awaithumans-temporal") as c:
+            await confirm_outcome(c, arg.task_id, poll)
+    except _FINAL as err:
+        raise _final(err) from None
+    except ServerUnreachableError as err:
+        raise ApplicationError(str(err), type=err.code) from None
 
 
 def activities() -> Sequence[Callable[..., Any]]:

@@ -14,7 +14,8 @@ from typing import Any
 SIGNAL_NAME = "awaithumans.task_event"
 CREATE_ACTIVITY = "awaithumans_create_task"
 CANCEL_ACTIVITY = "awaithumans_cancel_task"
-#: Run as a local activity: checks a completed answer's decision receipt on the worker.
+#: Run as a local activity: checks a completed answer's decision receipt on the worker (and
+#: confirms another final outcome a signal brought with the server).
 CHECK_RECEIPT_ACTIVITY = "awaithumans_check_receipt"
 
 
@@ -53,9 +54,17 @@ class CheckReceiptInput:
         response: The answer the workflow got (signal, or the task read by an activity).
         receipt: The receipt that came with it; None when none came (an older server).
         shown: The hash of what the create sent the person (None without a form).
+        status: The outcome's status. A completed answer's receipt is checked; another
+            final outcome (timed out, cancelled...) carries no receipt, as the server signs
+            answers only, so it is read back from the server and must be the same.
+        server_url: Where to read it back (else discovered on the worker).
+        api_key: The credential to read it with (else discovered on the worker).
     """
 
     task_id: str
     response: dict[str, Any] | None
     receipt: dict[str, Any] | None
     shown: str | None = None
+    status: str = "completed"
+    server_url: str | None = None
+    api_key: str | None = None

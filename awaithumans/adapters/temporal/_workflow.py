@@ -55,6 +55,9 @@ _TIMER_GRACE_SECONDS = 10.0
 _RECEIPT_PATCH = "awaithumans-receipt-check"
 # The check is local and quick; a worker crash mid-check is what a retry is for.
 _CHECK_RETRY = RetryPolicy(maximum_attempts=3)
+# Workflows whose history predates the check of a signal's other outcomes (a timeout, a
+# cancel: read back from the server, which signs answers only) replay without it.
+_OUTCOME_PATCH = "awaithumans-outcome-check"
 
 
 @dataclass
@@ -228,8 +231,10 @@ async def _ask_in_workflow(ask: Ask[R]) -> R:
         await _cancel(view.id, "workflow cancelled", server_url, api_key)
         raise
     event = PollResponse.model_validate(state.events[view.id])
-    # The signal is the webhook's data, receipt included.
+    # The signal is the webhook's data, receipt included; any other outcome it brings (a
+    # timeout's default, a cancel) is confirmed with the server.
     await _check_receipt(view.id, event, shown)
+    await _confirm_outcome(view.id, event, server_url, api_key)
     answer = outcome_of(
         event,
         task=ask.task,
@@ -271,12 +276,35 @@ async def _check_receipt(task_id: str, poll: PollResponse, shown: str | None) ->
     """
     if poll.status is not TaskStatus.COMPLETED or not workflow.patched(_RECEIPT_PATCH):
         return
+    await _run_check(
+        task_id, CheckReceiptInput(task_id, poll.response, poll.receipt, shown), _CHECK_RETRY
+    )
+
+
+async def _confirm_outcome(
+    task_id: str, poll: PollResponse, server_url: str | None, api_key: str | None
+) -> None:
+    """With a receipt key on the worker, a signalled outcome that is not an answer must be
+    the server's (``check_receipt`` reads the task back): receipts sign answers only.
+
+    Raises:
+        ReceiptInvalidError: ``reason="mismatch"``: the server has another status, or
+            timed the task out with another default.
+    """
+    if poll.status is TaskStatus.COMPLETED or not workflow.patched(_OUTCOME_PATCH):
+        return
+    check = CheckReceiptInput(
+        task_id, poll.response, None, status=poll.status.value, server_url=server_url,
+        api_key=api_key,
+    )  # fmt: skip
+    # It reads the server: retried as long as the create is while the server is down.
+    await _run_check(task_id, check, _RETRY)
+
+
+async def _run_check(task_id: str, check: CheckReceiptInput, retry: RetryPolicy) -> None:
     try:
         await workflow.execute_local_activity(
-            check_receipt,
-            CheckReceiptInput(task_id, poll.response, poll.receipt, shown),
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_CHECK_RETRY,
+            check_receipt, check, start_to_close_timeout=_ACTIVITY_TIMEOUT, retry_policy=retry
         )
     except ActivityError as err:
         cause = err.cause
