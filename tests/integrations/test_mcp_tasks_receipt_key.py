@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
 from awaithumans.testing import ServerProcess
 from tests.integrations._person import admin
 from tests.integrations.test_mcp_server import CLI, ask, mcp_env
-from tests.integrations.test_mcp_tasks import call_as_task
+from tests.integrations.test_mcp_tasks import agent_key, call_as_task  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -27,18 +26,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-def _agent_key(server: ServerProcess) -> str:
-    made = httpx.post(
-        f"{server.url}/api/admin/agent-keys",
-        json={"name": "mcp-tasks-key"},
-        headers={"Authorization": f"Bearer {server.admin_token}"},
-        timeout=10,
-    )
-    assert made.status_code == 201, made.text
-    key: str = made.json()["key"]
-    return key
-
-
 async def _titled(server: ServerProcess, title: str) -> list[str]:
     async with admin(server) as http:
         listed = await http.get("/api/tasks", params={"q": title})
@@ -47,9 +34,11 @@ async def _titled(server: ServerProcess, title: str) -> list[str]:
 
 
 async def test_a_bad_receipt_key_refuses_the_task_call_before_any_task_exists(
-    server: ServerProcess, tmp_path: Path
+    server: ServerProcess,
+    agent_key: str,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
 ) -> None:
-    env = mcp_env(server, _agent_key(server), tmp_path)
+    env = mcp_env(server, agent_key, tmp_path)
     env["AWAITHUMANS_RECEIPT_PUBLIC_KEY"] = "not-a-key"
     params = StdioServerParameters(command=CLI, args=["mcp"], env=env)
     plain_title = f"Plain: refund $42? {uuid.uuid4().hex[:8]}"
