@@ -145,7 +145,7 @@ class Desk:
                 view, _ = await _within(
                     limit, target.url, client.create_task(body, deadline=started + limit)
                 )
-                review_url = view.review_url or f"{target.url}/task?id={view.id}"
+                review_url = _review_url(view, target.url)
                 return await self._wait(
                     client, view, review_url, started, check, progress, self.wait_seconds
                 )
@@ -173,7 +173,7 @@ class Desk:
                 )
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
-        return view, view.review_url or f"{target.url}/task?id={view.id}"
+        return view, _review_url(view, target.url)
 
     async def look(self, task_id: str) -> tuple[TaskView, str]:
         """A task as it stands, and its review URL (no waiting).
@@ -192,7 +192,7 @@ class Desk:
                 )
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
-        return view, view.review_url or f"{target.url}/task?id={view.id}"
+        return view, _review_url(view, target.url)
 
     async def cancel(self, task_id: str, reason: str) -> tuple[TaskView, str]:
         """Cancel a task nobody has answered; the task as it ends, and its review URL.
@@ -209,7 +209,7 @@ class Desk:
                 )
         except AwaitHumansError as exc:
             raise ToolRefusal.of(exc) from None
-        return view, view.review_url or f"{target.url}/task?id={view.id}"
+        return view, _review_url(view, target.url)
 
     async def answer(self, task_id: Any, *, progress: Progress | None = None) -> dict[str, Any]:
         """The outcome of a task asked before, waiting for it up to the budget.
@@ -228,7 +228,7 @@ class Desk:
                     limit, target.url, client.get_task(task_id.strip(), deadline=started + limit)
                 )
                 check = receipt_check(_asked(view))
-                review_url = view.review_url or f"{target.url}/task?id={view.id}"
+                review_url = _review_url(view, target.url)
                 return await self._wait(
                     client, view, review_url, started, check, progress, self.wait_seconds
                 )
@@ -279,6 +279,12 @@ class Desk:
 
 
 _AGENT = "awaithumans-mcp"
+
+
+def _review_url(view: TaskView, server_url: str) -> str:
+    """Where a person answers ``view``: the server's link, else its task page."""
+    return view.review_url or f"{server_url}/task?id={view.id}"
+
 
 T = TypeVar("T")
 
