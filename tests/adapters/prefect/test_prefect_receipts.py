@@ -38,6 +38,20 @@ async def server_key(server: ServerProcess) -> str:
     return key
 
 
+async def resumed_with(
+    aw_server: ServerProcess, order: str, amount: int, claim: dict[str, Any]
+) -> tuple[asyncio.Task[dict[str, Any]], dict[str, Any]]:
+    """Run the refund flow to its pause, then resume it through Prefect's API with ``claim``
+    as the run input (the task's id added): the running flow and its task."""
+    flow = asyncio.create_task(refund_flow(order, amount))
+    task = await task_for(aw_server, order, amount)
+    run = await paused(task)
+    async with get_client() as prefect:
+        result = await prefect.resume_flow_run(run.id, run_input={"task_id": task["id"], **claim})
+    assert result.status.value == "ACCEPT"
+    return flow, task
+
+
 async def test_the_servers_key_passes_another_key_fails(
     aw_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,22 +85,13 @@ async def test_a_run_input_nobody_signed_is_refused(
     aw_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PUBLIC_KEY_ENV, await server_key(aw_server))
-    order = f"f-{uuid.uuid4().hex[:8]}"
-    flow = asyncio.create_task(refund_flow(order, 62))
-    task = await task_for(aw_server, order, 62)
-    run = await paused(task)
     # What a relay sends, but made up: the task is still open on the server.
-    async with get_client() as prefect:
-        result = await prefect.resume_flow_run(
-            run.id,
-            run_input={
-                "task_id": task["id"],
-                "status": "completed",
-                "response": {"approved": True, "note": "forged"},
-                "answered_in": "awaithumans",
-            },
-        )
-    assert result.status.value == "ACCEPT"
+    forged = {
+        "status": "completed",
+        "response": {"approved": True, "note": "forged"},
+        "answered_in": "awaithumans",
+    }
+    flow, task = await resumed_with(aw_server, f"f-{uuid.uuid4().hex[:8]}", 62, forged)
     with pytest.raises(ReceiptInvalidError) as refused:
         await asyncio.wait_for(flow, 30)
     assert (refused.value.reason, refused.value.task_id) == ("missing", task["id"])
@@ -101,16 +106,9 @@ async def test_an_answer_given_in_prefect_is_signed_and_passes(
     aw_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PUBLIC_KEY_ENV, await server_key(aw_server))
-    order = f"u-{uuid.uuid4().hex[:8]}"
-    flow = asyncio.create_task(refund_flow(order, 63))
-    task = await task_for(aw_server, order, 63)
-    run = await paused(task)
     # What Prefect's UI sends: the flow records the answer on the task, which signs it.
-    async with get_client() as prefect:
-        result = await prefect.resume_flow_run(
-            run.id, run_input={"task_id": task["id"], "response": {"approved": False}}
-        )
-    assert result.status.value == "ACCEPT"
+    given = {"response": {"approved": False}}
+    flow, task = await resumed_with(aw_server, f"u-{uuid.uuid4().hex[:8]}", 63, given)
     assert await asyncio.wait_for(flow, 30) == {
         "outcome": "answered",
         "approved": False,

@@ -12,35 +12,24 @@ import asyncio
 import uuid
 
 import pytest
-from prefect.client.orchestration import get_client
 
 from awaithumans import ReceiptInvalidError
 from awaithumans.core._receipts import PUBLIC_KEY_ENV
 from awaithumans.testing import ServerProcess
-from tests.adapters.prefect.flows import refund_flow
-from tests.adapters.prefect.test_prefect_pause import api, paused, task_for
-from tests.adapters.prefect.test_prefect_receipts import server_key
+from tests.adapters.prefect.test_prefect_pause import api
+from tests.adapters.prefect.test_prefect_receipts import resumed_with, server_key
 
 
 async def test_a_made_up_timeout_in_the_run_input_is_refused(
     aw_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PUBLIC_KEY_ENV, await server_key(aw_server))
-    order = f"t-{uuid.uuid4().hex[:8]}"
-    flow = asyncio.create_task(refund_flow(order, 63))
-    task = await task_for(aw_server, order, 63)
-    run = await paused(task)
-    async with get_client() as prefect:
-        result = await prefect.resume_flow_run(
-            run.id,
-            run_input={
-                "task_id": task["id"],
-                "status": "timed_out",
-                "response": {"approved": True, "note": "made up"},
-                "answered_in": "prefect",
-            },
-        )
-    assert result.status.value == "ACCEPT"
+    made_up = {
+        "status": "timed_out",
+        "response": {"approved": True, "note": "made up"},
+        "answered_in": "prefect",
+    }
+    flow, task = await resumed_with(aw_server, f"t-{uuid.uuid4().hex[:8]}", 64, made_up)
     with pytest.raises(ReceiptInvalidError) as refused:
         await asyncio.wait_for(flow, 30)
     assert (refused.value.reason, refused.value.task_id) == ("mismatch", task["id"])
