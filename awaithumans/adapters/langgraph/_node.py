@@ -17,7 +17,7 @@ from langgraph.config import get_config
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from awaithumans.adapters._elsewhere import record_answer
+from awaithumans.adapters._elsewhere import names_who_answers, record_answer
 from awaithumans.adapters._receipts import check_answer
 from awaithumans.adapters.langgraph._shared import INTERRUPT_KEY
 from awaithumans.adapters.langgraph.inbox import (
@@ -209,7 +209,9 @@ async def _ask_in_node(ask: Ask[R], inbox: AgentInbox | None = None) -> R:
     if given is not None:
         decision = decision_of(given, inbox, proposed, view.id)
         async with TaskClient(target.url, target.api_key) as client:
-            recorded = await record_answer(client, view, decision, "the Agent Inbox")
+            recorded = await record_answer(
+                client, view, decision, "the Agent Inbox", restricted=names_who_answers(body)
+            )
         resumed_with = recorded.model_dump(mode="json") | {"task_id": view.id}
     await _check_resume(check, target, view, resumed_with)
     return answer_from_resume(resumed_with, view, ask.response_schema, ask.on_timeout)

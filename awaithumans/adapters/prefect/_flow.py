@@ -25,7 +25,7 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
-from awaithumans.adapters._elsewhere import record_answer
+from awaithumans.adapters._elsewhere import names_who_answers, record_answer
 from awaithumans.adapters._receipts import check_answer
 from awaithumans.adapters._relay import Resumed
 from awaithumans.adapters.prefect._resume import Keyset, resume_paused_run
@@ -235,14 +235,14 @@ async def _ask_in_flow(ask: Ask[R], *, suspend: bool, key: str | None, poll_inte
                 decision = await asuspend_flow_run(
                     wait_for_input=waits_for, timeout=_prefect_timeout(view), key=pause.pause_key
                 )
-                poll = await _from_decision(client, view, decision)
+                poll = await _from_decision(client, view, decision, names_who_answers(body))
             else:
                 paused = await _pause(client, view, waits_for, pause, poll_interval)
                 # A poll when Prefect's backstop timer ended the pause, else the run input.
                 if isinstance(paused, PollResponse):
                     poll = paused
                 else:
-                    poll = await _from_decision(client, view, paused)
+                    poll = await _from_decision(client, view, paused, names_who_answers(body))
             known_receipt = None
         # The run input holds the outcome only: the receipt is read from the server.
         await check_answer(check, client, view.id, poll, known_receipt, typed=ask.response_schema)
@@ -321,14 +321,16 @@ async def _backstop(client: TaskClient, view: TaskView) -> PollResponse:
     return PollResponse(status=TaskStatus.TIMED_OUT)
 
 
-async def _from_decision(client: TaskClient, view: TaskView, decision: Any) -> PollResponse:
+async def _from_decision(
+    client: TaskClient, view: TaskView, decision: Any, restricted: bool
+) -> PollResponse:
     if decision.task_id != view.id:
         raise InvalidResumeError.task_mismatch(decision.task_id, view.id)
     response = decision.response.model_dump(mode="json") if decision.response else None
     if decision.answered_in == "prefect" and decision.status == "completed":
         if response is None:
             raise InvalidResumeError.without_response(view.id)
-        return await record_answer(client, view, response, "Prefect's UI")
+        return await record_answer(client, view, response, "Prefect's UI", restricted=restricted)
     return PollResponse(
         status=TaskStatus(decision.status),
         response=response,
