@@ -85,7 +85,11 @@ class TimeoutScheduler:
                     await self._wake.wait()
 
     def _kicked_during_pass(self) -> datetime | None:
-        """The earliest deadline ``kick`` was given since the pass began, if any."""
+        """The earliest deadline ``kick`` was given since the pass began, if any.
+
+        A method rather than reading ``self._next`` inline: ``_run`` set it to None before
+        the pass, and a type checker would keep that narrowing across the ``await``.
+        """
         return self._next
 
     async def _pass(self) -> datetime | None:
