@@ -9,9 +9,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from pydantic import ValidationError
 
 from awaithumans.core import MissingExtraError
@@ -25,9 +24,15 @@ from awaithumans.server.cli.files import (
 )
 from awaithumans.server.cli.receipts import add_commands as receipt_commands
 from awaithumans.server.cli.receipts import glue_key_values
-from awaithumans.server.cli.runner import first_free_port, port_free, serve
 from awaithumans.server.settings import Settings, describe_error
 from awaithumans.server.version import __version__
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# The server itself (``cli/runner.py``: uvicorn, the app and everything it serves) is
+# imported by the commands that run it: the others (doctor, gen-key, the admin commands, a
+# refused configuration) start in a fraction of the time.
 
 
 def _environment() -> Settings:
@@ -98,6 +103,8 @@ def _refuse_bad_key(command: str, settings: Settings) -> bool:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from awaithumans.server.cli.runner import first_free_port, port_free, serve
+
     payload_key, admin_token = dev_secrets(DEV_DIR)
     env = _environment()
     host = args.host or env.host
@@ -190,6 +197,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level or settings.log_level,
             access_log=args.access_log,
         )
+    from awaithumans.server.cli.runner import serve
+
     return serve(
         settings,
         on_ready=lambda app: _print_banner(app.state.setup_token, settings, db_label),
