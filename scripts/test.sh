@@ -3,7 +3,7 @@
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -k poll    # extra arguments go to pytest
 # The first run installs system packages (PostgreSQL, Chromium, fonts; root or sudo needed)
-# and the dev tools into .venv (a few minutes); the suite itself takes about 25 minutes on 2 cores.
+# and the dev tools into .venv (a few minutes); the suite itself takes about 28 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
