@@ -57,6 +57,17 @@ async def pay(state: RefundState) -> dict[str, Any]:
     return {"paid": state["approved"]}
 
 
+def one_node_graph(
+    state: type[Any], node: Any, checkpointer: BaseCheckpointSaver[Any]
+) -> CompiledStateGraph[Any]:
+    """START -> ``node`` (named "ask") -> END: the graph of a test about one ask."""
+    builder = StateGraph(state)
+    builder.add_node("ask", node)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
 def refund_graph(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any]:
     builder = StateGraph(RefundState)
     builder.add_node("approve", approve)

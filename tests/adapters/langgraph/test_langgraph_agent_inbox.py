@@ -14,7 +14,6 @@ from typing import Any, TypedDict
 import httpx
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
@@ -22,7 +21,7 @@ from awaithumans.adapters.langgraph import INTERRUPT_KEY, AgentInbox, InboxDecis
 from awaithumans.core._errors import InvalidResumeError
 from awaithumans.testing import ServerProcess
 from tests.adapters.langgraph.conftest import serve_resumer
-from tests.adapters.langgraph.graphs import Refund
+from tests.adapters.langgraph.graphs import Refund, one_node_graph
 from tests.adapters.langgraph.test_langgraph_adapter import config
 
 
@@ -47,11 +46,7 @@ async def ask(state: InboxState) -> dict[str, Any]:
 
 
 def graph_of(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any]:
-    builder = StateGraph(InboxState)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    return builder.compile(checkpointer=checkpointer)
+    return one_node_graph(InboxState, ask, checkpointer)
 
 
 async def task_of(server: ServerProcess, task_id: str) -> dict[str, Any]:

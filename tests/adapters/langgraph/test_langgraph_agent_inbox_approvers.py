@@ -14,14 +14,13 @@ from typing import Any, TypedDict
 import httpx
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from awaithumans.adapters.langgraph import INTERRUPT_KEY, AgentInbox, InboxDecision, await_human
 from awaithumans.core._errors import PermissionDeniedError
 from awaithumans.testing import ServerProcess
-from tests.adapters.langgraph.graphs import Refund
+from tests.adapters.langgraph.graphs import Refund, one_node_graph
 from tests.adapters.langgraph.test_langgraph_adapter import config
 from tests.adapters.langgraph.test_langgraph_agent_inbox import task_of
 
@@ -47,11 +46,7 @@ async def ask(state: State) -> dict[str, Any]:
 
 
 def graph_of(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any]:
-    builder = StateGraph(State)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    return builder.compile(checkpointer=checkpointer)
+    return one_node_graph(State, ask, checkpointer)
 
 
 async def agent_key(server: ServerProcess) -> str:

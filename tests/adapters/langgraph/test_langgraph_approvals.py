@@ -13,7 +13,6 @@ from typing import Any, TypedDict
 
 import httpx
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from awaithumans import approvals_of
@@ -21,7 +20,7 @@ from awaithumans.adapters.langgraph import INTERRUPT_KEY, await_human
 from awaithumans.testing import ServerProcess
 from tests._api import add_user
 from tests.adapters.langgraph.conftest import serve_resumer
-from tests.adapters.langgraph.graphs import Approval, Refund
+from tests.adapters.langgraph.graphs import Approval, Refund, one_node_graph
 from tests.adapters.langgraph.test_langgraph_adapter import config
 
 PASSWORD = "correct horse battery staple"
@@ -52,11 +51,7 @@ async def ask(state: VoteState) -> dict[str, Any]:
 
 
 def graph_of(checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any]:
-    builder = StateGraph(VoteState)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    return builder.compile(checkpointer=checkpointer)
+    return one_node_graph(VoteState, ask, checkpointer)
 
 
 async def vote(server: ServerProcess, email: str, task_id: str, approved: bool) -> None:

@@ -13,7 +13,6 @@ from typing import Any, TypedDict
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from awaithumans import is_default
@@ -21,7 +20,7 @@ from awaithumans.adapters.langgraph import INTERRUPT_KEY, await_human, await_hum
 from awaithumans.testing import ServerProcess
 from tests.adapters._tasks import expire_now
 from tests.adapters.langgraph.conftest import serve_resumer
-from tests.adapters.langgraph.graphs import Approval, Refund
+from tests.adapters.langgraph.graphs import Approval, Refund, one_node_graph
 from tests.adapters.langgraph.test_langgraph_adapter import act, config
 
 REFUSE = Approval(approved=False, note="no answer in time")
@@ -70,11 +69,7 @@ def ask_sync(state: AskState) -> dict[str, Any]:
 
 
 def graph_of(node: Any, checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any]:
-    builder = StateGraph(AskState)
-    builder.add_node("ask", node)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", END)
-    return builder.compile(checkpointer=checkpointer)
+    return one_node_graph(AskState, node, checkpointer)
 
 
 @pytest.mark.parametrize("node", [ask_async, ask_sync], ids=["async", "sync"])
