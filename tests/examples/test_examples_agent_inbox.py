@@ -9,7 +9,6 @@ and (b) as the Agent Inbox does (``inbox.py`` resumes the thread with
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.e2e.test_readme_commands import (
     curl_answer,
     dev_server,
 )
+from tests.examples._example_module import example_module
 from tests.support.readme_runner import Session, assert_printed, read_doc, start_session
 
 pytestmark = pytest.mark.e2e
@@ -59,14 +59,10 @@ def email(ticket: str, **changed: str) -> dict[str, str]:
 
 async def final_state(session: Session, ticket: str) -> dict[str, Any]:
     """The thread's values, read back from the example's checkpoint file by this process."""
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from graph import build, thread_config  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(EXAMPLE))
+    graph = example_module(EXAMPLE, "graph")
     db = session.root / ".awaithumans" / "langgraph-inbox.db"
     async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
-        state = await build(saver).aget_state(thread_config(ticket))
+        state = await graph.build(saver).aget_state(graph.thread_config(ticket))
     assert state.next == (), state
     return dict(state.values)
 

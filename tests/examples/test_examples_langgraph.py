@@ -20,6 +20,7 @@ from awaithumans.server.security import KeyRing
 from awaithumans.server.settings import Settings
 from awaithumans.server.webhook_secret import webhook_secret
 from awaithumans.testing import ServerProcess
+from tests.examples._example_module import example_module
 
 pytestmark = pytest.mark.e2e
 
@@ -143,12 +144,8 @@ async def test_refund_example_end_to_end(
 
     # The final state, read back from the checkpoint file by another process (this one).
     async with AsyncSqliteSaver.from_conn_string(env["CHECKPOINT_DB"]) as saver:
-        sys.path.insert(0, str(EXAMPLE))
-        try:
-            from graph import build, thread_config  # type: ignore[import-not-found]
-        finally:
-            sys.path.remove(str(EXAMPLE))
-        state = await build(saver).aget_state(thread_config(order))
+        graph = example_module(EXAMPLE, "graph")
+        state = await graph.build(saver).aget_state(graph.thread_config(order))
     assert state.next == ()
     assert state.values == printed
     assert state.values["approved"] is response["approved"]
